@@ -1,0 +1,33 @@
+/**
+ * What a repository needs from its database: schemas, the clock, the signing key, the
+ * session trust policy and error reporting. Kept as an interface so repositories can be
+ * tested on their own.
+ *
+ * @module
+ */
+
+import type { SessionId, SigningKey } from "../crypto/keys.ts";
+import type { SchemaRegistry } from "../schema/schema.ts";
+import type { HybridClock } from "./clock.ts";
+import type { SessionRecord, SessionTrust } from "./session.ts";
+import type { CommitNode } from "./item_graph.ts";
+import type { Repository } from "./repository.ts";
+
+/** @internal */
+export interface RepoContext {
+  readonly registry: SchemaRegistry;
+  readonly clock: HybridClock;
+  readonly signer: SigningKey;
+  readonly ownSession: SessionRecord;
+  readonly trust: SessionTrust;
+  /** Sessions seen in logs or received (not necessarily trusted). */
+  readonly knownSessions: Map<SessionId, SessionRecord>;
+  /** Wall-clock ms. */
+  now(): number;
+  /** Throws when the database is closed. */
+  checkOpen(): void;
+  /** Calls a listener, reporting (not propagating) its exceptions. */
+  safeCall<A>(fn: (arg: A) => void, arg: A): void;
+  /** Signed local commits were appended to the log (sync pushes them). */
+  onCommitsStored(repo: Repository, nodes: readonly CommitNode[]): void;
+}

@@ -1,0 +1,327 @@
+/**
+ * The database: a storage, a signing key, schemas and the open repositories. Platform
+ * neutral: mod.ts opens it on files, the browser client on IndexedDB, tests in memory.
+ *
+ * @module
+ */
+
+import { decode, encode } from "../encoding/msgpack.ts";
+import {
+  generateSigningKey,
+  importSigningKey,
+  type SigningKey,
+} from "../crypto/keys.ts";
+import { HybridClock, type WallClock } from "./clock.ts";
+import { type Schema, SchemaRegistry } from "../schema/schema.ts";
+import {
+  parsePath,
+  randomItemKey,
+  type RepoPath,
+  repoPathOf,
+} from "../path.ts";
+import type { RecoveryReport, Storage } from "../storage/storage.ts";
+import type { RepoContext } from "./context.ts";
+import type { CommitNode } from "./item_graph.ts";
+import { type CommitInfo, Repository } from "./repository.ts";
+import { Item } from "./item.ts";
+import {
+  type SessionRecord,
+  type SessionTrust,
+  TrustedSessions,
+} from "./session.ts";
+import { checkNewItem } from "./write_check.ts";
+
+/** Metadata name of the replica's key pair. */
+export const SESSION_KEY_META = "session-key";
+
+/** Options of {@link Database.open}. */
+export interface DatabaseOptions {
+  readonly storage: Storage;
+  /** Schemas to register at once. */
+  readonly schemas?: readonly Schema[];
+  /** Wall clock in ms (tests inject one). */
+  readonly clock?: WallClock;
+  /** Which peers' sessions to accept commits from (default: only explicitly trusted). */
+  readonly trust?: SessionTrust;
+  /** Receives errors thrown by listeners and background work. */
+  readonly onError?: (error: unknown) => void;
+  /** Random bytes (tests inject a seeded source). */
+  readonly random?: (bytes: Uint8Array) => void;
+}
+
+/** Called with signed local commits as they are stored (the sync layer pushes them). */
+export type CommitsListener = (
+  repo: Repository,
+  records: readonly CommitNode[],
+) => void;
+
+/** An open database. */
+export class Database {
+  readonly #storage: Storage;
+  readonly #repos = new Map<RepoPath, Promise<Repository>>();
+  readonly #open = new Map<RepoPath, Repository>();
+  readonly #commitListeners = new Set<CommitsListener>();
+  readonly #ctx: RepoContext;
+  readonly #onError: (error: unknown) => void;
+  readonly #random: (bytes: Uint8Array) => void;
+  /** Repairs made while opening repository logs. */
+  readonly recoveries: RecoveryReport[] = [];
+  /** Schemas known to this database. */
+  readonly schemas: SchemaRegistry;
+  /** Sessions trusted when no trust policy was given. */
+  readonly trusted: TrustedSessions | undefined;
+  #closed = false;
+
+  private constructor(options: DatabaseOptions, signer: SigningKey) {
+    this.#storage = options.storage;
+    this.schemas = new SchemaRegistry();
+    for (const s of options.schemas ?? []) this.schemas.register(s);
+    this.#onError = options.onError ?? ((e) => console.error("capra:", e));
+    this.#random = options.random ??
+      ((b) => void crypto.getRandomValues(b as Uint8Array<ArrayBuffer>));
+    const wall = options.clock ?? Date.now;
+    this.trusted = options.trust ? undefined : new TrustedSessions();
+    const ownSession: SessionRecord = {
+      id: signer.sessionId,
+      publicKey: signer.publicKey,
+    };
+    this.#ctx = {
+      registry: this.schemas,
+      clock: new HybridClock(wall),
+      signer,
+      ownSession,
+      trust: options.trust ?? this.trusted!,
+      knownSessions: new Map([[ownSession.id, ownSession]]),
+      now: wall,
+      checkOpen: () => {
+        if (this.#closed) throw new Error("Database is closed");
+      },
+      safeCall: (fn, arg) => {
+        try {
+          fn(arg);
+        } catch (e) {
+          this.#onError(e);
+        }
+      },
+      onCommitsStored: (repo, nodes) => {
+        for (const l of this.#commitListeners) {
+          try {
+            l(repo, nodes);
+          } catch (e) {
+            this.#onError(e);
+          }
+        }
+      },
+    };
+  }
+
+  /**
+   * Opens a database on a storage. The replica's Ed25519 key pair is created on first
+   * open and kept in the storage's metadata (a 0600 file on disk).
+   */
+  static async open(options: DatabaseOptions): Promise<Database> {
+    const storage = options.storage;
+    let signer: SigningKey;
+    const stored = await storage.readMeta(SESSION_KEY_META);
+    if (stored) {
+      const v = decode(stored) as { pk?: unknown; sk?: unknown };
+      if (!(v?.pk instanceof Uint8Array) || !(v?.sk instanceof Uint8Array)) {
+        throw new SyntaxError(`Invalid ${SESSION_KEY_META}: expected {pk, sk}`);
+      }
+      signer = await importSigningKey({
+        publicKey: v.pk,
+        privateKeyPkcs8: v.sk,
+      });
+    } else {
+      const { key, stored } = await generateSigningKey();
+      await storage.writeMeta(
+        SESSION_KEY_META,
+        encode({ pk: stored.publicKey, sk: stored.privateKeyPkcs8 }),
+      );
+      signer = key;
+    }
+    return new Database(options, signer);
+  }
+
+  /** This replica's session id (derived from its public key). */
+  get sessionId(): string {
+    return this.#ctx.signer.sessionId;
+  }
+
+  /** This replica's session record (public key only; never the private key). */
+  get session(): SessionRecord {
+    return this.#ctx.ownSession;
+  }
+
+  /** Registers a schema version. */
+  registerSchema(schema: Schema): void {
+    this.schemas.register(schema);
+  }
+
+  /** Opens a repository (idempotent; concurrent calls share one open). */
+  async open(repo: string): Promise<Repository> {
+    this.#ctx.checkOpen();
+    const path = repoPathOf(repo);
+    let p = this.#repos.get(path);
+    if (!p) {
+      p = this.#storage.openLog(path).then((log) => {
+        if (log.recovery) this.recoveries.push(log.recovery);
+        const r = new Repository(this.#ctx, path, log);
+        this.#open.set(path, r);
+        return r;
+      });
+      p.catch(() => this.#repos.delete(path));
+      this.#repos.set(path, p);
+    }
+    return await p;
+  }
+
+  /** True when a repository is open. */
+  isOpen(repo: string): boolean {
+    return this.#open.has(repoPathOf(repo));
+  }
+
+  /** An open repository; throws a clear error when it is not open. */
+  repository(repo: string): Repository {
+    this.#ctx.checkOpen();
+    const path = repoPathOf(repo);
+    const r = this.#open.get(path);
+    if (!r) {
+      throw new Error(
+        `Repository ${path} is not open: call await db.open("${path}") first`,
+      );
+    }
+    return r;
+  }
+
+  /** Repositories present in storage. */
+  listRepositories(): Promise<RepoPath[]> {
+    this.#ctx.checkOpen();
+    return this.#storage.listRepos();
+  }
+
+  /**
+   * Creates an item at `path` (`/type/repo/item`, or `/type/repo` for a random key) with
+   * `schema` (a registered name, `"ns/version"`, or a schema object). Validates every
+   * field first; nothing is written when any check fails.
+   */
+  create(
+    path: string,
+    schema: string | Schema,
+    data: Record<string, unknown> = {},
+  ): Item {
+    const p = parsePath(path);
+    const repo = this.repository(p.repoPath);
+    const s = this.schemas.resolve(schema);
+    const key = p.item ?? randomItemKey(this.#random);
+    const existing = repo.entry(key);
+    const itemPath = `${p.repoPath}/${key}`;
+    if (existing) {
+      const v = repo.valueOf(existing);
+      if (v && !v.deleted) {
+        throw new Error(`Cannot create ${itemPath}: it already exists`);
+      }
+    }
+    const checked = checkNewItem(itemPath, s, data);
+    const e = repo.ensureEntry(key);
+    repo.writeLocal(e, Repository.stateFor(s, checked));
+    return this.#handle(repo, e);
+  }
+
+  #handle(repo: Repository, e: ReturnType<Repository["ensureEntry"]>): Item {
+    if (!(e.handle instanceof Item)) e.handle = new Item(repo, e);
+    return e.handle as Item;
+  }
+
+  /** The item at `path`, or undefined when absent (its repository must be open). */
+  item(path: string): Item | undefined {
+    const p = parsePath(path);
+    if (p.item === undefined) {
+      throw new TypeError(
+        `Invalid item path "${path}": expected "/type/repo/item"`,
+      );
+    }
+    const repo = this.repository(p.repoPath);
+    const e = repo.entry(p.item);
+    if (!e || repo.valueOf(e) === undefined) return undefined;
+    return this.#handle(repo, e);
+  }
+
+  /** Opens the item's repository if needed and returns the item (or undefined). */
+  async load(path: string): Promise<Item | undefined> {
+    await this.open(parsePath(path).repoPath);
+    return this.item(path);
+  }
+
+  /** Keys of a repository's items (open repository). */
+  keys(repo: string, options?: { includeDeleted?: boolean }): string[] {
+    return this.repository(repo).keys(options);
+  }
+
+  /** Number of live items of a repository (open repository). */
+  count(repo: string): number {
+    return this.repository(repo).count();
+  }
+
+  /** The commit history of an item, oldest first. */
+  history(path: string): CommitInfo[] {
+    const p = parsePath(path);
+    if (p.item === undefined) {
+      throw new TypeError(`Invalid item path "${path}"`);
+    }
+    return this.repository(p.repoPath).history(p.item);
+  }
+
+  /** Trusts a peer's session so its commits are accepted (without a sync server). */
+  trustSession(session: SessionRecord | Uint8Array): SessionRecord {
+    if (!this.trusted) {
+      throw new Error(
+        "This database uses a custom trust policy: add sessions there",
+      );
+    }
+    return this.trusted.add(session);
+  }
+
+  /** Listens to signed local commits as they are stored; returns an unsubscribe. */
+  onCommits(listener: CommitsListener): () => void {
+    this.#commitListeners.add(listener);
+    return () => void this.#commitListeners.delete(listener);
+  }
+
+  /** Resolves when every write made before the call is durable (fsync). */
+  async flush(): Promise<void> {
+    this.#ctx.checkOpen();
+    await Promise.all([...this.#open.values()].map((r) => r.flush()));
+  }
+
+  /** Flushes and closes one repository, or (without argument) the whole database. */
+  async close(repo?: string): Promise<void> {
+    if (repo !== undefined) {
+      const path = repoPathOf(repo);
+      const r = await this.#repos.get(path);
+      if (!r) return;
+      this.#repos.delete(path);
+      this.#open.delete(path);
+      await r.close();
+      return;
+    }
+    if (this.#closed) return;
+    const repos = await Promise.allSettled([...this.#repos.values()]);
+    const errors: unknown[] = [];
+    for (const r of repos) {
+      if (r.status === "fulfilled") {
+        await r.value.close().catch((e) => errors.push(e));
+      }
+    }
+    this.#closed = true;
+    this.#repos.clear();
+    this.#open.clear();
+    await this.#storage.close();
+    if (errors.length) throw errors[0];
+  }
+
+  /** True once closed. */
+  get closed(): boolean {
+    return this.#closed;
+  }
+}

@@ -1,0 +1,149 @@
+/**
+ * A live item: read fields synchronously, write them (grouped into one commit per tick),
+ * delete softly, and listen to changes from this replica or from peers.
+ *
+ * @module
+ */
+
+import type { CommitId } from "../commit/commit.ts";
+import { copyFieldValue, type FieldValue } from "../schema/field_types.ts";
+import { defaultValue, type Schema } from "../schema/schema.ts";
+import type { ItemState } from "../merge/merge.ts";
+import type { ItemPath, RepoPath } from "../path.ts";
+import type {
+  CommitInfo,
+  ItemChange,
+  ItemEntry,
+  Repository,
+} from "./repository.ts";
+import { checkFieldWrite } from "./write_check.ts";
+
+/**
+ * A live item.
+ *
+ * @example
+ * ```ts ignore
+ * const todo = db.create("/todo/home", "todo", { text: "milk" });
+ * todo.set("done", true);
+ * const off = todo.onChange(() => console.log(todo.get("done")));
+ * off();
+ * ```
+ */
+export class Item {
+  readonly #repo: Repository;
+  readonly #entry: ItemEntry;
+
+  /** @internal use db.create() or db.item() */
+  constructor(repo: Repository, entry: ItemEntry) {
+    this.#repo = repo;
+    this.#entry = entry;
+  }
+
+  /** `/type/repo/item` */
+  get path(): ItemPath {
+    return this.#entry.path;
+  }
+
+  /** The item key (last path segment). */
+  get key(): string {
+    return this.#entry.key;
+  }
+
+  /** `/type/repo` */
+  get repo(): RepoPath {
+    return this.#repo.path;
+  }
+
+  #state(): ItemState {
+    this.#repo.checkOpen();
+    const v = this.#repo.valueOf(this.#entry);
+    if (!v) throw new Error(`Item ${this.path} has no value`);
+    return v;
+  }
+
+  /** The schema the item's data follows (the newest registered version). */
+  get schema(): Schema {
+    return this.#state().schema;
+  }
+
+  /** True once deleted (here or on a peer, unless a concurrent edit won). */
+  get isDeleted(): boolean {
+    return this.#state().deleted;
+  }
+
+  /** A field's value (its default when absent). Sets, maps and dates are copies. */
+  get(field: string): FieldValue | undefined {
+    const s = this.#state();
+    const v = s.data[field];
+    const def = s.schema.fields[field];
+    if (v === undefined) return def ? defaultValue(def) : undefined;
+    return def && typeof v === "object" ? copyFieldValue(def.type, v) : v;
+  }
+
+  /** Sets one field; `undefined` removes an optional field. */
+  set(field: string, value: unknown): void {
+    this.update({ [field]: value });
+  }
+
+  /** Sets several fields at once; nothing is written when any value is refused. */
+  update(changes: Record<string, unknown>): void {
+    const s = this.#state();
+    if (changes === null || typeof changes !== "object") {
+      throw new TypeError(
+        `Cannot update ${this.path}: changes must be an object`,
+      );
+    }
+    const data = { ...s.data };
+    for (const [field, value] of Object.entries(changes)) {
+      const v = checkFieldWrite(this.path, s.schema, field, value);
+      if (v === undefined) delete data[field];
+      else data[field] = v;
+    }
+    this.#repo.writeLocal(this.#entry, {
+      schema: s.schema,
+      data,
+      deleted: s.deleted,
+    });
+  }
+
+  /** Marks the item deleted (a concurrent edit on another replica wins over this). */
+  delete(): void {
+    const s = this.#state();
+    if (s.deleted) return;
+    this.#repo.writeLocal(this.#entry, { ...s, deleted: true });
+  }
+
+  /** A plain copy of the data (defaults filled in). */
+  toObject(): Record<string, FieldValue> {
+    const s = this.#state();
+    const out: Record<string, FieldValue> = {};
+    for (const [name, def] of Object.entries(s.schema.fields)) {
+      const v = s.data[name] ?? defaultValue(def);
+      if (v !== undefined) out[name] = copyFieldValue(def.type, v);
+    }
+    return out;
+  }
+
+  /** Calls `listener` after every change of this item; returns an unsubscribe function. */
+  onChange(listener: (item: Item, change: ItemChange) => void): () => void {
+    const e = this.#entry;
+    const wrapped = (change: ItemChange) => listener(this, change);
+    (e.listeners ??= new Set()).add(wrapped);
+    return () => {
+      e.listeners?.delete(wrapped);
+      if (e.listeners?.size === 0) e.listeners = null;
+    };
+  }
+
+  /** The item's commits, oldest first. */
+  history(): CommitInfo[] {
+    return this.#repo.history(this.key);
+  }
+
+  /** Current head commit ids. */
+  get heads(): CommitId[] {
+    this.#repo.checkOpen();
+    this.#repo.commitPending();
+    return this.#repo.graphOf(this.#entry).heads.map((h) => h.commit.id);
+  }
+}

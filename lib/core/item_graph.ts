@@ -1,0 +1,240 @@
+/**
+ * The commit graph of one item: its commits by id, its heads, and the deterministic
+ * value of those heads. Commits whose parents (or delta base) have not arrived yet wait
+ * aside and join the graph once complete, so arrival order never changes the result.
+ *
+ * @module
+ */
+
+import {
+  type Commit,
+  type CommitId,
+  compareCommitOrder,
+  type FullBody,
+} from "../commit/commit.ts";
+import { applyDelta } from "../commit/delta.ts";
+import { decodeFieldValue } from "../schema/field_types.ts";
+import type { ItemData, SchemaRegistry } from "../schema/schema.ts";
+import { type ItemState, mergeStates } from "../merge/merge.ts";
+
+/** One commit in an item's graph. */
+export interface CommitNode {
+  readonly commit: Commit;
+  /** Ed25519 signature over the id; null while a local commit is being signed. */
+  sig: Uint8Array | null;
+  /** Full raw data (cached once computed). */
+  full?: FullBody;
+  /** Typed, upgraded state (cached once computed). */
+  state?: ItemState;
+}
+
+/** A commit the graph refused, and why. */
+export interface RejectedCommit {
+  readonly node: CommitNode;
+  readonly reason: string;
+}
+
+/** The id of the full snapshot a commit's body is relative to (itself when full). */
+export function fullBaseOf(c: Commit): CommitId {
+  return c.body.kind === "full" ? c.id : c.body.base;
+}
+
+/** Per-item commit graph. */
+export class ItemGraph {
+  readonly nodes: Map<CommitId, CommitNode> = new Map();
+  /** Complete commits that no other complete commit names as parent, in (ts, id) order. */
+  heads: CommitNode[] = [];
+  /** Commits waiting for a missing dependency, by that dependency. */
+  readonly #waiting = new Map<CommitId, CommitNode[]>();
+  readonly #incomplete = new Set<CommitId>();
+  readonly #deltasOnBase = new Map<CommitId, number>();
+
+  constructor(private readonly registry: SchemaRegistry) {}
+
+  /** True when the graph holds the commit (complete or waiting). */
+  has(id: CommitId): boolean {
+    return this.nodes.has(id);
+  }
+
+  /** Number of commits waiting for missing dependencies. */
+  get waitingCount(): number {
+    return this.#incomplete.size;
+  }
+
+  /** How many deltas use `base` as their full snapshot. */
+  deltasOn(base: CommitId): number {
+    return this.#deltasOnBase.get(base) ?? 0;
+  }
+
+  /**
+   * Adds a commit. Returns the commits that became complete (this one and any that were
+   * waiting for it; none when it waits or was already present) and those refused because
+   * their timestamp is not after their parents'.
+   */
+  add(
+    node: CommitNode,
+  ): { completed: CommitNode[]; rejected: RejectedCommit[] } {
+    const id = node.commit.id;
+    const done: CommitNode[] = [];
+    const rejected: RejectedCommit[] = [];
+    if (this.nodes.has(id)) return { completed: done, rejected };
+    this.nodes.set(id, node);
+    this.#incomplete.add(id);
+    const queue = [node];
+    while (queue.length) {
+      const n = queue.pop()!;
+      const missing = this.#missingDependency(n.commit);
+      if (missing) {
+        const list = this.#waiting.get(missing) ?? [];
+        list.push(n);
+        this.#waiting.set(missing, list);
+        continue;
+      }
+      const c = n.commit;
+      const early = c.parents.find((p) => this.nodes.get(p)!.commit.ts >= c.ts);
+      if (early) {
+        this.nodes.delete(c.id);
+        this.#incomplete.delete(c.id);
+        this.#dropWaiters(c.id, rejected);
+        rejected.push({
+          node: n,
+          reason:
+            `commit ${c.id} of ${c.key} has a timestamp not after its parent ${early}`,
+        });
+        continue;
+      }
+      this.#incomplete.delete(c.id);
+      this.#link(n);
+      done.push(n);
+      const waiters = this.#waiting.get(c.id);
+      if (waiters) {
+        this.#waiting.delete(c.id);
+        queue.push(...waiters);
+      }
+    }
+    return { completed: done, rejected };
+  }
+
+  #dropWaiters(id: CommitId, rejected: RejectedCommit[]): void {
+    const waiters = this.#waiting.get(id);
+    if (!waiters) return;
+    this.#waiting.delete(id);
+    for (const w of waiters) {
+      this.nodes.delete(w.commit.id);
+      this.#incomplete.delete(w.commit.id);
+      rejected.push({ node: w, reason: `it depends on rejected commit ${id}` });
+      this.#dropWaiters(w.commit.id, rejected);
+    }
+  }
+
+  #missingDependency(c: Commit): CommitId | undefined {
+    for (const p of c.parents) {
+      if (!this.nodes.has(p) || this.#incomplete.has(p)) return p;
+    }
+    if (c.body.kind === "delta") {
+      const b = c.body.base;
+      if (!this.nodes.has(b) || this.#incomplete.has(b)) return b;
+    }
+    return undefined;
+  }
+
+  #link(n: CommitNode): void {
+    const c = n.commit;
+    if (c.body.kind === "delta") {
+      this.#deltasOnBase.set(c.body.base, this.deltasOn(c.body.base) + 1);
+    }
+    const parents = new Set<string>(c.parents);
+    const heads = this.heads.filter((h) => !parents.has(h.commit.id));
+    heads.push(n);
+    heads.sort((a, b) => compareCommitOrder(a.commit, b.commit));
+    this.heads = heads;
+  }
+
+  /** Full raw data of a complete commit. */
+  fullOf(n: CommitNode): FullBody {
+    if (n.full) return n.full;
+    const body = n.commit.body;
+    if (body.kind === "full") return n.full = body;
+    const base = this.nodes.get(body.base);
+    if (!base || base.commit.body.kind !== "full") {
+      throw new Error(
+        `Commit ${n.commit.id} of ${n.commit.key}: delta base ${body.base} is missing or not a full snapshot`,
+      );
+    }
+    return n.full = applyDelta(
+      this.registry.get(n.commit.schema),
+      base.commit.body,
+      body,
+    );
+  }
+
+  /** Typed state of a commit, upgraded to the newest registered schema version. */
+  stateOf(n: CommitNode): ItemState {
+    if (n.state) return n.state;
+    const full = this.fullOf(n);
+    const written = this.registry.get(n.commit.schema);
+    if (!written) {
+      throw new TypeError(
+        `Cannot read ${n.commit.key}: its schema "${n.commit.schema}" is not registered`,
+      );
+    }
+    const data: ItemData = {};
+    for (const [name, def] of Object.entries(written.fields)) {
+      const raw = full.data[name];
+      if (raw !== undefined) data[name] = decodeFieldValue(def.type, raw);
+    }
+    const up = this.registry.upgrade(n.commit.schema, data);
+    return n.state = {
+      schema: up.schema,
+      data: up.data,
+      deleted: full.deleted,
+    };
+  }
+
+  /** The common ancestor of the heads with the greatest (ts, id), if any. */
+  mergeBase(heads: readonly CommitNode[]): CommitNode | undefined {
+    let common: Set<CommitId> | undefined;
+    for (const h of heads) {
+      const seen = new Set<CommitId>();
+      const stack = [h.commit.id];
+      while (stack.length) {
+        const id = stack.pop()!;
+        if (seen.has(id)) continue;
+        seen.add(id);
+        const node = this.nodes.get(id);
+        if (node) stack.push(...node.commit.parents);
+      }
+      if (common) {
+        for (const id of common) if (!seen.has(id)) common.delete(id);
+      } else common = seen;
+    }
+    let best: CommitNode | undefined;
+    for (const id of common ?? []) {
+      const n = this.nodes.get(id);
+      if (n && (!best || compareCommitOrder(n.commit, best.commit) > 0)) {
+        best = n;
+      }
+    }
+    return best;
+  }
+
+  /** The item's value: the state of its single head, or the merge of its heads. */
+  value(): ItemState | undefined {
+    const heads = this.heads;
+    if (heads.length === 0) return undefined;
+    if (heads.length === 1) return this.stateOf(heads[0]);
+    const states = heads.map((h) => this.stateOf(h));
+    const newest = states[states.length - 1];
+    const base = this.mergeBase(heads);
+    const baseState = base ? this.stateOf(base) : undefined;
+    const ns = newest.schema.ns;
+    const same = states.every((s) => s.schema === newest.schema) &&
+      (!baseState || baseState.schema === newest.schema);
+    if (!same && states.some((s) => s.schema.ns !== ns)) return newest;
+    return mergeStates(
+      newest.schema,
+      baseState?.schema.ns === ns ? baseState : undefined,
+      states,
+    );
+  }
+}

@@ -1,0 +1,461 @@
+/**
+ * A repository `/type/repo`: the unit of loading, sync and access control. It indexes
+ * its log on open without decoding history (only item keys are read), resolves an item's
+ * commit graph on first access, groups local writes into one commit per item per tick,
+ * signs them in batches, and ingests verified commits from peers.
+ *
+ * @module
+ */
+
+import {
+  buildCommit,
+  type Commit,
+  type CommitId,
+  commitIdBytes,
+  compareCommitOrder,
+  decodeCommit,
+  type FullBody,
+  peekCommitKey,
+} from "../commit/commit.ts";
+import { chooseBody } from "../commit/delta.ts";
+import { encodeFieldValue } from "../schema/field_types.ts";
+import { type ItemData, type Schema, schemaIdOf } from "../schema/schema.ts";
+import type { ItemState } from "../merge/merge.ts";
+import { type ItemPath, joinItemPath, type RepoPath } from "../path.ts";
+import type { RepoLog } from "../storage/storage.ts";
+import { encodeFrame } from "../storage/frames.ts";
+import { type CommitNode, fullBaseOf, ItemGraph } from "./item_graph.ts";
+import { decodeSessionRecord, encodeSessionRecord } from "./session.ts";
+import type { RepoContext } from "./context.ts";
+import { RecordKind } from "./records.ts";
+import { ingestRecords, type IngestResult } from "./ingest.ts";
+import type { Packable } from "../encoding/msgpack.ts";
+
+/** What changed in a repository. */
+export interface ItemChange {
+  readonly path: ItemPath;
+  readonly key: string;
+  /** true for local writes, false for commits from peers */
+  readonly local: boolean;
+}
+
+/** Called after items change. */
+export type ChangeListener = (change: ItemChange) => void;
+
+/** Summary of one commit of an item's history. */
+export interface CommitInfo {
+  readonly id: CommitId;
+  readonly parents: readonly CommitId[];
+  readonly session: string;
+  /** Hybrid logical timestamp */
+  readonly ts: number;
+  readonly time: Date;
+  readonly schema: string;
+  readonly kind: "full" | "delta";
+  /** The full snapshot a delta is relative to. */
+  readonly base?: CommitId;
+  readonly deleted: boolean;
+  readonly signed: boolean;
+  readonly head: boolean;
+}
+
+/** @internal Per-item bookkeeping. */
+export class ItemEntry {
+  /** Unresolved record payload [start, end) pairs in the log's open-time bytes. */
+  locs: number[] | null = [];
+  graph: ItemGraph | null = null;
+  /** Current value; null when it must be recomputed from the graph. */
+  value: ItemState | undefined | null = null;
+  dirty = false;
+  listeners: Set<ChangeListener> | null = null;
+  handle: unknown = null;
+  constructor(readonly key: string, readonly path: ItemPath) {}
+}
+
+/** A repository of items. */
+export class Repository {
+  readonly #entries = new Map<string, ItemEntry>();
+  readonly #listeners = new Set<ChangeListener>();
+  readonly #dirty = new Set<ItemEntry>();
+  #commitScheduled = false;
+  #signing: Promise<void> = Promise.resolve();
+  #failure: Error | null = null;
+  #sessionRecorded = false;
+  #index: Map<CommitId, ItemEntry> | null = null;
+  #closed = false;
+
+  /** @internal use Database.open() */
+  constructor(
+    readonly ctx: RepoContext,
+    readonly path: RepoPath,
+    readonly log: RepoLog,
+  ) {
+    const data = log.data, frames = log.frames;
+    for (let i = 0; i < frames.length; i += 2) {
+      const start = frames[i], end = frames[i + 1];
+      const kind = data[start];
+      if (kind === RecordKind.Commit && end - start > 65) {
+        let path: string;
+        try {
+          path = peekCommitKey(data, start + 65, end);
+        } catch {
+          continue; // checksummed but undecodable: reported by `verify`
+        }
+        const key = path.slice(path.lastIndexOf("/") + 1);
+        let e = this.#entries.get(key);
+        if (!e) {
+          this.#entries.set(key, e = new ItemEntry(key, path as ItemPath));
+        }
+        e.locs!.push(start, end);
+      } else if (kind === RecordKind.Session) {
+        try {
+          const s = decodeSessionRecord(data.subarray(start + 1, end));
+          ctx.knownSessions.set(s.id, s);
+          if (s.id === ctx.signer.sessionId) this.#sessionRecorded = true;
+        } catch { /* reported by `verify` */ }
+      }
+    }
+  }
+
+  /** True once closed. */
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /** @internal */
+  checkOpen(): void {
+    if (this.#closed) {
+      throw new Error(
+        `Repository ${this.path} is closed: open it again with db.open()`,
+      );
+    }
+    this.ctx.checkOpen();
+  }
+
+  /** @internal The entry of an item key, or undefined. */
+  entry(key: string): ItemEntry | undefined {
+    return this.#entries.get(key);
+  }
+
+  /** @internal Builds (once) and returns the commit graph of an entry. */
+  graphOf(e: ItemEntry): ItemGraph {
+    if (e.graph) return e.graph;
+    const g = new ItemGraph(this.ctx.registry);
+    const data = this.log.data, locs = e.locs ?? [];
+    for (let i = 0; i < locs.length; i += 2) {
+      const start = locs[i], end = locs[i + 1];
+      let commit: Commit;
+      try {
+        commit = decodeCommit(data.subarray(start + 65, end));
+      } catch {
+        continue; // reported by `verify`
+      }
+      g.add({ commit, sig: data.subarray(start + 1, start + 65) });
+    }
+    e.locs = null;
+    e.graph = g;
+    return g;
+  }
+
+  /** @internal The current value of an entry (undefined when it has no commits). */
+  valueOf(e: ItemEntry): ItemState | undefined {
+    if (e.value === null) e.value = this.graphOf(e).value();
+    return e.value;
+  }
+
+  #isLive(e: ItemEntry): boolean {
+    // Fast path: an unresolved single-commit item stores its deleted flag as the last byte.
+    if (e.value === null && e.locs && e.locs.length === 2) {
+      return this.log.data[e.locs[1] - 1] === 0xc2;
+    }
+    const v = this.valueOf(e);
+    return v !== undefined && !v.deleted;
+  }
+
+  /** Keys of the items in this repository (deleted items only when asked). */
+  keys(options: { includeDeleted?: boolean } = {}): string[] {
+    this.checkOpen();
+    const out: string[] = [];
+    for (const e of this.#entries.values()) {
+      if (
+        options.includeDeleted ? this.valueOf(e) !== undefined : this.#isLive(e)
+      ) {
+        out.push(e.key);
+      }
+    }
+    return out;
+  }
+
+  /** Number of items that are not deleted. */
+  count(): number {
+    this.checkOpen();
+    let n = 0;
+    for (const e of this.#entries.values()) if (this.#isLive(e)) n++;
+    return n;
+  }
+
+  /** Listens to every item change; returns an unsubscribe function. */
+  onChange(listener: ChangeListener): () => void {
+    this.#listeners.add(listener);
+    return () => void this.#listeners.delete(listener);
+  }
+
+  /** @internal */
+  emit(e: ItemEntry, local: boolean): void {
+    const change: ItemChange = { path: e.path, key: e.key, local };
+    for (const l of [...(e.listeners ?? [])]) this.ctx.safeCall(l, change);
+    for (const l of [...this.#listeners]) this.ctx.safeCall(l, change);
+  }
+
+  /** @internal Creates or returns the entry for a key. */
+  ensureEntry(key: string): ItemEntry {
+    let e = this.#entries.get(key);
+    if (!e) {
+      e = new ItemEntry(key, joinItemPath(this.path, key));
+      e.locs = null;
+      e.graph = new ItemGraph(this.ctx.registry);
+      this.#entries.set(key, e);
+    }
+    return e;
+  }
+
+  /** @internal Records a local change to an entry; the commit follows this tick. */
+  writeLocal(e: ItemEntry, state: ItemState): void {
+    this.checkOpen();
+    e.value = state;
+    e.dirty = true;
+    this.#dirty.add(e);
+    if (!this.#commitScheduled) {
+      this.#commitScheduled = true;
+      queueMicrotask(() => this.commitPending());
+    }
+    this.emit(e, true);
+  }
+
+  /** @internal Turns pending local changes into commits (one per item). */
+  commitPending(): void {
+    this.#commitScheduled = false;
+    if (this.#dirty.size === 0) return;
+    const built: CommitNode[] = [];
+    for (const e of this.#dirty) {
+      e.dirty = false;
+      built.push(this.#buildLocalCommit(e));
+    }
+    this.#dirty.clear();
+    this.#signing = this.#signing.then(() => this.#signAndAppend(built)).catch(
+      (err) => {
+        this.#failure = err instanceof Error ? err : new Error(String(err));
+      },
+    );
+  }
+
+  #buildLocalCommit(e: ItemEntry): CommitNode {
+    const g = this.graphOf(e);
+    const state = e.value!;
+    const schema = state.schema;
+    const data: Record<string, Packable> = {};
+    for (const [name, value] of Object.entries(state.data)) {
+      const def = schema.fields[name];
+      if (def) data[name] = encodeFieldValue(def.type, value);
+    }
+    const full: FullBody = { kind: "full", data, deleted: state.deleted };
+    let base: CommitNode | undefined;
+    for (const h of g.heads) {
+      const b = g.nodes.get(fullBaseOf(h.commit));
+      if (b && (!base || compareCommitOrder(b.commit, base.commit) > 0)) {
+        base = b;
+      }
+    }
+    const body = chooseBody(
+      schema,
+      full,
+      base && base.commit.body.kind === "full"
+        ? {
+          id: base.commit.id,
+          body: base.commit.body,
+          schema: base.commit.schema,
+        }
+        : undefined,
+      base ? g.deltasOn(base.commit.id) : 0,
+    );
+    const commit = buildCommit({
+      key: e.path,
+      parents: g.heads.map((h) => h.commit.id),
+      session: this.ctx.signer.sessionId,
+      ts: this.ctx.clock.now(),
+      schema: schemaIdOf(schema),
+      body,
+    });
+    const node: CommitNode = { commit, sig: null, full, state };
+    g.add(node);
+    this.#index?.set(commit.id, e);
+    return node;
+  }
+
+  async #signAndAppend(nodes: CommitNode[]): Promise<void> {
+    const CHUNK = 2048;
+    if (!this.#sessionRecorded) {
+      this.#appendRecord(
+        RecordKind.Session,
+        encodeSessionRecord(this.ctx.ownSession),
+      );
+      this.#sessionRecorded = true;
+    }
+    for (let i = 0; i < nodes.length; i += CHUNK) {
+      const chunk = nodes.slice(i, i + CHUNK);
+      const sigs = await Promise.all(
+        chunk.map((n) => this.ctx.signer.sign(commitIdBytes(n.commit.id))),
+      );
+      for (let j = 0; j < chunk.length; j++) {
+        const n = chunk[j];
+        n.sig = sigs[j];
+        this.log.append(encodeFrame(commitPayload(n)));
+      }
+      this.ctx.onCommitsStored(this, chunk);
+    }
+  }
+
+  /** @internal Appends one record to the log. */
+  appendRecord(kind: RecordKind, body: Uint8Array): void {
+    this.#appendRecord(kind, body);
+  }
+
+  #appendRecord(kind: RecordKind, body: Uint8Array): void {
+    const payload = new Uint8Array(body.length + 1);
+    payload[0] = kind;
+    payload.set(body, 1);
+    this.log.append(encodeFrame(payload));
+  }
+
+  /** @internal Index of every commit id (built on first use; sync and ingest need it). */
+  commitIndex(): Map<CommitId, ItemEntry> {
+    if (this.#index) return this.#index;
+    const index = new Map<CommitId, ItemEntry>();
+    for (const e of this.#entries.values()) {
+      for (const id of this.graphOf(e).nodes.keys()) index.set(id, e);
+    }
+    return this.#index = index;
+  }
+
+  /** @internal The stored record payload (`[kind][sig][commit]`) of a signed commit. */
+  commitRecord(id: CommitId): Uint8Array | undefined {
+    const e = this.commitIndex().get(id);
+    const n = e?.graph?.nodes.get(id);
+    return n?.sig ? commitPayload(n) : undefined;
+  }
+
+  /** Commit ids of every signed commit in this repository. */
+  commitIds(): CommitId[] {
+    this.checkOpen();
+    const out: CommitId[] = [];
+    for (const [id, e] of this.commitIndex()) {
+      if (e.graph!.nodes.get(id)?.sig) out.push(id);
+    }
+    return out;
+  }
+
+  /**
+   * Ingests commit records from a peer: each is decoded, checked against its id, its
+   * session's signature and the clock; accepted ones are stored and merged.
+   */
+  ingest(records: readonly Uint8Array[]): Promise<IngestResult> {
+    this.checkOpen();
+    return ingestRecords(this, records);
+  }
+
+  /** @internal Adds verified remote commits to their items. */
+  addRemote(nodes: { node: CommitNode; key: string }[]): {
+    accepted: CommitId[];
+    rejected: { id: CommitId; reason: string }[];
+  } {
+    this.commitPending();
+    const index = this.commitIndex();
+    const touched = new Set<ItemEntry>();
+    const accepted: CommitId[] = [];
+    const rejected: { id: CommitId; reason: string }[] = [];
+    for (const { node, key } of nodes) {
+      const c = node.commit;
+      if (index.has(c.id)) continue;
+      const e = this.ensureEntry(key);
+      const g = this.graphOf(e);
+      const result = g.add(node);
+      for (const r of result.rejected) {
+        rejected.push({ id: r.node.commit.id, reason: r.reason });
+        index.delete(r.node.commit.id);
+      }
+      if (!g.has(c.id)) continue;
+      index.set(c.id, e);
+      this.log.append(encodeFrame(commitPayload(node)));
+      accepted.push(c.id);
+      if (result.completed.length) {
+        e.value = null;
+        touched.add(e);
+      }
+    }
+    for (const e of touched) this.emit(e, false);
+    return { accepted, rejected };
+  }
+
+  /** History of an item, oldest first. */
+  history(key: string): CommitInfo[] {
+    this.checkOpen();
+    const e = this.#entries.get(key);
+    if (!e) return [];
+    const g = this.graphOf(e);
+    const heads = new Set(g.heads);
+    return [...g.nodes.values()]
+      .sort((a, b) => compareCommitOrder(a.commit, b.commit))
+      .map((n) => {
+        const c = n.commit;
+        return {
+          id: c.id,
+          parents: c.parents,
+          session: c.session,
+          ts: c.ts,
+          time: new Date(Math.floor(c.ts / 1024)),
+          schema: c.schema,
+          kind: c.body.kind,
+          ...(c.body.kind === "delta" ? { base: c.body.base } : {}),
+          deleted: c.body.deleted,
+          signed: n.sig !== null,
+          head: heads.has(n),
+        };
+      });
+  }
+
+  /** Resolves when every earlier write of this repository is durable. */
+  async flush(): Promise<void> {
+    this.commitPending();
+    await this.#signing;
+    if (this.#failure) throw this.#failure;
+    await this.log.flush();
+  }
+
+  /** @internal Flushes and closes the log. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    await this.flush();
+    this.#closed = true;
+    await this.log.close();
+  }
+
+  /** @internal Resolves every item (tests, tools). */
+  get size(): number {
+    return this.#entries.size;
+  }
+
+  /** @internal Typed data of a new item, for local creation. */
+  static stateFor(schema: Schema, data: ItemData): ItemState {
+    return { schema, data, deleted: false };
+  }
+}
+
+/** The stored payload of a signed commit node. */
+export function commitPayload(n: CommitNode): Uint8Array {
+  const bytes = n.commit.bytes;
+  const out = new Uint8Array(65 + bytes.length);
+  out[0] = RecordKind.Commit;
+  out.set(n.sig!, 1);
+  out.set(bytes, 65);
+  return out;
+}

@@ -1,0 +1,287 @@
+/**
+ * File storage for Deno (the one part of lib/ that uses `Deno.*`; imported by mod.ts and
+ * server/, never by client/). A database is one directory; each repository is one
+ * append-only file `<type>.<repo>.capra` in it. Writes are grouped: one write and one
+ * fsync per batch. A torn or corrupt tail is cut at the exact end of the last intact
+ * record on open, and the cut bytes are kept beside the file (`….cut-<time>`).
+ *
+ * @module
+ */
+
+import type { RepoPath } from "../path.ts";
+import { scanFrames } from "./frames.ts";
+import type { RecoveryReport, RepoLog, Storage } from "./storage.ts";
+
+const REPO_FILE = /^([a-z0-9_-]{1,64})\.([a-z0-9_-]{1,64})\.capra$/;
+const LOCK_FILE = "LOCK";
+const META_NAME = /^[a-z0-9_.-]{1,64}$/;
+
+/** The file name of a repository inside the data directory. */
+export function repoFileName(repo: RepoPath): string {
+  const [, type, name] = repo.split("/");
+  return `${type}.${name}.capra`;
+}
+
+async function writeAll(file: Deno.FsFile, bytes: Uint8Array): Promise<void> {
+  let o = 0;
+  while (o < bytes.length) o += await file.write(bytes.subarray(o));
+}
+
+function isAlive(pid: number): boolean {
+  if (pid === Deno.pid) return true;
+  try {
+    Deno.statSync(`/proc/${pid}`);
+    return true;
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) {
+      // Without /proc we cannot tell: assume alive unless /proc exists at all.
+      try {
+        Deno.statSync("/proc/self");
+        return false;
+      } catch {
+        return true;
+      }
+    }
+    return true;
+  }
+}
+
+/** Writes a file atomically: temp file, fsync, rename over the target. */
+export async function writeFileAtomic(
+  path: string,
+  bytes: Uint8Array,
+  mode = 0o600,
+): Promise<void> {
+  const tmp = `${path}.tmp-${Deno.pid}-${crypto.randomUUID().slice(0, 8)}`;
+  const file = await Deno.open(tmp, {
+    write: true,
+    create: true,
+    truncate: true,
+    mode,
+  });
+  try {
+    await writeAll(file, bytes);
+    await file.sync();
+  } finally {
+    file.close();
+  }
+  await Deno.chmod(tmp, mode).catch(() => {});
+  await Deno.rename(tmp, path);
+}
+
+class FileLog implements RepoLog {
+  #pending: Uint8Array[] = [];
+  #appended = 0;
+  #durable = 0;
+  #waiters: {
+    target: number;
+    resolve: () => void;
+    reject: (e: unknown) => void;
+  }[] = [];
+  #draining: Promise<void> | null = null;
+  #scheduled = false;
+  #closed = false;
+
+  constructor(
+    readonly path: string,
+    private readonly file: Deno.FsFile,
+    readonly data: Uint8Array,
+    readonly frames: readonly number[],
+    readonly recovery: RecoveryReport | undefined,
+  ) {}
+
+  append(frame: Uint8Array): void {
+    if (this.#closed) {
+      throw new Error(`Cannot append to ${this.path}: log is closed`);
+    }
+    this.#pending.push(frame);
+    this.#appended++;
+    if (!this.#scheduled) {
+      this.#scheduled = true;
+      setTimeout(() => {
+        this.#scheduled = false;
+        this.#drain().catch(() => {}); // errors reach flush() callers
+      }, 0);
+    }
+  }
+
+  flush(): Promise<void> {
+    if (this.#durable >= this.#appended) return Promise.resolve();
+    const target = this.#appended;
+    const p = new Promise<void>((resolve, reject) =>
+      this.#waiters.push({ target, resolve, reject })
+    );
+    this.#drain().catch(() => {});
+    return p;
+  }
+
+  #drain(): Promise<void> {
+    if (!this.#draining) {
+      this.#draining = this.#drainLoop().finally(() => this.#draining = null);
+    }
+    return this.#draining;
+  }
+
+  async #drainLoop(): Promise<void> {
+    while (this.#pending.length) {
+      const batch = this.#pending;
+      const upTo = this.#appended;
+      this.#pending = [];
+      let size = 0;
+      for (const b of batch) size += b.length;
+      const bytes = new Uint8Array(size);
+      let o = 0;
+      for (const b of batch) {
+        bytes.set(b, o);
+        o += b.length;
+      }
+      try {
+        await writeAll(this.file, bytes);
+        await this.file.syncData();
+      } catch (e) {
+        // Keep the batch so a later flush retries it; fail the waiters now.
+        this.#pending = [...batch, ...this.#pending];
+        const error = new Error(
+          `Cannot write ${size} bytes to ${this.path}: ${(e as Error).message}`,
+          { cause: e },
+        );
+        for (const w of this.#waiters.splice(0)) w.reject(error);
+        throw error;
+      }
+      this.#durable = upTo;
+      this.#waiters = this.#waiters.filter((w) => {
+        if (w.target > upTo) return true;
+        w.resolve();
+        return false;
+      });
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    await this.flush();
+    this.#closed = true;
+    this.file.close();
+  }
+}
+
+/** Storage in a directory of files. */
+export class FileStorage implements Storage {
+  #closed = false;
+  private constructor(readonly dir: string) {}
+
+  /**
+   * Opens (creating if needed) a data directory and locks it for this process. Throws
+   * when another live process holds the lock.
+   */
+  static async open(dir: string): Promise<FileStorage> {
+    await Deno.mkdir(dir, { recursive: true });
+    const lock = `${dir}/${LOCK_FILE}`;
+    for (let attempt = 0; attempt < 3; attempt++) {
+      try {
+        const f = await Deno.open(lock, {
+          write: true,
+          createNew: true,
+          mode: 0o600,
+        });
+        await writeAll(f, new TextEncoder().encode(String(Deno.pid)));
+        f.close();
+        return new FileStorage(dir);
+      } catch (e) {
+        if (!(e instanceof Deno.errors.AlreadyExists)) throw e;
+        const pid = Number(
+          (await Deno.readTextFile(lock).catch(() => "")).trim(),
+        );
+        if (Number.isSafeInteger(pid) && pid > 0 && isAlive(pid)) {
+          throw new Error(
+            `Cannot open database "${dir}": it is locked by process ${pid}${
+              pid === Deno.pid
+                ? " (this process: close the other Database first)"
+                : ""
+            }`,
+          );
+        }
+        await Deno.remove(lock).catch(() => {}); // stale lock of a dead process
+      }
+    }
+    throw new Error(`Cannot open database "${dir}": could not take ${lock}`);
+  }
+
+  async openLog(repo: RepoPath): Promise<RepoLog> {
+    this.#check();
+    const path = `${this.dir}/${repoFileName(repo)}`;
+    let data: Uint8Array;
+    try {
+      data = await Deno.readFile(path);
+    } catch (e) {
+      if (!(e instanceof Deno.errors.NotFound)) throw e;
+      data = new Uint8Array(0);
+    }
+    const scan = scanFrames(data);
+    let recovery: RecoveryReport | undefined;
+    if (scan.validEnd < data.length || scan.skipped.length) {
+      let preservedAt: string | undefined;
+      if (scan.validEnd < data.length) {
+        preservedAt = `${path}.cut-${Date.now()}`;
+        await writeFileAtomic(preservedAt, data.subarray(scan.validEnd));
+        await Deno.truncate(path, scan.validEnd);
+      }
+      recovery = {
+        repo,
+        cutBytes: data.length - scan.validEnd,
+        preservedAt,
+        skipped: scan.skipped,
+      };
+    }
+    const file = await Deno.open(path, {
+      write: true,
+      append: true,
+      create: true,
+      mode: 0o600,
+    });
+    if (recovery?.cutBytes) await file.sync();
+    return new FileLog(path, file, data, scan.frames, recovery);
+  }
+
+  async listRepos(): Promise<RepoPath[]> {
+    this.#check();
+    const out: RepoPath[] = [];
+    for await (const entry of Deno.readDir(this.dir)) {
+      const m = entry.isFile ? REPO_FILE.exec(entry.name) : null;
+      if (m) out.push(`/${m[1]}/${m[2]}` as RepoPath);
+    }
+    return out.sort();
+  }
+
+  async readMeta(name: string): Promise<Uint8Array | null> {
+    this.#check();
+    try {
+      return await Deno.readFile(`${this.dir}/${metaFile(name)}`);
+    } catch (e) {
+      if (e instanceof Deno.errors.NotFound) return null;
+      throw e;
+    }
+  }
+
+  async writeMeta(name: string, bytes: Uint8Array): Promise<void> {
+    this.#check();
+    await writeFileAtomic(`${this.dir}/${metaFile(name)}`, bytes, 0o600);
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    await Deno.remove(`${this.dir}/${LOCK_FILE}`).catch(() => {});
+  }
+
+  #check(): void {
+    if (this.#closed) throw new Error(`Storage "${this.dir}" is closed`);
+  }
+}
+
+function metaFile(name: string): string {
+  if (!META_NAME.test(name)) {
+    throw new TypeError(`Invalid metadata name "${name}"`);
+  }
+  return `${name}.meta`;
+}

@@ -1,0 +1,110 @@
+/**
+ * In-memory storage: the same framing and recovery as the file storage, kept in
+ * process memory. Used for in-memory databases and tests; its contents survive closing
+ * and reopening a database on the same instance.
+ *
+ * @module
+ */
+
+import type { RepoPath } from "../path.ts";
+import { scanFrames } from "./frames.ts";
+import type { RecoveryReport, RepoLog, Storage } from "./storage.ts";
+
+function concat(chunks: readonly Uint8Array[]): Uint8Array {
+  let n = 0;
+  for (const c of chunks) n += c.length;
+  const out = new Uint8Array(n);
+  let o = 0;
+  for (const c of chunks) {
+    out.set(c, o);
+    o += c.length;
+  }
+  return out;
+}
+
+class MemoryLog implements RepoLog {
+  #pending: Uint8Array[] = [];
+  #closed = false;
+  constructor(
+    private readonly owner: MemoryStorage,
+    private readonly repo: RepoPath,
+    readonly data: Uint8Array,
+    readonly frames: readonly number[],
+    readonly recovery: RecoveryReport | undefined,
+  ) {}
+  append(frame: Uint8Array): void {
+    if (this.#closed) throw new Error(`Log of ${this.repo} is closed`);
+    this.#pending.push(frame);
+  }
+  flush(): Promise<void> {
+    if (this.#pending.length) {
+      this.owner.appendBytes(this.repo, concat(this.#pending));
+      this.#pending = [];
+    }
+    return Promise.resolve();
+  }
+  async close(): Promise<void> {
+    await this.flush();
+    this.#closed = true;
+  }
+}
+
+/** Storage kept in memory. */
+export class MemoryStorage implements Storage {
+  readonly #logs = new Map<RepoPath, Uint8Array[]>();
+  readonly #meta = new Map<string, Uint8Array>();
+
+  /** The bytes of a repository's log (for tests and tools). */
+  bytesOf(repo: RepoPath): Uint8Array {
+    return concat(this.#logs.get(repo) ?? []);
+  }
+
+  /** Replaces a repository's log bytes (for tests that damage logs). */
+  setBytes(repo: RepoPath, bytes: Uint8Array): void {
+    this.#logs.set(repo, [bytes.slice()]);
+  }
+
+  /** @internal */
+  appendBytes(repo: RepoPath, bytes: Uint8Array): void {
+    const chunks = this.#logs.get(repo) ?? [];
+    chunks.push(bytes);
+    this.#logs.set(repo, chunks);
+  }
+
+  openLog(repo: RepoPath): Promise<RepoLog> {
+    const data = this.bytesOf(repo);
+    const scan = scanFrames(data);
+    let recovery: RecoveryReport | undefined;
+    if (scan.validEnd < data.length || scan.skipped.length) {
+      recovery = {
+        repo,
+        cutBytes: data.length - scan.validEnd,
+        skipped: scan.skipped,
+      };
+      if (scan.validEnd < data.length) {
+        this.setBytes(repo, data.subarray(0, scan.validEnd));
+      }
+    }
+    if (!this.#logs.has(repo)) this.#logs.set(repo, []);
+    return Promise.resolve(
+      new MemoryLog(this, repo, data, scan.frames, recovery),
+    );
+  }
+
+  listRepos(): Promise<RepoPath[]> {
+    return Promise.resolve([...this.#logs.keys()].sort());
+  }
+
+  readMeta(name: string): Promise<Uint8Array | null> {
+    return Promise.resolve(this.#meta.get(name)?.slice() ?? null);
+  }
+
+  writeMeta(name: string, bytes: Uint8Array): Promise<void> {
+    this.#meta.set(name, bytes.slice());
+    return Promise.resolve();
+  }
+
+  close(): Promise<void> {
+    return Promise.resolve();
+  }
+}

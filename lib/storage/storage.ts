@@ -1,0 +1,51 @@
+/**
+ * Storage interfaces. A storage holds one append-only log per repository plus a few
+ * small metadata blobs (the session key). Implementations: memory, file (Deno) and
+ * IndexedDB (browser); all run through one conformance suite.
+ *
+ * @module
+ */
+
+import type { RepoPath } from "../path.ts";
+import type { DamagedRange } from "./frames.ts";
+
+/** What opening a log found and repaired. */
+export interface RecoveryReport {
+  readonly repo: RepoPath;
+  /** bytes cut from a torn or corrupt tail */
+  readonly cutBytes: number;
+  /** where the cut bytes were preserved, if anywhere */
+  readonly preservedAt?: string;
+  /** damaged ranges between intact records, skipped */
+  readonly skipped: readonly DamagedRange[];
+}
+
+/** An opened repository log. */
+export interface RepoLog {
+  /** The log's bytes at open time (only intact records are referenced by `frames`). */
+  readonly data: Uint8Array;
+  /** Payload start/end offsets into `data`, two numbers per record. */
+  readonly frames: readonly number[];
+  /** Set when the log was damaged and repaired on open. */
+  readonly recovery?: RecoveryReport;
+  /** Buffers one framed record for writing. */
+  append(frame: Uint8Array): void;
+  /** Resolves when every record appended before the call is durable. */
+  flush(): Promise<void>;
+  /** Flushes and releases the log. */
+  close(): Promise<void>;
+}
+
+/** A database's storage. */
+export interface Storage {
+  /** Opens (creating if needed) a repository's log. */
+  openLog(repo: RepoPath): Promise<RepoLog>;
+  /** Repositories that have a log. */
+  listRepos(): Promise<RepoPath[]>;
+  /** Reads a metadata blob, or null when absent. */
+  readMeta(name: string): Promise<Uint8Array | null>;
+  /** Replaces a metadata blob atomically. */
+  writeMeta(name: string, bytes: Uint8Array): Promise<void>;
+  /** Releases the storage (logs must be closed first). */
+  close(): Promise<void>;
+}

@@ -1,0 +1,103 @@
+/**
+ * Capra: an embedded + distributed, schema-based document database for local-first apps.
+ * Every item has its own signed, append-only commit graph; replicas merge concurrent
+ * edits deterministically.
+ *
+ * @example
+ * ```ts
+ * import { openDatabase } from "./mod.ts";
+ *
+ * const db = await openDatabase({ memory: true });
+ * db.registerSchema({
+ *   ns: "todo",
+ *   version: 1,
+ *   fields: {
+ *     text: { type: "string", required: true },
+ *     done: { type: "boolean", default: false },
+ *   },
+ * });
+ * await db.open("/todo/home");
+ * const milk = db.create("/todo/home/milk", "todo", { text: "Buy milk" });
+ * milk.set("done", true);
+ * await db.flush();
+ * await db.close();
+ * ```
+ *
+ * @module
+ */
+
+import { Database, type DatabaseOptions } from "./lib/core/database.ts";
+import { FileStorage } from "./lib/storage/file_storage.ts";
+import { MemoryStorage } from "./lib/storage/memory_storage.ts";
+import type { Storage } from "./lib/storage/storage.ts";
+
+export { Database } from "./lib/core/database.ts";
+export type { CommitsListener, DatabaseOptions } from "./lib/core/database.ts";
+export { Item } from "./lib/core/item.ts";
+export { Repository } from "./lib/core/repository.ts";
+export type {
+  ChangeListener,
+  CommitInfo,
+  ItemChange,
+} from "./lib/core/repository.ts";
+export type { IngestResult, RejectedRecord } from "./lib/core/ingest.ts";
+export { TrustedSessions } from "./lib/core/session.ts";
+export type { SessionRecord, SessionTrust } from "./lib/core/session.ts";
+export type {
+  FieldDef,
+  ItemData,
+  MergeFunction,
+  Schema,
+  SchemaId,
+} from "./lib/schema/schema.ts";
+export type {
+  FieldType,
+  FieldValue,
+  MapValue,
+  SetElement,
+} from "./lib/schema/field_types.ts";
+export type { ItemPath, RepoPath } from "./lib/path.ts";
+export type { CommitId } from "./lib/commit/commit.ts";
+export type {
+  RecoveryReport,
+  RepoLog,
+  Storage,
+} from "./lib/storage/storage.ts";
+export { FileStorage } from "./lib/storage/file_storage.ts";
+export { MemoryStorage } from "./lib/storage/memory_storage.ts";
+
+/** Options of {@link openDatabase}. */
+export type OpenOptions =
+  & Omit<DatabaseOptions, "storage">
+  & (
+    | { readonly dir: string; readonly memory?: false }
+    | { readonly memory: true; readonly dir?: undefined }
+    | {
+      readonly storage: Storage;
+      readonly dir?: undefined;
+      readonly memory?: false;
+    }
+  );
+
+/**
+ * Opens a database in a directory (`{ dir }`), in memory (`{ memory: true }`) or on a
+ * storage of your own (`{ storage }`).
+ */
+export async function openDatabase(options: OpenOptions): Promise<Database> {
+  let storage: Storage;
+  if ("storage" in options && options.storage) storage = options.storage;
+  else if (options.memory) storage = new MemoryStorage();
+  else if (typeof options.dir === "string" && options.dir !== "") {
+    storage = await FileStorage.open(options.dir);
+  } else {
+    throw new TypeError(
+      "openDatabase needs { dir }, { memory: true } or { storage }",
+    );
+  }
+  try {
+    return await Database.open({ ...options, storage });
+  } catch (e) {
+    await storage.close();
+    throw e;
+  }
+}

@@ -1,0 +1,238 @@
+/**
+ * `deno task bench`: Capra against SQLite (node:sqlite, WAL, synchronous=FULL) in the
+ * same run on the same machine. Cold figures run in a fresh process each. Prints a
+ * Markdown table (the README's) and writes bench-results/latest.json.
+ *
+ * Environment: CAPRA_BENCH_N (default 100000).
+ *
+ * @module
+ */
+
+import { DatabaseSync } from "node:sqlite";
+import { openDatabase } from "../mod.ts";
+import { BENCH_SCHEMA } from "./bench_schema.ts";
+
+const N = Number(Deno.env.get("CAPRA_BENCH_N") ?? 100_000);
+const SINGLE = 200;
+const rows: {
+  name: string;
+  capra: string;
+  sqlite: string;
+  ratio: string;
+  target?: string;
+}[] = [];
+
+function fmtMs(ms: number): string {
+  if (ms >= 1000) return `${(ms / 1000).toFixed(2)} s`;
+  if (ms >= 1) return `${ms.toFixed(1)} ms`;
+  if (ms >= 0.001) return `${(ms * 1000).toFixed(2)} µs`;
+  return `${(ms * 1e6).toFixed(0)} ns`;
+}
+
+function row(
+  name: string,
+  capra: number,
+  sqlite: number,
+  fmt: (x: number) => string,
+  target?: string,
+) {
+  rows.push({
+    name,
+    capra: fmt(capra),
+    sqlite: fmt(sqlite),
+    ratio: `${(capra / sqlite).toFixed(2)}×`,
+    target,
+  });
+  console.error(`${name}: capra ${fmt(capra)}, sqlite ${fmt(sqlite)}`);
+}
+
+const text = (i: number) => `task number ${i}`;
+const root = await Deno.makeTempDir({ prefix: "capra-bench-" });
+const capraDir = `${root}/capra`, sqliteDir = `${root}/sqlite`;
+await Deno.mkdir(sqliteDir);
+
+// --- create N signed items + flush
+const db = await openDatabase({ dir: capraDir, schemas: [BENCH_SCHEMA] });
+await db.open("/todo/bench");
+let t = performance.now();
+for (let i = 0; i < N; i++) {
+  db.create(`/todo/bench/k${i}`, "todo", {
+    text: text(i),
+    done: i % 2 === 0,
+    n: i,
+  });
+}
+await db.flush();
+const capraCreate = performance.now() - t;
+
+const sql = new DatabaseSync(`${sqliteDir}/bench.sqlite`);
+sql.exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;");
+sql.exec(
+  "CREATE TABLE items (key TEXT PRIMARY KEY, text TEXT NOT NULL, done INTEGER, n REAL)",
+);
+const insert = sql.prepare(
+  "INSERT INTO items (key, text, done, n) VALUES (?, ?, ?, ?)",
+);
+t = performance.now();
+sql.exec("BEGIN");
+for (let i = 0; i < N; i++) {
+  insert.run(`k${i}`, text(i), i % 2 === 0 ? 1 : 0, i);
+}
+sql.exec("COMMIT");
+const sqliteCreate = performance.now() - t;
+row(
+  `create ${N} signed items + flush`,
+  capraCreate,
+  sqliteCreate,
+  fmtMs,
+  "≤ 6 s",
+);
+
+// --- single create + flush
+await db.open("/todo/single");
+t = performance.now();
+for (let i = 0; i < SINGLE; i++) {
+  db.create(`/todo/single/s${i}`, "todo", { text: text(i), n: i });
+  await db.flush();
+}
+const capraSingle = (performance.now() - t) / SINGLE;
+t = performance.now();
+for (let i = 0; i < SINGLE; i++) insert.run(`s${i}`, text(i), 0, i);
+const sqliteSingle = (performance.now() - t) / SINGLE;
+row("single create + flush", capraSingle, sqliteSingle, fmtMs);
+
+// --- update + flush
+const update = sql.prepare("UPDATE items SET n = ? WHERE key = ?");
+t = performance.now();
+for (let i = 0; i < SINGLE; i++) {
+  db.item(`/todo/bench/k${i}`)!.set("n", -i);
+  await db.flush();
+}
+const capraUpdate = (performance.now() - t) / SINGLE;
+t = performance.now();
+for (let i = 0; i < SINGLE; i++) update.run(-i, `k${i}`);
+const sqliteUpdate = (performance.now() - t) / SINGLE;
+row("update + flush", capraUpdate, sqliteUpdate, fmtMs);
+
+// --- bulk create 100 + flush
+const BULKS = 50;
+t = performance.now();
+for (let b = 0; b < BULKS; b++) {
+  for (let i = 0; i < 100; i++) {
+    db.create(`/todo/single/b${b}x${i}`, "todo", { text: text(i) });
+  }
+  await db.flush();
+}
+const capraBulk = (performance.now() - t) / BULKS;
+t = performance.now();
+for (let b = 0; b < BULKS; b++) {
+  sql.exec("BEGIN");
+  for (let i = 0; i < 100; i++) insert.run(`b${b}x${i}`, text(i), 0, i);
+  sql.exec("COMMIT");
+}
+const sqliteBulk = (performance.now() - t) / BULKS;
+row("bulk create 100 + flush", capraBulk, sqliteBulk, fmtMs);
+
+// --- read by path (warm)
+const READS = 1_000_000;
+let sink = 0;
+t = performance.now();
+for (let i = 0; i < READS; i++) {
+  sink += (db.item(`/todo/bench/k${i % N}`)!.get("n") as number) | 0;
+}
+const capraRead = (performance.now() - t) / READS;
+const select = sql.prepare("SELECT n FROM items WHERE key = ?");
+const SQL_READS = 200_000;
+t = performance.now();
+for (let i = 0; i < SQL_READS; i++) {
+  sink += (select.get(`k${i % N}`) as { n: number }).n | 0;
+}
+const sqliteRead = (performance.now() - t) / SQL_READS;
+row("read by path", capraRead, sqliteRead, fmtMs, "≤ 1 µs");
+
+await db.close();
+sql.exec("PRAGMA wal_checkpoint(TRUNCATE)");
+sql.close();
+
+// The cold figures use a repository holding exactly N items: drop the extra repo.
+await Deno.remove(`${capraDir}/todo.single.capra`);
+const sqlCleanup = new DatabaseSync(`${sqliteDir}/bench.sqlite`);
+sqlCleanup.exec("DELETE FROM items WHERE key NOT LIKE 'k%'; VACUUM;");
+sqlCleanup.close();
+
+async function cold(engine: string, dir: string) {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "-A",
+      new URL("./bench_cold.ts", import.meta.url).pathname,
+      engine,
+      dir,
+      String(N),
+    ],
+    stdout: "piped",
+    stderr: "inherit",
+  }).output();
+  if (!out.success) throw new Error(`cold ${engine} run failed`);
+  return JSON.parse(new TextDecoder().decode(out.stdout)) as {
+    openMs: number;
+    rssAfterOpen: number;
+    readAllMs: number;
+  };
+}
+const runs = 3;
+const capraCold = [], sqliteCold = [];
+for (let i = 0; i < runs; i++) {
+  capraCold.push(await cold("capra", capraDir));
+  sqliteCold.push(await cold("sqlite", sqliteDir));
+}
+const median = (xs: number[]) =>
+  xs.sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+row(
+  `cold open of the ${N}-item repository`,
+  median(capraCold.map((c) => c.openMs)),
+  median(sqliteCold.map((c) => c.openMs)),
+  fmtMs,
+  "≤ 150 ms",
+);
+row(
+  `read all ${N} values (after cold open)`,
+  median(capraCold.map((c) => c.readAllMs)),
+  median(sqliteCold.map((c) => c.readAllMs)),
+  fmtMs,
+);
+const capraBytes = (await Deno.stat(`${capraDir}/todo.bench.capra`)).size;
+const sqliteBytes = (await Deno.stat(`${sqliteDir}/bench.sqlite`)).size;
+row(
+  "bytes on disk per item",
+  capraBytes / N,
+  sqliteBytes / N,
+  (x) => `${x.toFixed(0)} B`,
+  "≤ 200 B",
+);
+const mb = (x: number) => `${(x / 1024 / 1024).toFixed(0)} MB`;
+row(
+  "RSS after open",
+  median(capraCold.map((c) => c.rssAfterOpen)),
+  median(sqliteCold.map((c) => c.rssAfterOpen)),
+  mb,
+  "≤ 150 MB",
+);
+
+await Deno.remove(root, { recursive: true });
+if (sink === 42) console.error(""); // keep reads observable
+
+const header =
+  "| operation | Capra | SQLite | Capra / SQLite | target |\n|---|---:|---:|---:|---|";
+const table = [
+  header,
+  ...rows.map((r) =>
+    `| ${r.name} | ${r.capra} | ${r.sqlite} | ${r.ratio} | ${r.target ?? ""} |`
+  ),
+].join("\n");
+console.log(table);
+await Deno.mkdir("bench-results", { recursive: true });
+await Deno.writeTextFile(
+  "bench-results/latest.json",
+  JSON.stringify({ date: new Date().toISOString(), n: N, rows }, null, 2),
+);
