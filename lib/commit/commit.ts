@@ -136,6 +136,52 @@ function readRawData(r: MsgpackReader, what: string): RawData {
   return r.readValue() as RawData;
 }
 
+function readBody(r: MsgpackReader): CommitBody {
+  const n = r.readArrayHeader();
+  const kind = r.readNumber();
+  if (kind === 0 && n === 3) {
+    const data = readRawData(r, "snapshot data");
+    return { kind: "full", data, deleted: r.readBoolean() };
+  }
+  if (kind === 1 && n === 5) {
+    const base = r.readBinary();
+    if (base.length !== COMMIT_ID_BYTES) fail("delta base is not 32 bytes");
+    const changed = readRawData(r, "delta changes");
+    const removed = r.readValue();
+    if (
+      !Array.isArray(removed) || !removed.every((x) => typeof x === "string")
+    ) fail("delta removals must be an array of strings");
+    return {
+      kind: "delta",
+      base: commitIdFromBytes(base),
+      changed,
+      removed: removed as string[],
+      deleted: r.readBoolean(),
+    };
+  }
+  fail(`unknown body kind ${kind}/${n}`);
+}
+
+/**
+ * Reads the schema and body of stored commit bytes without computing the id (fast path
+ * for reading values of single-commit items after open; the bytes were checksummed).
+ */
+export function decodeStoredBody(
+  bytes: Uint8Array,
+  start: number,
+  end: number,
+): { schema: SchemaId; body: CommitBody } {
+  const r = new MsgpackReader(bytes, start, end);
+  if (r.readArrayHeader() !== 7) fail("expected a 7-element array");
+  r.skipValue();
+  r.skipValue();
+  r.skipValue();
+  r.skipValue();
+  r.skipValue();
+  const schema = r.readString();
+  return { schema, body: readBody(r) };
+}
+
 /**
  * Decodes and validates canonical commit bytes; the id is recomputed from the bytes, so
  * content cannot disagree with its id. Throws a SyntaxError describing malformed input.
@@ -172,30 +218,7 @@ export function decodeCommit(bytes: Uint8Array): Commit {
     if (!isTimestamp(ts)) fail(`timestamp ${ts} is not a non-negative integer`);
     const schema = r.readString();
     parseSchemaId(schema);
-    const n = r.readArrayHeader();
-    const kind = r.readNumber();
-    let body: CommitBody;
-    if (kind === 0 && n === 3) {
-      const data = readRawData(r, "snapshot data");
-      body = { kind: "full", data, deleted: r.readBoolean() };
-    } else if (kind === 1 && n === 5) {
-      const base = r.readBinary();
-      if (base.length !== COMMIT_ID_BYTES) fail("delta base is not 32 bytes");
-      const changed = readRawData(r, "delta changes");
-      const removed = r.readValue();
-      if (
-        !Array.isArray(removed) || !removed.every((x) => typeof x === "string")
-      ) fail("delta removals must be an array of strings");
-      body = {
-        kind: "delta",
-        base: commitIdFromBytes(base),
-        changed,
-        removed: removed as string[],
-        deleted: r.readBoolean(),
-      };
-    } else {
-      fail(`unknown body kind ${kind}/${n}`);
-    }
+    const body = readBody(r);
     if (!r.atEnd) fail("trailing bytes");
     return {
       id: commitIdFromBytes(sha256(bytes)),
@@ -215,17 +238,36 @@ export function decodeCommit(bytes: Uint8Array): Commit {
   }
 }
 
-/** Reads only the item key of canonical commit bytes (fast path used when opening). */
-export function peekCommitKey(
+/**
+ * Reads only the item key (the last path segment) of canonical commit bytes: the fast
+ * path used when opening a log. Returns undefined when the bytes do not start like a
+ * commit.
+ */
+export function peekItemKey(
   bytes: Uint8Array,
   start: number,
   end: number,
-): string {
-  const r = new MsgpackReader(bytes, start, end);
-  r.readArrayHeader();
-  r.readNumber();
-  return r.readString();
+): string | undefined {
+  if (bytes[start] !== 0x97 || bytes[start + 1] !== COMMIT_FORMAT_VERSION) {
+    return undefined;
+  }
+  let p = start + 2;
+  const h = bytes[p++];
+  let len: number;
+  if (h >= 0xa0 && h <= 0xbf) len = h & 0x1f;
+  else if (h === 0xd9) len = bytes[p++];
+  else return undefined;
+  const stop = p + len;
+  if (stop > end) return undefined;
+  let s = stop - 1;
+  while (s >= p && bytes[s] !== 0x2f) s--;
+  if (s < p || stop - s - 1 < 1) return undefined;
+  let key = "";
+  for (let i = s + 1; i < stop; i++) key += ASCII[bytes[i]];
+  return key;
 }
+
+const ASCII = Array.from({ length: 256 }, (_, i) => String.fromCharCode(i));
 
 /** Orders commits by `(ts, id)`: the deterministic order of last-writer-wins. */
 export function compareCommitOrder(

@@ -235,6 +235,17 @@ export class Database {
 
   /** The item at `path`, or undefined when absent (its repository must be open). */
   item(path: string): Item | undefined {
+    // Fast path: an open repository and a known key need no validation.
+    if (typeof path === "string" && !this.#closed) {
+      const slash = path.lastIndexOf("/");
+      const repo = this.#open.get(path.slice(0, slash) as RepoPath);
+      const e = repo?.entry(path.slice(slash + 1));
+      if (repo && e && e.path === path) {
+        return repo.valueOf(e) === undefined
+          ? undefined
+          : this.#handle(repo, e);
+      }
+    }
     const p = parsePath(path);
     if (p.item === undefined) {
       throw new TypeError(

@@ -28,6 +28,37 @@ export interface CommitNode {
   state?: ItemState;
 }
 
+/** A Map allocated on first write (most items never need one). */
+class LazyMap<K, V> {
+  #m: Map<K, V> | null = null;
+  get(k: K): V | undefined {
+    return this.#m?.get(k);
+  }
+  set(k: K, v: V): void {
+    (this.#m ??= new Map()).set(k, v);
+  }
+  delete(k: K): void {
+    this.#m?.delete(k);
+  }
+}
+
+/** A Set allocated on first write. */
+class LazySet<K> {
+  #s: Set<K> | null = null;
+  get size(): number {
+    return this.#s?.size ?? 0;
+  }
+  has(k: K): boolean {
+    return this.#s?.has(k) ?? false;
+  }
+  add(k: K): void {
+    (this.#s ??= new Set()).add(k);
+  }
+  delete(k: K): void {
+    this.#s?.delete(k);
+  }
+}
+
 /** A commit the graph refused, and why. */
 export interface RejectedCommit {
   readonly node: CommitNode;
@@ -39,15 +70,42 @@ export function fullBaseOf(c: Commit): CommitId {
   return c.body.kind === "full" ? c.id : c.body.base;
 }
 
+/**
+ * Decodes a full snapshot written under `schemaId` into typed data upgraded to the newest
+ * registered version. Throws a TypeError when the schema is not registered.
+ */
+export function typedState(
+  registry: SchemaRegistry,
+  schemaId: string,
+  full: FullBody,
+): ItemState {
+  const written = registry.get(schemaId);
+  if (!written) {
+    throw new TypeError(
+      `Unknown schema "${schemaId}": register it to read this item`,
+    );
+  }
+  const data: ItemData = {};
+  const fields = written.fields;
+  for (const name in fields) {
+    const raw = full.data[name];
+    if (raw !== undefined) {
+      data[name] = decodeFieldValue(fields[name].type, raw);
+    }
+  }
+  const up = registry.upgrade(schemaId, data);
+  return { schema: up.schema, data: up.data, deleted: full.deleted };
+}
+
 /** Per-item commit graph. */
 export class ItemGraph {
   readonly nodes: Map<CommitId, CommitNode> = new Map();
   /** Complete commits that no other complete commit names as parent, in (ts, id) order. */
   heads: CommitNode[] = [];
   /** Commits waiting for a missing dependency, by that dependency. */
-  readonly #waiting = new Map<CommitId, CommitNode[]>();
-  readonly #incomplete = new Set<CommitId>();
-  readonly #deltasOnBase = new Map<CommitId, number>();
+  readonly #waiting = new LazyMap<CommitId, CommitNode[]>();
+  readonly #incomplete = new LazySet<CommitId>();
+  readonly #deltasOnBase = new LazyMap<CommitId, number>();
 
   constructor(private readonly registry: SchemaRegistry) {}
 

@@ -14,8 +14,9 @@ import {
   commitIdBytes,
   compareCommitOrder,
   decodeCommit,
+  decodeStoredBody,
   type FullBody,
-  peekCommitKey,
+  peekItemKey,
 } from "../commit/commit.ts";
 import { chooseBody } from "../commit/delta.ts";
 import { encodeFieldValue } from "../schema/field_types.ts";
@@ -24,7 +25,12 @@ import type { ItemState } from "../merge/merge.ts";
 import { type ItemPath, joinItemPath, type RepoPath } from "../path.ts";
 import type { RepoLog } from "../storage/storage.ts";
 import { encodeFrame } from "../storage/frames.ts";
-import { type CommitNode, fullBaseOf, ItemGraph } from "./item_graph.ts";
+import {
+  type CommitNode,
+  fullBaseOf,
+  ItemGraph,
+  typedState,
+} from "./item_graph.ts";
 import { decodeSessionRecord, encodeSessionRecord } from "./session.ts";
 import type { RepoContext } from "./context.ts";
 import { RecordKind } from "./records.ts";
@@ -61,15 +67,23 @@ export interface CommitInfo {
 
 /** @internal Per-item bookkeeping. */
 export class ItemEntry {
-  /** Unresolved record payload [start, end) pairs in the log's open-time bytes. */
-  locs: number[] | null = [];
+  /** First unresolved record payload [start, end) in the log's open-time bytes (-1: none). */
+  start = -1;
+  end = -1;
+  /** Further unresolved [start, end) pairs. */
+  more: number[] | null = null;
   graph: ItemGraph | null = null;
   /** Current value; null when it must be recomputed from the graph. */
   value: ItemState | undefined | null = null;
   dirty = false;
   listeners: Set<ChangeListener> | null = null;
   handle: unknown = null;
-  constructor(readonly key: string, readonly path: ItemPath) {}
+  #path: ItemPath | null = null;
+  constructor(readonly key: string, readonly repo: RepoPath) {}
+  /** `/type/repo/item`, built on first use (most entries never need it). */
+  get path(): ItemPath {
+    return this.#path ??= `${this.repo}/${this.key}` as ItemPath;
+  }
 }
 
 /** A repository of items. */
@@ -95,18 +109,15 @@ export class Repository {
       const start = frames[i], end = frames[i + 1];
       const kind = data[start];
       if (kind === RecordKind.Commit && end - start > 65) {
-        let path: string;
-        try {
-          path = peekCommitKey(data, start + 65, end);
-        } catch {
-          continue; // checksummed but undecodable: reported by `verify`
-        }
-        const key = path.slice(path.lastIndexOf("/") + 1);
-        let e = this.#entries.get(key);
+        const key = peekItemKey(data, start + 65, end);
+        if (key === undefined) continue; // checksummed but undecodable: `verify` reports it
+        const e = this.#entries.get(key);
         if (!e) {
-          this.#entries.set(key, e = new ItemEntry(key, path as ItemPath));
-        }
-        e.locs!.push(start, end);
+          const created = new ItemEntry(key, path);
+          created.start = start;
+          created.end = end;
+          this.#entries.set(key, created);
+        } else (e.more ??= []).push(start, end);
       } else if (kind === RecordKind.Session) {
         try {
           const s = decodeSessionRecord(data.subarray(start + 1, end));
@@ -141,7 +152,8 @@ export class Repository {
   graphOf(e: ItemEntry): ItemGraph {
     if (e.graph) return e.graph;
     const g = new ItemGraph(this.ctx.registry);
-    const data = this.log.data, locs = e.locs ?? [];
+    const data = this.log.data;
+    const locs = e.start < 0 ? [] : [e.start, e.end, ...(e.more ?? [])];
     for (let i = 0; i < locs.length; i += 2) {
       const start = locs[i], end = locs[i + 1];
       let commit: Commit;
@@ -152,21 +164,39 @@ export class Repository {
       }
       g.add({ commit, sig: data.subarray(start + 1, start + 65) });
     }
-    e.locs = null;
+    e.start = e.end = -1;
+    e.more = null;
     e.graph = g;
     return g;
   }
 
   /** @internal The current value of an entry (undefined when it has no commits). */
   valueOf(e: ItemEntry): ItemState | undefined {
-    if (e.value === null) e.value = this.graphOf(e).value();
-    return e.value;
+    if (e.value !== null) return e.value;
+    if (e.graph === null && e.start >= 0 && e.more === null) {
+      // One stored commit: its state is the value; no graph or id needed yet.
+      try {
+        const { schema, body } = decodeStoredBody(
+          this.log.data,
+          e.start + 65,
+          e.end,
+        );
+        if (body.kind === "full") {
+          return e.value = typedState(this.ctx.registry, schema, body);
+        }
+      } catch (err) {
+        if (!(err instanceof SyntaxError)) throw err;
+      }
+    }
+    return e.value = this.graphOf(e).value();
   }
 
   #isLive(e: ItemEntry): boolean {
     // Fast path: an unresolved single-commit item stores its deleted flag as the last byte.
-    if (e.value === null && e.locs && e.locs.length === 2) {
-      return this.log.data[e.locs[1] - 1] === 0xc2;
+    if (
+      e.value === null && e.graph === null && e.more === null && e.start >= 0
+    ) {
+      return this.log.data[e.end - 1] === 0xc2;
     }
     const v = this.valueOf(e);
     return v !== undefined && !v.deleted;
@@ -211,8 +241,8 @@ export class Repository {
   ensureEntry(key: string): ItemEntry {
     let e = this.#entries.get(key);
     if (!e) {
-      e = new ItemEntry(key, joinItemPath(this.path, key));
-      e.locs = null;
+      joinItemPath(this.path, key); // validates the key
+      e = new ItemEntry(key, this.path);
       e.graph = new ItemGraph(this.ctx.registry);
       this.#entries.set(key, e);
     }

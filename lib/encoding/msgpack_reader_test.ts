@@ -182,6 +182,8 @@ Deno.test("decode: nesting beyond maxDepth is a RangeError", () => {
   assertDecodeError(nested(3), RangeError, /deeper than 2/, 2);
   assert.equal(decode(nested(0), { maxDepth: 0 }), 1);
   assertDecodeError("81 a1 61 80", RangeError, /deeper than 1/, 1);
+  assertDecodeError("01", RangeError, /Invalid maxDepth NaN/, NaN);
+  assertDecodeError("01", RangeError, /Invalid maxDepth -1/, -1);
   // A deep stack of headers never overflows the call stack.
   assertDecodeError(nested(100_000), RangeError, /deeper than 64/);
   assert.throws(

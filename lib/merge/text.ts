@@ -2,61 +2,57 @@
  * Character-level text diff, patch and deterministic three-way merge.
  *
  * Positions are UTF-16 code units of the base text, as with `String.prototype.slice`,
- * but no edit produced here ever starts or ends inside a surrogate pair: the diff runs
- * on code points. Only Web-standard APIs are used.
+ * but no edit produced here starts or ends inside a surrogate pair: the diff runs on
+ * code points. Only Web-standard APIs are used.
  *
  * @module
  */
 
-/** Replaces `base.slice(start, end)` with `insert`. `start === end` is a pure insertion. */
+/** Replaces `base.slice(start, end)` with `insert`; `start === end` is an insertion. */
 export type TextEdit = {
   readonly start: number;
   readonly end: number;
   readonly insert: string;
 };
 
-/** A single splice: `deleteCount` code units removed at `start`, `insert` put there. */
+/** One splice: `deleteCount` code units removed at `start`, `insert` put there. */
 export interface TextSplice {
   readonly start: number;
   readonly deleteCount: number;
   readonly insert: string;
 }
 
-/** Largest edit distance (in code points) explored by one pass of Myers' algorithm. */
-export const MAX_PASS_DISTANCE = 1000;
-/** Work budget of one diff, per code point of the compared middles. */
-export const DIFF_WORK_PER_CODE_POINT = 100;
-/** Work budget every diff gets regardless of size, so small texts diff exactly. */
-export const DIFF_MIN_WORK = 1_000_000;
+/** Edit distance (code points) the first Myers pass may explore: exact up to this. */
+const FIRST_PASS_DISTANCE = 1000;
+/** Edit distance of each later pass, resumed from the furthest point reached. */
+const NEXT_PASS_DISTANCE = 100;
+/** Diff work budget (diagonal steps) per code point of the compared middles... */
+const WORK_PER_CODE_POINT = 100;
+/** ...plus this much, so small texts always diff exactly. */
+const MIN_WORK = 1_000_000;
 
 const isHigh = (c: number) => c >= 0xd800 && c <= 0xdbff;
 const isLow = (c: number) => c >= 0xdc00 && c <= 0xdfff;
+/** True when position `pos` of `s` falls between the halves of a surrogate pair. */
+const cutsPair = (s: string, pos: number) =>
+  isHigh(s.charCodeAt(pos - 1)) && isLow(s.charCodeAt(pos));
 
-/** Length of the common prefix of `a` and `b`, never ending inside a surrogate pair. */
+/** Length of the common prefix, never ending inside a surrogate pair. */
 function commonPrefix(a: string, b: string): number {
   const max = Math.min(a.length, b.length);
   let i = 0;
   while (i < max && a.charCodeAt(i) === b.charCodeAt(i)) i++;
-  if (
-    i > 0 && isHigh(a.charCodeAt(i - 1)) &&
-    (isLow(a.charCodeAt(i)) || isLow(b.charCodeAt(i)))
-  ) i--;
-  return i;
+  return i > 0 && (cutsPair(a, i) || cutsPair(b, i)) ? i - 1 : i;
 }
 
-/** Length of the common suffix after `prefix`, never starting inside a surrogate pair. */
+/** Length of the common suffix not overlapping `prefix`, never cutting a pair. */
 function commonSuffix(a: string, b: string, prefix: number): number {
   const max = Math.min(a.length, b.length) - prefix;
   let j = 0;
-  while (
-    j < max && a.charCodeAt(a.length - 1 - j) === b.charCodeAt(b.length - 1 - j)
-  ) j++;
-  if (
-    j > 0 && isLow(a.charCodeAt(a.length - j)) &&
-    (isHigh(a.charCodeAt(a.length - j - 1)) ||
-      isHigh(b.charCodeAt(b.length - j - 1)))
-  ) j--;
-  return j;
+  const ea = a.length - 1, eb = b.length - 1;
+  while (j < max && a.charCodeAt(ea - j) === b.charCodeAt(eb - j)) j++;
+  const cut = cutsPair(a, a.length - j) || cutsPair(b, b.length - j);
+  return j > 0 && cut ? j - 1 : j;
 }
 
 /**
@@ -73,15 +69,8 @@ function commonSuffix(a: string, b: string, prefix: number): number {
 export function spliceOf(base: string, target: string): TextSplice {
   const p = commonPrefix(base, target);
   const s = commonSuffix(base, target, p);
-  return {
-    start: p,
-    deleteCount: base.length - p - s,
-    insert: target.slice(p, target.length - s),
-  };
-}
-
-function splitsPair(text: string, pos: number): boolean {
-  return isHigh(text.charCodeAt(pos - 1)) && isLow(text.charCodeAt(pos));
+  const insert = target.slice(p, target.length - s);
+  return { start: p, deleteCount: base.length - p - s, insert };
 }
 
 /**
@@ -97,27 +86,24 @@ function splitsPair(text: string, pos: number): boolean {
  */
 export function applySplice(base: string, splice: TextSplice): string {
   const { start, deleteCount, insert } = splice;
-  const end = start + deleteCount;
+  return applyTextEdits(base, [{ start, end: start + deleteCount, insert }]);
+}
+
+/** Throws unless `e` is an integer range starting at or after `pos`. */
+function checkOrder(e: TextEdit, pos: number, what: string): void {
   if (
-    !Number.isInteger(start) || !Number.isInteger(deleteCount) || start < 0 ||
-    deleteCount < 0 || end > base.length
+    !Number.isInteger(e.start) || !Number.isInteger(e.end) || e.start < pos ||
+    e.end < e.start
   ) {
     throw new RangeError(
-      `Invalid splice (${start}, ${deleteCount}) for a text of length ${base.length}`,
+      `Invalid ${what} [${e.start}, ${e.end}) after position ${pos}: edits must be sorted, non-overlapping integer ranges`,
     );
   }
-  if (splitsPair(base, start) || splitsPair(base, end)) {
-    throw new RangeError(
-      `Invalid splice (${start}, ${deleteCount}): it cuts a surrogate pair`,
-    );
-  }
-  return base.slice(0, start) + insert + base.slice(end);
 }
 
 /**
  * Applies sorted, non-overlapping edits (adjacent ones are allowed) to `base`.
- * Throws a RangeError when an edit is out of range, out of order, overlaps the
- * previous one or cuts a surrogate pair.
+ * Throws a RangeError when an edit is out of order or range, or cuts a surrogate pair.
  *
  * @example
  * ```ts
@@ -132,17 +118,12 @@ export function applyTextEdits(
   const parts: string[] = [];
   let pos = 0;
   for (const e of edits) {
+    checkOrder(e, pos, "text edit");
     if (
-      !Number.isInteger(e.start) || !Number.isInteger(e.end) || e.start < pos ||
-      e.end < e.start || e.end > base.length
+      e.end > base.length || cutsPair(base, e.start) || cutsPair(base, e.end)
     ) {
       throw new RangeError(
-        `Invalid text edit [${e.start}, ${e.end}) after position ${pos} in a text of length ${base.length}`,
-      );
-    }
-    if (splitsPair(base, e.start) || splitsPair(base, e.end)) {
-      throw new RangeError(
-        `Invalid text edit [${e.start}, ${e.end}): it cuts a surrogate pair`,
+        `Invalid text edit [${e.start}, ${e.end}) of a text of length ${base.length}: out of range or cuts a surrogate pair`,
       );
     }
     parts.push(base.slice(pos, e.start), e.insert);
@@ -152,44 +133,33 @@ export function applyTextEdits(
   return parts.join("");
 }
 
-/** Code points of `s.slice(from, to)`; `offsets[i]` is the code unit of the i-th. */
-interface CodePoints {
-  readonly cps: Int32Array;
-  /** Undefined when the slice has no surrogate pair (offsets are the identity). */
-  readonly offsets: Int32Array | undefined;
-}
-
-function toCodePoints(s: string, from: number, to: number): CodePoints {
-  const cps = new Int32Array(to - from);
-  let offsets: Int32Array | undefined;
+/** Code points of `s.slice(from, to)`, with the code unit offset of each (and end). */
+function toCodePoints(s: string, from: number, to: number) {
+  const cps = new Int32Array(to - from),
+    offsets = new Int32Array(to - from + 1);
   let n = 0;
   for (let i = from; i < to; n++) {
     const c = s.charCodeAt(i);
+    offsets[n] = i - from;
     if (isHigh(c) && i + 1 < to && isLow(s.charCodeAt(i + 1))) {
-      if (!offsets) {
-        offsets = new Int32Array(to - from + 1);
-        for (let k = 0; k < n; k++) offsets[k] = k;
-      }
-      offsets[n] = i - from;
       cps[n] = ((c - 0xd800) << 10) + (s.charCodeAt(i + 1) - 0xdc00) + 0x10000;
       i += 2;
     } else {
-      if (offsets) offsets[n] = i - from;
       cps[n] = c;
       i++;
     }
   }
-  if (offsets) offsets[n] = to - from;
+  offsets[n] = to - from;
   return { cps: cps.subarray(0, n), offsets };
 }
 
-/** Shared state of one diff: inputs, hunks found so far and the work spent. */
+/** One diff in progress: inputs, hunks found so far, work spent and allowed. */
 interface DiffState {
   readonly a: Int32Array;
   readonly b: Int32Array;
   /** Flat `[aStart, aEnd, bStart, bEnd, ...]`, in order, contiguous ones merged. */
   readonly hunks: number[];
-  /** Furthest x per (d, k), at index d(d+1)/2 + (k+d)/2; grown on demand. */
+  /** Furthest x on diagonal k after step d, at d(d+1)/2 + (k+d)/2; grows on demand. */
   trace: Int32Array;
   work: number;
   readonly budget: number;
@@ -210,18 +180,22 @@ function pushHunk(
 }
 
 /**
- * One pass of Myers' greedy O(ND) algorithm from (x0, y0), exploring at most
- * MAX_PASS_DISTANCE edits or until the work budget runs out. Pushes the hunks of the
- * path found and returns where it ends: (n, m), or the furthest point reached.
+ * One pass of Myers' greedy O(ND) algorithm from (x0, y0), exploring at most `limit`
+ * edits while the work budget lasts. Pushes the hunks of the path found and returns
+ * where it ends: the end of both inputs, or the furthest point reached.
  */
-function diffPass(st: DiffState, x0: number, y0: number): [number, number] {
+function diffPass(
+  st: DiffState,
+  x0: number,
+  y0: number,
+  limit: number,
+): number[] {
   const { a, b } = st;
   const n = a.length - x0, m = b.length - y0;
-  const maxD = Math.min(n + m, MAX_PASS_DISTANCE);
-  const off = maxD + 1;
+  const maxD = Math.min(n + m, limit), off = maxD + 1;
   const v = new Int32Array(2 * maxD + 3);
-  let endD = -1, endK = 0, lastD = 0;
-  for (let d = 0; d <= maxD && endD < 0; d++) {
+  let d = 0, k = 0, done = false;
+  for (; d <= maxD; d++) {
     const row = (d * (d + 1)) >> 1;
     if (st.trace.length < row + d + 1) {
       const grown = new Int32Array(Math.max(2 * st.trace.length, row + d + 1));
@@ -229,67 +203,49 @@ function diffPass(st: DiffState, x0: number, y0: number): [number, number] {
       st.trace = grown;
     }
     const trace = st.trace;
-    for (let k = -d; k <= d; k += 2) {
+    for (k = -d; k <= d; k += 2) {
       let x = k === -d || (k !== d && v[off + k - 1] < v[off + k + 1])
         ? v[off + k + 1]
         : v[off + k - 1] + 1;
-      let y = x - k;
       const sx = x;
-      while (x < n && y < m && a[x0 + x] === b[y0 + y]) {
-        x++;
-        y++;
-      }
+      while (x < n && x - k < m && a[x0 + x] === b[y0 + x - k]) x++;
       st.work += 1 + x - sx;
-      v[off + k] = x;
-      trace[row + ((k + d) >> 1)] = x;
-      if (x >= n && y >= m) {
-        endD = d;
-        endK = k;
+      v[off + k] = trace[row + ((k + d) >> 1)] = x;
+      if (x >= n && x - k >= m) {
+        done = true;
         break;
       }
     }
-    lastD = d;
-    if (st.work > st.budget) break;
+    if (done || st.work > st.budget) break;
   }
+  d = Math.min(d, maxD); // the step that finished, else the last one completed
   const at = (d: number, k: number) =>
     st.trace[((d * (d + 1)) >> 1) + ((k + d) >> 1)];
-  let d = endD, k = endK;
-  if (d < 0) {
+  if (!done) {
     // Out of distance or budget: stop at the furthest point inside the grid.
-    d = lastD;
     let best = 0;
     for (let kk = -d; kk <= d; kk += 2) {
-      const xx = at(d, kk), yy = xx - kk;
-      if (xx <= n && yy <= m && xx + yy > best) {
-        best = xx + yy;
-        k = kk;
+      const x = at(d, kk);
+      if (x <= n && x - kk <= m && 2 * x - kk > best) {
+        [best, k] = [2 * x - kk, kk];
       }
     }
     if (best === 0) return [x0, y0];
   }
-  let x = at(d, k), y = x - k;
-  const endX = x, endY = y;
+  let x = at(d, k);
+  const end = [x0 + x, y0 + x - k];
   const rev: number[] = []; // hunks, last first
   let open = false, aS = 0, aE = 0, bS = 0, bE = 0;
   for (; d > 0; d--) {
     const down = k === -d || (k !== d && at(d - 1, k - 1) < at(d - 1, k + 1));
-    const pk = down ? k + 1 : k - 1;
-    const px = at(d - 1, pk), py = px - pk;
-    const mx = down ? px : px + 1, my = down ? py + 1 : py;
+    const pk = down ? k + 1 : k - 1, px = at(d - 1, pk);
+    const mx = down ? px : px + 1; // where the step lands, before its snake
     if (open && x > mx) {
       rev.push(aS, aE, bS, bE);
       open = false;
     }
-    if (!open) {
-      open = true;
-      aE = mx;
-      bE = my;
-    }
-    aS = px;
-    bS = py;
-    x = px;
-    y = py;
-    k = pk;
+    if (!open) [open, aE, bE] = [true, mx, mx - k];
+    [aS, bS, x, k] = [px, px - pk, px, pk];
   }
   if (open) rev.push(aS, aE, bS, bE);
   for (let i = rev.length - 4; i >= 0; i -= 4) {
@@ -301,46 +257,45 @@ function diffPass(st: DiffState, x0: number, y0: number): [number, number] {
       y0 + rev[i + 3],
     );
   }
-  return [x0 + endX, y0 + endY];
+  return end;
 }
 
-/** Hunks turning `a` into `b`; minimal unless the work budget runs out. */
+/** Hunks turning `a` into `b`, in passes; one coarse hunk once the budget is spent. */
 function diffCodePoints(a: Int32Array, b: Int32Array): number[] {
   const st: DiffState = {
     a,
     b,
     hunks: [],
-    trace: new Int32Array(64),
+    trace: new Int32Array(256),
     work: 0,
-    budget: DIFF_MIN_WORK + DIFF_WORK_PER_CODE_POINT * (a.length + b.length),
+    budget: MIN_WORK + WORK_PER_CODE_POINT * (a.length + b.length),
   };
   let x = 0, y = 0;
   while (x < a.length || y < b.length) {
-    const [nx, ny] = st.work > st.budget ? [x, y] : diffPass(st, x, y);
+    const limit = x + y === 0 ? FIRST_PASS_DISTANCE : NEXT_PASS_DISTANCE;
+    const [nx, ny] = st.work > st.budget ? [x, y] : diffPass(st, x, y, limit);
     if (nx === x && ny === y) {
-      // No budget left: one coarse replace for the rest.
       pushHunk(st, x, a.length, y, b.length);
       break;
     }
-    x = nx;
-    y = ny;
+    [x, y] = [nx, ny];
   }
   return st.hunks;
 }
 
 /**
- * A minimal character diff: sorted, non-overlapping, non-adjacent edits with
- * `applyTextEdits(base, diffText(base, target)) === target`. The common prefix and
- * suffix are trimmed, then Myers' O(ND) algorithm runs on code points, so no edit cuts
- * a surrogate pair. The diff is minimal in code points unless the work budget
- * (`DIFF_MIN_WORK + DIFF_WORK_PER_CODE_POINT·(N+M)` steps) runs out; it then stays
- * valid but ends with one coarse replace of the remaining middle.
+ * A character diff: sorted, non-overlapping, non-adjacent edits with
+ * `applyTextEdits(base, diffText(base, target)) === target`, none cutting a surrogate
+ * pair. The common prefix and suffix are trimmed, then Myers' O(ND) algorithm runs on
+ * the code points of the middle. The diff is minimal (fewest code points deleted plus
+ * inserted) when that minimum is at most 1000. Beyond, later passes of at most 100
+ * each resume from the furthest point reached (near-minimal); once the work budget,
+ * about 100·(N+M) steps, is spent, one coarse replace covers the rest.
  *
  * @example
  * ```ts
  * import { diffText } from "./text.ts";
- * diffText("the cat sat", "the cat spat");
- * // [{ start: 9, end: 9, insert: "p" }]
+ * diffText("the cat sat", "the cat spat"); // [{ start: 9, end: 9, insert: "p" }]
  * ```
  */
 export function diffText(base: string, target: string): TextEdit[] {
@@ -351,41 +306,31 @@ export function diffText(base: string, target: string): TextEdit[] {
   if (p === aEnd || p === bEnd) {
     return [{ start: p, end: aEnd, insert: target.slice(p, bEnd) }];
   }
-  const a = toCodePoints(base, p, aEnd);
-  const b = toCodePoints(target, p, bEnd);
-  const hunks = diffCodePoints(a.cps, b.cps);
-  const au = (i: number) => p + (a.offsets ? a.offsets[i] : i);
-  const bu = (i: number) => p + (b.offsets ? b.offsets[i] : i);
+  const a = toCodePoints(base, p, aEnd), b = toCodePoints(target, p, bEnd);
+  const h = diffCodePoints(a.cps, b.cps);
   const edits: TextEdit[] = [];
-  for (let i = 0; i < hunks.length; i += 4) {
+  for (let i = 0; i < h.length; i += 4) {
     edits.push({
-      start: au(hunks[i]),
-      end: au(hunks[i + 1]),
-      insert: target.slice(bu(hunks[i + 2]), bu(hunks[i + 3])),
+      start: p + a.offsets[h[i]],
+      end: p + a.offsets[h[i + 1]],
+      insert: target.slice(p + b.offsets[h[i + 2]], p + b.offsets[h[i + 3]]),
     });
   }
   return edits;
 }
 
-/** Validates edits and coalesces adjacent ones; drops edits that change nothing. */
+/** Validates edits, coalesces adjacent ones and drops those that change nothing. */
 function normalizeEdits(edits: readonly TextEdit[], side: string): TextEdit[] {
   const out: TextEdit[] = [];
   let pos = 0;
   for (const e of edits) {
-    if (
-      !Number.isInteger(e.start) || !Number.isInteger(e.end) || e.start < pos ||
-      e.end < e.start
-    ) {
-      throw new RangeError(
-        `Invalid ${side} text edit [${e.start}, ${e.end}) after position ${pos}: edits must be sorted and non-overlapping`,
-      );
-    }
+    checkOrder(e, pos, `${side} text edit`);
     pos = e.end;
     if (e.start === e.end && e.insert === "") continue;
     const last = out[out.length - 1];
-    if (last && last.end === e.start) {
+    if (last?.end === e.start) {
       out[out.length - 1] = {
-        start: last.start,
+        ...last,
         end: e.end,
         insert: last.insert + e.insert,
       };
@@ -395,9 +340,9 @@ function normalizeEdits(edits: readonly TextEdit[], side: string): TextEdit[] {
 }
 
 /**
- * True when edit `e` collides with the base range [start, end): they delete a common
- * code unit, one inserts strictly inside the other's deleted range, or both insert at
- * the same position.
+ * True when edit `e` collides with the base range [start, end): both delete a common
+ * code unit, one inserts strictly inside the other's range, or both insert at the
+ * same position.
  */
 function collides(start: number, end: number, e: TextEdit): boolean {
   if (start === end) {
@@ -409,13 +354,10 @@ function collides(start: number, end: number, e: TextEdit): boolean {
   return e.start < end && start < e.end;
 }
 
-const sameEdit = (a: TextEdit, b: TextEdit) =>
-  a.start === b.start && a.end === b.end && a.insert === b.insert;
-
 /**
- * Merges two edit lists against the same base (see {@link mergeText} for the rules).
- * Each list must be sorted and non-overlapping; adjacent edits of one side are
- * coalesced first. Returns sorted, non-overlapping edits of the base.
+ * Merges two edit lists of the same base by the rules of {@link mergeText}. Each list
+ * must be sorted and non-overlapping (adjacent edits of one side are coalesced first).
+ * Returns sorted, non-overlapping edits of the base.
  *
  * @example
  * ```ts
@@ -435,17 +377,16 @@ export function mergeTextEdits(
   let i = 0, j = 0;
   while (i < o.length && j < t.length) {
     const a = o[i], b = t[j];
-    if (sameEdit(a, b)) {
+    if (a.start === b.start && a.end === b.end && a.insert === b.insert) {
       out.push(a);
       i++;
       j++;
     } else if (!collides(a.start, a.end, b)) {
-      // Disjoint: the earlier one goes first (an insertion at a range's edge is
-      // outside it, so positions alone order them).
-      if (a.end <= b.start) out.push(o[i++]);
-      else out.push(t[j++]);
+      // Disjoint, so positions order them: an insertion at the edge of a range is
+      // outside it.
+      out.push(a.end <= b.start ? o[i++] : t[j++]);
     } else {
-      // A cluster of colliding edits: delete the union, keep every inserted text.
+      // A cluster of colliding edits: delete their union, keep every inserted text.
       const start = Math.min(a.start, b.start);
       let end = Math.max(a.end, b.end);
       const oursText = [a.insert], theirsText = [b.insert];
@@ -463,31 +404,30 @@ export function mergeTextEdits(
       out.push({ start, end, insert: oursText.join("") + theirsText.join("") });
     }
   }
-  while (i < o.length) out.push(o[i++]);
-  while (j < t.length) out.push(t[j++]);
-  return out;
+  return out.concat(o.slice(i), t.slice(j));
 }
 
 /**
  * Deterministic character-wise three-way merge of `ours` and `theirs` against their
  * common `base`. With O = diffText(base, ours) and T = diffText(base, theirs):
  *
- * 1. An edit of one side that collides with no edit of the other applies as it is.
- *    Edits collide when they delete a common character, when one inserts strictly
- *    inside the range the other deletes, or when both insert at the same position;
- *    an insertion at the edge of the other side's deleted range does not collide.
+ * 1. An edit of one side colliding with no edit of the other applies as it is. Edits
+ *    collide when they delete a common character, when one inserts strictly inside
+ *    the range the other deletes, or when both insert at the same position; an
+ *    insertion at the edge of the other side's deleted range does not collide.
  * 2. An edit made identically by both sides applies once.
  * 3. Two different insertions at the same position: ours' text, then theirs'.
  * 4. Colliding edits form a cluster (transitively): the union of their deleted ranges
  *    is deleted and replaced by all of ours' inserted texts, then all of theirs', each
- *    in base order.
+ *    side's in base order.
  *
- * Guarantees: a base character survives if and only if neither side deleted it, once
- * and in base order; every inserted text of O and T survives whole, exactly once
- * (identical edits count once), each side's in its own order, between the same
- * surviving base characters as in that side; the result has no lone surrogate unless
- * an input has one; `mergeText(b, x, b) === x`, `mergeText(b, b, x) === x` and
- * `mergeText(b, x, x) === x`. Swapping the sides changes only rules 3 and 4.
+ * Guarantees: a base character survives if and only if neither O nor T deletes it,
+ * exactly once and in base order; every inserted text of O and T survives whole and
+ * exactly once (an identical edit of both sides counts once), each side's in its own
+ * order, between the same surviving base characters as in that side; no lone
+ * surrogate appears unless an input has one; `mergeText(b, x, b) === x`,
+ * `mergeText(b, b, x) === x` and `mergeText(b, x, x) === x`. Swapping the sides only
+ * changes the order of texts under rules 3 and 4.
  *
  * @example
  * ```ts

@@ -144,6 +144,7 @@ export function defaultValue(def: FieldDef): FieldValue | undefined {
 /** Schemas known to a database, by namespace and version. */
 export class SchemaRegistry {
   readonly #byNs = new Map<string, Schema[]>();
+  readonly #byId = new Map<string, Schema>();
 
   /** Registers a schema version; re-registering the same version replaces it. */
   register(schema: Schema): void {
@@ -154,6 +155,7 @@ export class SchemaRegistry {
     else versions.push(schema);
     versions.sort((a, b) => a.version - b.version);
     this.#byNs.set(schema.ns, versions);
+    this.#byId.set(schemaIdOf(schema), schema);
   }
 
   /** The newest registered version of a namespace. */
@@ -164,6 +166,8 @@ export class SchemaRegistry {
 
   /** A specific version, by id `"ns/version"`. */
   get(id: SchemaId): Schema | undefined {
+    const known = this.#byId.get(id);
+    if (known) return known;
     const { ns, version } = parseSchemaId(id);
     return this.#byNs.get(ns)?.find((s) => s.version === version);
   }

@@ -27,6 +27,36 @@ async function writeAll(file: Deno.FsFile, bytes: Uint8Array): Promise<void> {
   while (o < bytes.length) o += await file.write(bytes.subarray(o));
 }
 
+/** Reads a file into one preallocated buffer (faster than readFile's growing buffer). */
+async function readWholeFile(path: string): Promise<Uint8Array> {
+  let file: Deno.FsFile;
+  try {
+    file = await Deno.open(path, { read: true });
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) return new Uint8Array(0);
+    throw e;
+  }
+  try {
+    const size = (await file.stat()).size;
+    let buf = new Uint8Array(size);
+    let o = 0;
+    for (;;) {
+      if (o === buf.length) {
+        // The file grew while reading (it should not: we hold the lock): keep going.
+        const bigger = new Uint8Array(buf.length * 2 + 4096);
+        bigger.set(buf);
+        buf = bigger;
+      }
+      const n = await file.read(buf.subarray(o));
+      if (n === null) break;
+      o += n;
+    }
+    return o === buf.length ? buf : buf.subarray(0, o);
+  } finally {
+    file.close();
+  }
+}
+
 function isAlive(pid: number): boolean {
   if (pid === Deno.pid) return true;
   try {
@@ -210,13 +240,7 @@ export class FileStorage implements Storage {
   async openLog(repo: RepoPath): Promise<RepoLog> {
     this.#check();
     const path = `${this.dir}/${repoFileName(repo)}`;
-    let data: Uint8Array;
-    try {
-      data = await Deno.readFile(path);
-    } catch (e) {
-      if (!(e instanceof Deno.errors.NotFound)) throw e;
-      data = new Uint8Array(0);
-    }
+    const data = await readWholeFile(path);
     const scan = scanFrames(data);
     let recovery: RecoveryReport | undefined;
     if (scan.validEnd < data.length || scan.skipped.length) {

@@ -53,9 +53,10 @@ export function columnTotals(
   block: Block,
   from: number,
   to: number,
+  useWords: boolean = LITTLE_ENDIAN_PLATFORM,
 ): void {
   let c0 = 0, c1 = 0, c2 = 0, c3 = 0, c4 = 0, c5 = 0, c6 = 0, c7 = 0;
-  if (LITTLE_ENDIAN_PLATFORM) {
+  if (useWords) {
     const w = block.words;
     for (let i = from * SUM_LIMBS; i < to * SUM_LIMBS; i += SUM_LIMBS) {
       c0 += w[i];

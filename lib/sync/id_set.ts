@@ -11,7 +11,7 @@
  * @module
  */
 
-import { compareIds, ID_BYTES, type IdBound, isId } from "./id_bytes.ts";
+import { ID_BYTES, type IdBound, isId } from "./id_bytes.ts";
 import {
   addColumnsToSum,
   addSums,
@@ -35,9 +35,6 @@ import {
  * larger ones make the lazy prefix rebuild and block splits rarer.
  */
 export const BLOCK_CAPACITY = 128;
-
-/** Ids per block when a set is built in bulk (room left for later inserts). */
-export const BULK_BLOCK_FILL = 96;
 
 /** Ids a new block has room for before it grows (doubling up to the capacity). */
 const INITIAL_BLOCK_IDS = 16;
@@ -78,29 +75,13 @@ export class IdSet implements Iterable<Uint8Array> {
   /** Scratch space for limb totals inside one block. */
   readonly #columns = new Float64Array(SUM_LIMBS);
 
-  /** Builds a set from any ids (duplicates are dropped). */
+  /**
+   * Builds a set from any ids (duplicates are dropped). Inserting one by one is faster here
+   * than sorting first: an insert is a binary search and a short copy inside one block.
+   */
   constructor(ids?: Iterable<Uint8Array>) {
     if (ids === undefined) return;
-    const all: Uint8Array[] = [];
-    for (const id of ids) {
-      if (!isId(id)) {
-        throw new TypeError(`Invalid id: expected ${ID_BYTES} bytes`);
-      }
-      all.push(id);
-    }
-    all.sort(compareIds);
-    let block: Block | undefined;
-    for (let i = 0; i < all.length; i++) {
-      if (i > 0 && compareIds(all[i - 1], all[i]) === 0) continue;
-      if (block === undefined || block.length === BULK_BLOCK_FILL) {
-        block = newBlock(BLOCK_CAPACITY);
-        this.#blocks.push(block);
-      }
-      block.bytes.set(all[i], block.length * ID_BYTES);
-      addStored(block.sum, 0, block, block.length);
-      block.length++;
-      this.#size++;
-    }
+    for (const id of ids) this.add(id);
   }
 
   /** Number of ids in the set. */

@@ -119,7 +119,7 @@ Deno.test("IdSet matches a sorted-array reference under random inserts and queri
   }
 });
 
-Deno.test("IdSet built in bulk equals one built id by id, duplicates dropped", () => {
+Deno.test("IdSet built from a list equals one built id by id, duplicates dropped", () => {
   const rng = new SeededRandom(SEED ^ 0x5bd1e995);
   const ids = rng.ids(3000);
   const bulk = new IdSet([...ids, ...ids.slice(0, 100)]);
@@ -133,7 +133,7 @@ Deno.test("IdSet built in bulk equals one built id by id, duplicates dropped", (
   checkAgainstReference(bulk, ids, rng);
   for (const id of ids.slice(0, 50)) assert.equal(bulk.has(id), true);
   assert.equal(bulk.has(rng.id()), false);
-  for (const id of rng.ids(2000)) bulk.add(id); // inserts into bulk-filled blocks split them
+  for (const id of rng.ids(2000)) bulk.add(id);
   assert.equal(bulk.size, 5000);
 });
 
