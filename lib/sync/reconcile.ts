@@ -57,6 +57,8 @@ import {
 export * from "./message.ts";
 export { decodeMessage, encodeMessage } from "./codec.ts";
 export { BRANCHING_FACTOR, ID_LIST_THRESHOLD } from "./range_answers.ts";
+export { ID_BYTES, type IdBound } from "./id_bytes.ts";
+export { FINGERPRINT_BYTES } from "./fingerprint.ts";
 
 /** Default soft limit on a reply's encoded size. */
 export const DEFAULT_MAX_REPLY_BYTES = 64 * 1024;
@@ -126,7 +128,7 @@ function resolveOptions(options: ReconcileOptions | undefined): Limits {
  * import { encodeMessage, initiate, respond } from "./reconcile.ts";
  * const a = new IdSet([new Uint8Array(32).fill(1)]);
  * const b = new IdSet([new Uint8Array(32).fill(1)]);
- * encodeMessage(initiate(a)).length; // 20 bytes
+ * encodeMessage(initiate(a)).length; // 36: an id list of one id
  * respond(b, initiate(a)).reply; // null: already in sync
  * ```
  */
