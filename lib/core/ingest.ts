@@ -114,5 +114,6 @@ export async function ingestRecords(
     const cand = candidates.find((c) => c.node.commit.id === r.id);
     rejected.push({ index: cand?.index ?? -1, id: r.id, reason: r.reason });
   }
+  rejected.sort((x, y) => x.index - y.index);
   return { accepted: added.accepted, duplicates, rejected };
 }
