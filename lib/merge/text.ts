@@ -22,13 +22,14 @@ export interface TextSplice {
   readonly insert: string;
 }
 
-/** Edit distance (code points) the first Myers pass may explore: exact up to this. */
+// Diff limits. The first Myers pass explores up to FIRST_PASS_DISTANCE edits (code
+// points), so it is exact up to there; later passes resume from the furthest point
+// reached with NEXT_PASS_DISTANCE each. A diff may spend MIN_WORK + WORK_PER_CODE_POINT
+// per code point of the compared middles (diagonal and snake steps), then the rest
+// becomes one coarse replace.
 const FIRST_PASS_DISTANCE = 1000;
-/** Edit distance of each later pass, resumed from the furthest point reached. */
 const NEXT_PASS_DISTANCE = 100;
-/** Diff work budget (diagonal steps) per code point of the compared middles... */
 const WORK_PER_CODE_POINT = 100;
-/** ...plus this much, so small texts always diff exactly. */
 const MIN_WORK = 1_000_000;
 
 const isHigh = (c: number) => c >= 0xd800 && c <= 0xdbff;
@@ -165,18 +166,13 @@ interface DiffState {
   readonly budget: number;
 }
 
-function pushHunk(
-  st: DiffState,
-  aS: number,
-  aE: number,
-  bS: number,
-  bE: number,
-) {
-  const h = st.hunks, n = h.length;
-  if (n > 0 && h[n - 3] === aS && h[n - 1] === bS) {
-    h[n - 3] = aE;
-    h[n - 1] = bE;
-  } else h.push(aS, aE, bS, bE);
+/** Appends hunk [a0, a1) → [b0, b1), merging it into the last one if contiguous. */
+function pushHunk(h: number[], a0: number, a1: number, b0: number, b1: number) {
+  const n = h.length;
+  if (n > 0 && h[n - 3] === a0 && h[n - 1] === b0) {
+    h[n - 3] = a1;
+    h[n - 1] = b1;
+  } else h.push(a0, a1, b0, b1);
 }
 
 /**
@@ -184,17 +180,12 @@ function pushHunk(
  * edits while the work budget lasts. Pushes the hunks of the path found and returns
  * where it ends: the end of both inputs, or the furthest point reached.
  */
-function diffPass(
-  st: DiffState,
-  x0: number,
-  y0: number,
-  limit: number,
-): number[] {
+function diffPass(st: DiffState, x0: number, y0: number, limit: number) {
   const { a, b } = st;
   const n = a.length - x0, m = b.length - y0;
   const maxD = Math.min(n + m, limit), off = maxD + 1;
   const v = new Int32Array(2 * maxD + 3);
-  let d = 0, k = 0, done = false;
+  let d = 0, k = 0, done = false, spent = false;
   for (; d <= maxD; d++) {
     const row = (d * (d + 1)) >> 1;
     if (st.trace.length < row + d + 1) {
@@ -215,10 +206,14 @@ function diffPass(
         done = true;
         break;
       }
+      if (st.work > st.budget) {
+        spent = true;
+        break;
+      }
     }
-    if (done || st.work > st.budget) break;
+    if (done || spent) break;
   }
-  d = Math.min(d, maxD); // the step that finished, else the last one completed
+  d = done ? d : spent ? d - 1 : maxD; // the finishing or last complete step
   const at = (d: number, k: number) =>
     st.trace[((d * (d + 1)) >> 1) + ((k + d) >> 1)];
   if (!done) {
@@ -234,28 +229,22 @@ function diffPass(
   }
   let x = at(d, k);
   const end = [x0 + x, y0 + x - k];
-  const rev: number[] = []; // hunks, last first
+  const rev: number[] = []; // hunks in absolute positions, last first
   let open = false, aS = 0, aE = 0, bS = 0, bE = 0;
   for (; d > 0; d--) {
     const down = k === -d || (k !== d && at(d - 1, k - 1) < at(d - 1, k + 1));
     const pk = down ? k + 1 : k - 1, px = at(d - 1, pk);
     const mx = down ? px : px + 1; // where the step lands, before its snake
     if (open && x > mx) {
-      rev.push(aS, aE, bS, bE);
+      rev.push(x0 + aS, x0 + aE, y0 + bS, y0 + bE);
       open = false;
     }
     if (!open) [open, aE, bE] = [true, mx, mx - k];
     [aS, bS, x, k] = [px, px - pk, px, pk];
   }
-  if (open) rev.push(aS, aE, bS, bE);
+  if (open) rev.push(x0 + aS, x0 + aE, y0 + bS, y0 + bE);
   for (let i = rev.length - 4; i >= 0; i -= 4) {
-    pushHunk(
-      st,
-      x0 + rev[i],
-      x0 + rev[i + 1],
-      y0 + rev[i + 2],
-      y0 + rev[i + 3],
-    );
+    pushHunk(st.hunks, rev[i], rev[i + 1], rev[i + 2], rev[i + 3]);
   }
   return end;
 }
@@ -275,7 +264,7 @@ function diffCodePoints(a: Int32Array, b: Int32Array): number[] {
     const limit = x + y === 0 ? FIRST_PASS_DISTANCE : NEXT_PASS_DISTANCE;
     const [nx, ny] = st.work > st.budget ? [x, y] : diffPass(st, x, y, limit);
     if (nx === x && ny === y) {
-      pushHunk(st, x, a.length, y, b.length);
+      pushHunk(st.hunks, x, a.length, y, b.length);
       break;
     }
     [x, y] = [nx, ny];
@@ -288,9 +277,10 @@ function diffCodePoints(a: Int32Array, b: Int32Array): number[] {
  * `applyTextEdits(base, diffText(base, target)) === target`, none cutting a surrogate
  * pair. The common prefix and suffix are trimmed, then Myers' O(ND) algorithm runs on
  * the code points of the middle. The diff is minimal (fewest code points deleted plus
- * inserted) when that minimum is at most 1000. Beyond, later passes of at most 100
- * each resume from the furthest point reached (near-minimal); once the work budget,
- * about 100·(N+M) steps, is spent, one coarse replace covers the rest.
+ * inserted) when that minimum is at most 1000 and the work budget holds. Beyond,
+ * later passes of at most 100 each resume from the furthest point reached
+ * (near-minimal); once the budget, 10^6 + 100·(N+M) steps, is spent, one coarse
+ * replace covers the rest, so time stays O(N+M) for any input.
  *
  * @example
  * ```ts
@@ -327,14 +317,13 @@ function normalizeEdits(edits: readonly TextEdit[], side: string): TextEdit[] {
     checkOrder(e, pos, `${side} text edit`);
     pos = e.end;
     if (e.start === e.end && e.insert === "") continue;
-    const last = out[out.length - 1];
-    if (last?.end === e.start) {
-      out[out.length - 1] = {
-        ...last,
+    const l = out[out.length - 1];
+    if (l?.end !== e.start) out.push(e);
+    else {out[out.length - 1] = {
+        ...l,
         end: e.end,
-        insert: last.insert + e.insert,
-      };
-    } else out.push(e);
+        insert: l.insert + e.insert,
+      };}
   }
   return out;
 }
@@ -345,12 +334,10 @@ function normalizeEdits(edits: readonly TextEdit[], side: string): TextEdit[] {
  * same position.
  */
 function collides(start: number, end: number, e: TextEdit): boolean {
-  if (start === end) {
-    return e.start === e.end
-      ? e.start === start
-      : e.start < start && start < e.end;
-  }
-  if (e.start === e.end) return start < e.start && e.start < end;
+  const point = start === end, ePoint = e.start === e.end;
+  if (point && ePoint) return e.start === start;
+  if (point) return e.start < start && start < e.end;
+  if (ePoint) return start < e.start && e.start < end;
   return e.start < end && start < e.end;
 }
 
@@ -362,10 +349,8 @@ function collides(start: number, end: number, e: TextEdit): boolean {
  * @example
  * ```ts
  * import { mergeTextEdits } from "./text.ts";
- * mergeTextEdits(
- *   [{ start: 3, end: 3, insert: "X" }],
- *   [{ start: 3, end: 3, insert: "Y" }],
- * ); // [{ start: 3, end: 3, insert: "XY" }]
+ * const x = { start: 3, end: 3, insert: "X" }, y = { ...x, insert: "Y" };
+ * mergeTextEdits([x], [y]); // [{ start: 3, end: 3, insert: "XY" }]
  * ```
  */
 export function mergeTextEdits(
