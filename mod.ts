@@ -40,6 +40,19 @@ export type {
   CommitInfo,
   ItemChange,
 } from "./lib/core/repository.ts";
+export { Query } from "./lib/query/query.ts";
+export { QueryError } from "./lib/query/options.ts";
+export type {
+  QueryErrorPhase,
+  QueryOptions,
+  QueryPredicate,
+  QueryStats,
+  ResultsChange,
+  ResultsListener,
+  SortKeyFunction,
+} from "./lib/query/options.ts";
+export { compareSortKeys, type SortKey } from "./lib/query/sort_key.ts";
+export { SCAN_SLICE_MS } from "./lib/query/yield.ts";
 export type { IngestResult, RejectedRecord } from "./lib/core/ingest.ts";
 export { TrustedSessions } from "./lib/core/session.ts";
 export type { SessionRecord, SessionTrust } from "./lib/core/session.ts";

@@ -9,6 +9,8 @@ import { Hono } from "hono";
 import type { Database } from "../mod.ts";
 import { errorResponse, HttpError } from "./errors.ts";
 import { itemJson } from "./json_view.ts";
+import { answerSyncBytes } from "../lib/sync/sync_round.ts";
+import { MAX_SYNC_MESSAGE_BYTES } from "../lib/sync/protocol.ts";
 
 /** What the app needs. */
 export interface AppDeps {
@@ -55,6 +57,39 @@ export function createApp(deps: AppDeps): Hono {
       throw new HttpError(404, "not_found", `Item ${path} does not exist`);
     }
     return c.json(itemJson(item));
+  });
+
+  app.post("/v1/sync/:type/:repo", async (c) => {
+    const path = `/${c.req.param("type")}/${c.req.param("repo")}`;
+    const length = Number(c.req.header("content-length") ?? 0);
+    if (length > MAX_SYNC_MESSAGE_BYTES) {
+      throw new HttpError(
+        413,
+        "too_large",
+        `Sync message exceeds ${MAX_SYNC_MESSAGE_BYTES} bytes`,
+      );
+    }
+    const body = new Uint8Array(await c.req.arrayBuffer());
+    if (body.length > MAX_SYNC_MESSAGE_BYTES) {
+      throw new HttpError(
+        413,
+        "too_large",
+        `Sync message exceeds ${MAX_SYNC_MESSAGE_BYTES} bytes`,
+      );
+    }
+    const answer = await answerSyncBytes(async (repo) => {
+      if (repo !== path) {
+        throw new HttpError(
+          400,
+          "bad_request",
+          `Message for ${repo} posted to ${path}`,
+        );
+      }
+      return await db.open(repo);
+    }, body);
+    return c.body(answer as Uint8Array<ArrayBuffer>, 200, {
+      "content-type": "application/octet-stream",
+    });
   });
 
   return app;

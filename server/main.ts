@@ -1,7 +1,8 @@
 /**
  * The `capra` command line. `capra serve [--dir ./data] [--port 8787] [--host 127.0.0.1]`
- * opens the data directory and serves the HTTP API. This is the only module that reads
- * flags and the environment and calls `Deno.serve`.
+ * opens the data directory and serves the HTTP API; `verify`, `stats`, `export`,
+ * `import` and `backup` are the operator commands (server/cli/). This is the only module
+ * that reads flags and the environment and calls `Deno.serve`.
  *
  * @module
  */
@@ -9,18 +10,27 @@
 import { parseArgs } from "node:util";
 import { openDatabase } from "../mod.ts";
 import { createApp } from "./app.ts";
+import { COMMANDS, runCommand } from "./cli/commands.ts";
 import denoJson from "../deno.json" with { type: "json" };
 
 const USAGE = `capra ${denoJson.version}: local-first database server
 
 Usage:
   capra serve [--dir DIR] [--port PORT] [--host HOST]
+  capra verify DIR [REPO]           check checksums, commit ids and signatures
+  capra stats DIR [--json]          items, commits, bytes and time span per repository
+  capra export DIR REPO [--commits] JSON lines of item values (or commits) to stdout
+  capra import DIR REPO FILE        ingest an \`export --commits\` file (- for stdin)
+  capra backup DIR DEST             consistent copy, also while a server runs
 
-Options:
+Options of serve:
   --dir   data directory (default ./data, or $CAPRA_DIR)
   --port  TCP port (default 8787, or $CAPRA_PORT; 0 picks a free one)
   --host  interface to listen on (default 127.0.0.1)
-  --help  show this help
+  --help  show this help (every command has --help)
+
+verify, stats, export and backup only read DIR: they work while a server holds it.
+Exit codes: 0 ok, 1 failure (damage found, commits refused), 2 bad arguments.
 `;
 
 function fail(message: string): never {
@@ -94,6 +104,9 @@ if (import.meta.main) {
       console.log(USAGE);
       break;
     default:
-      fail(`unknown command "${command}"`);
+      if (command in COMMANDS) {
+        const code = await runCommand(command, rest);
+        if (code !== 0) Deno.exit(code);
+      } else fail(`unknown command "${command}"`);
   }
 }

@@ -1,6 +1,6 @@
 /** Shared test helpers: a seeded PRNG, schemas, and temporary directories. */
 
-import type { Schema } from "../mod.ts";
+import type { Item, Schema } from "../mod.ts";
 
 /** A small, fast seeded PRNG (mulberry32). */
 export class Rng {
@@ -83,4 +83,21 @@ export async function tempDir(): Promise<{ path: string } & AsyncDisposable> {
     [Symbol.asyncDispose]: () =>
       Deno.remove(path, { recursive: true }).catch(() => {}),
   };
+}
+
+/** A canonical, comparable view of an item. */
+export function snapshot(item: Item): string {
+  const o = item.toObject();
+  const out: Record<string, unknown> = { deleted: item.isDeleted };
+  for (const k of Object.keys(o).sort()) {
+    const v = o[k];
+    out[k] = v instanceof Set
+      ? [...v].map(String).sort()
+      : v instanceof Map
+      ? [...v].sort(([a], [b]) => (a < b ? -1 : 1))
+      : v instanceof Date
+      ? v.getTime()
+      : v;
+  }
+  return JSON.stringify(out);
 }

@@ -6,27 +6,10 @@
  */
 import assert from "node:assert/strict";
 import { type Database, type Item, openDatabase } from "../mod.ts";
-import { EVERYTHING, Rng, testSeed } from "./_helpers.ts";
+import { EVERYTHING, Rng, snapshot, testSeed } from "./_helpers.ts";
 
 const REPO = "/all/r";
 const CASES = Number(Deno.env.get("CAPRA_CONVERGENCE_CASES") ?? 1000);
-
-/** A canonical, comparable view of an item. */
-export function snapshot(item: Item): string {
-  const o = item.toObject();
-  const out: Record<string, unknown> = { deleted: item.isDeleted };
-  for (const k of Object.keys(o).sort()) {
-    const v = o[k];
-    out[k] = v instanceof Set
-      ? [...v].map(String).sort()
-      : v instanceof Map
-      ? [...v].sort(([a], [b]) => (a < b ? -1 : 1))
-      : v instanceof Date
-      ? v.getTime()
-      : v;
-  }
-  return JSON.stringify(out);
-}
 
 const ALPHA = ["a", "b", "c", "é", "😀"];
 

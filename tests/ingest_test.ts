@@ -109,3 +109,27 @@ Deno.test("random bytes never crash ingest and are never stored (seeded fuzz)", 
   await a.close();
   await b.close();
 });
+
+Deno.test("an ingested commit's session record is stored with it, so the log verifies alone", async () => {
+  const { a, b, storage, record } = await pair();
+  b.trustSession(a.session);
+  await b.repository("/todo/i").ingest([record]);
+  await b.flush();
+  const { scanFrames } = await import("../lib/storage/frames.ts");
+  const { decodeSessionRecord } = await import("../lib/core/session.ts");
+  const bytes = storage.bytesOf("/todo/i" as never);
+  const scan = scanFrames(bytes);
+  const sessions = [];
+  for (let i = 0; i < scan.frames.length; i += 2) {
+    if (bytes[scan.frames[i]] === 2) {
+      sessions.push(
+        decodeSessionRecord(
+          bytes.subarray(scan.frames[i] + 1, scan.frames[i + 1]),
+        ).id,
+      );
+    }
+  }
+  assert.deepEqual(sessions, [a.sessionId]);
+  await a.close();
+  await b.close();
+});

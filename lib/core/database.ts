@@ -30,6 +30,13 @@ import {
   TrustedSessions,
 } from "./session.ts";
 import { checkNewItem } from "./write_check.ts";
+import { Query } from "../query/query.ts";
+import type { QueryOptions } from "../query/options.ts";
+import {
+  syncRepository,
+  type SyncStats,
+  type SyncTransport,
+} from "../sync/sync_round.ts";
 
 /** Metadata name of the replica's key pair. */
 export const SESSION_KEY_META = "session-key";
@@ -258,6 +265,23 @@ export class Database {
     return this.#handle(repo, e);
   }
 
+  /**
+   * A live query over a repository (opened if needed) or over another query. See
+   * {@link Query}: results stay sorted and current as local and remote commits arrive.
+   *
+   * @example
+   * ```ts ignore
+   * const q = db.query({ source: "/todo/home", predicate: (i) => !i.get("done") });
+   * await q.ready;
+   * console.log(q.count);
+   * q.close();
+   * ```
+   */
+  query<Ctx = undefined>(options: QueryOptions<Ctx>): Query<Ctx> {
+    this.#ctx.checkOpen();
+    return new Query(this, options);
+  }
+
   /** Opens the item's repository if needed and returns the item (or undefined). */
   async load(path: string): Promise<Item | undefined> {
     await this.open(parsePath(path).repoPath);
@@ -291,6 +315,14 @@ export class Database {
       );
     }
     return this.trusted.add(session);
+  }
+
+  /**
+   * Reconciles one repository with a peer through `transport` (HTTP rounds, an in-memory
+   * pair, …) and returns when both hold the same commits.
+   */
+  async syncWith(repo: string, transport: SyncTransport): Promise<SyncStats> {
+    return await syncRepository(await this.open(repo), transport);
   }
 
   /** Listens to signed local commits as they are stored; returns an unsubscribe. */

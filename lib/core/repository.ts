@@ -36,6 +36,7 @@ import type { RepoContext } from "./context.ts";
 import { RecordKind } from "./records.ts";
 import { ingestRecords, type IngestResult } from "./ingest.ts";
 import type { Packable } from "../encoding/msgpack.ts";
+import { IdSet } from "../sync/id_set.ts";
 
 /** What changed in a repository. */
 export interface ItemChange {
@@ -94,8 +95,10 @@ export class Repository {
   #commitScheduled = false;
   #signing: Promise<void> = Promise.resolve();
   #failure: Error | null = null;
-  #sessionRecorded = false;
+  /** Sessions whose record this log holds (so the log verifies on its own). */
+  readonly #recordedSessions = new Set<string>();
   #index: Map<CommitId, ItemEntry> | null = null;
+  #idSet: IdSet | null = null;
   #closed = false;
 
   /** @internal use Database.open() */
@@ -122,7 +125,7 @@ export class Repository {
         try {
           const s = decodeSessionRecord(data.subarray(start + 1, end));
           ctx.knownSessions.set(s.id, s);
-          if (s.id === ctx.signer.sessionId) this.#sessionRecorded = true;
+          this.#recordedSessions.add(s.id);
         } catch { /* reported by `verify` */ }
       }
     }
@@ -222,6 +225,16 @@ export class Repository {
     let n = 0;
     for (const e of this.#entries.values()) if (this.#isLive(e)) n++;
     return n;
+  }
+
+  /** @internal Every entry in insertion order; entries added while iterating are visited. */
+  entries(): Iterable<ItemEntry> {
+    return this.#entries.values();
+  }
+
+  /** Number of repository-wide change listeners (lets tests check that none leak). */
+  get listenerCount(): number {
+    return this.#listeners.size;
   }
 
   /** Listens to every item change; returns an unsubscribe function. */
@@ -324,12 +337,12 @@ export class Repository {
 
   async #signAndAppend(nodes: CommitNode[]): Promise<void> {
     const CHUNK = 2048;
-    if (!this.#sessionRecorded) {
+    if (!this.#recordedSessions.has(this.ctx.ownSession.id)) {
       this.#appendRecord(
         RecordKind.Session,
         encodeSessionRecord(this.ctx.ownSession),
       );
-      this.#sessionRecorded = true;
+      this.#recordedSessions.add(this.ctx.ownSession.id);
     }
     for (let i = 0; i < nodes.length; i += CHUNK) {
       const chunk = nodes.slice(i, i + CHUNK);
@@ -340,6 +353,7 @@ export class Repository {
         const n = chunk[j];
         n.sig = sigs[j];
         this.log.append(encodeFrame(commitPayload(n)));
+        this.#idSet?.add(commitIdBytes(n.commit.id));
       }
       this.ctx.onCommitsStored(this, chunk);
     }
@@ -372,6 +386,14 @@ export class Repository {
     const e = this.commitIndex().get(id);
     const n = e?.graph?.nodes.get(id);
     return n?.sig ? commitPayload(n) : undefined;
+  }
+
+  /** @internal The set of signed commit ids, for reconciliation (built on first use). */
+  syncSet(): IdSet {
+    if (this.#idSet) return this.#idSet;
+    const set = new IdSet();
+    for (const id of this.commitIds()) set.add(commitIdBytes(id));
+    return this.#idSet = set;
   }
 
   /** Commit ids of every signed commit in this repository. */
@@ -415,7 +437,16 @@ export class Repository {
       }
       if (!g.has(c.id)) continue;
       index.set(c.id, e);
+      if (!this.#recordedSessions.has(c.session)) {
+        const session = this.ctx.trust.lookup(c.session, this.ctx.now()) ??
+          this.ctx.knownSessions.get(c.session);
+        if (session) {
+          this.#appendRecord(RecordKind.Session, encodeSessionRecord(session));
+          this.#recordedSessions.add(c.session);
+        }
+      }
       this.log.append(encodeFrame(commitPayload(node)));
+      this.#idSet?.add(commitIdBytes(c.id));
       accepted.push(c.id);
       if (result.completed.length) {
         e.value = null;

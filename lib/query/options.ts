@@ -1,0 +1,122 @@
+/**
+ * Options, listeners and errors of live queries.
+ *
+ * @module
+ */
+
+import type { Item } from "../core/item.ts";
+import type { ItemPath } from "../path.ts";
+import type { SortKey } from "./sort_key.ts";
+import type { Query } from "./query.ts";
+
+/** Decides whether an item is a result. `ctx` is the query's `ctx` option. */
+export type QueryPredicate<Ctx> = (item: Item, ctx: Ctx) => boolean;
+
+/**
+ * The sort key of an item. A key function (not a comparator): it is called once per item
+ * evaluation and its key is cached, so keeping results sorted costs O(log n) key
+ * comparisons per change and no further calls of your code.
+ */
+export type SortKeyFunction<Ctx> = (item: Item, ctx: Ctx) => SortKey;
+
+/** Options of `db.query()`. */
+export interface QueryOptions<Ctx = undefined> {
+  /** A repository path (`/type/repo`) or another query (chaining). */
+  readonly source: string | Query<unknown>;
+  /** Only items whose schema has this namespace (e.g. `"todo"`). */
+  readonly schema?: string;
+  /** Only items for which this returns true (all items when absent). */
+  readonly predicate?: QueryPredicate<Ctx>;
+  /**
+   * Order: a field name (its value is the key) or a key function. Without it, results
+   * are ordered by path. Equal keys are always ordered by path.
+   */
+  readonly sortBy?: string | SortKeyFunction<Ctx>;
+  /** Largest key first (equal keys still ordered by path, ascending). */
+  readonly descending?: boolean;
+  /** Only the first `limit` results of the full order. */
+  readonly limit?: number;
+  /** Passed to `predicate` and `sortBy`. */
+  readonly ctx?: Ctx;
+  /** Names the query in error messages (default: from its source). */
+  readonly name?: string;
+  /** Called when the predicate, the sort key or a listener throws. */
+  readonly onError?: (error: QueryError) => void;
+}
+
+/** What a results notification describes. */
+export interface ResultsChange {
+  /** True for the notification that ends the first scan. */
+  readonly initial: boolean;
+  /** Paths whose membership, position or value changed (empty when `initial`). */
+  readonly paths: readonly ItemPath[];
+}
+
+/** Called once per batch of changes to a query's results. */
+export type ResultsListener = (change: ResultsChange) => void;
+
+/** Counters of a query's work (tests and profiling read them). */
+export interface QueryStats {
+  /** Predicate calls. */
+  readonly predicateCalls: number;
+  /** Sort key computations (field reads or key function calls). */
+  readonly sortKeyCalls: number;
+  /** Comparisons of rows. */
+  readonly comparisons: number;
+}
+
+/** Which user code failed. */
+export type QueryErrorPhase = "predicate" | "sortBy" | "listener" | "scan";
+
+/**
+ * A failure of code a query calls. The query keeps running: an item whose predicate or
+ * key throws is left out of the results.
+ */
+export class QueryError extends Error {
+  /** The item being evaluated, if any. */
+  readonly path: ItemPath | undefined;
+  /** Which function threw. */
+  readonly phase: QueryErrorPhase;
+
+  constructor(
+    query: string,
+    phase: QueryErrorPhase,
+    path: ItemPath | undefined,
+    cause: unknown,
+  ) {
+    const why = cause instanceof Error ? cause.message : String(cause);
+    super(
+      `Query ${query}: ${phase} threw${path ? ` on ${path}` : ""}: ${why}`,
+      { cause },
+    );
+    this.name = "QueryError";
+    this.path = path;
+    this.phase = phase;
+  }
+}
+
+/**
+ * Throws a TypeError or RangeError describing the first invalid query option.
+ *
+ * @example
+ * ```ts ignore
+ * checkQueryOptions({ source: "/todo/home", limit: -1 }); // RangeError
+ * ```
+ */
+export function checkQueryOptions<Ctx>(options: QueryOptions<Ctx>): void {
+  const { predicate, sortBy, limit } = options;
+  if (predicate !== undefined && typeof predicate !== "function") {
+    throw new TypeError("Query predicate must be a function");
+  }
+  if (limit !== undefined && !(Number.isSafeInteger(limit) && limit >= 0)) {
+    throw new RangeError(
+      `Query limit must be a non-negative integer, got ${limit}`,
+    );
+  }
+  if (
+    sortBy !== undefined && typeof sortBy !== "string" &&
+    typeof sortBy !== "function"
+  ) {
+    throw new TypeError("Query sortBy must be a field name or a function");
+  }
+}

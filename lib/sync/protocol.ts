@@ -1,0 +1,131 @@
+/**
+ * Sync protocol messages: a versioned, validated envelope around one repository's
+ * reconciliation round. The same bytes travel over every transport (in-memory pair, HTTP
+ * rounds, WebSocket). Every limit is a named constant.
+ *
+ * A message is the canonical MessagePack map
+ * `{ v: 1, repo, rc?: bytes, commits?: bytes[], more?: true, error?: { code, message } }`
+ * where `rc` is an encoded reconciliation message (see reconcile.ts) and `commits` are
+ * commit records in their stored, delta-compressed form.
+ *
+ * @module
+ */
+
+import { decode, encode, type Packable } from "../encoding/msgpack.ts";
+import { type RepoPath, repoPathOf } from "../path.ts";
+
+/** Version of the sync envelope. */
+export const SYNC_PROTOCOL_VERSION = 1;
+/** Largest encoded sync message accepted. */
+export const MAX_SYNC_MESSAGE_BYTES = 8 * 1024 * 1024;
+/** Most commit records in one message. */
+export const MAX_COMMITS_PER_MESSAGE = 4096;
+/** Largest commit record accepted in a message. */
+export const MAX_COMMIT_RECORD_BYTES = 1024 * 1024;
+/** Most rounds one sync() runs before giving up (a reconciliation needs O(log n)). */
+export const MAX_SYNC_ROUNDS = 64;
+
+/** An error reported to the peer. */
+export interface SyncError {
+  readonly code: string;
+  readonly message: string;
+}
+
+/** One sync message. */
+export interface SyncMessage {
+  readonly repo: RepoPath;
+  /** Encoded reconciliation message; absent when this side has nothing left to ask. */
+  readonly rc?: Uint8Array;
+  /** Commit records the receiver lacks. */
+  readonly commits?: readonly Uint8Array[];
+  /** Set when commits were left out for size: the receiver should reconcile again. */
+  readonly more?: boolean;
+  readonly error?: SyncError;
+}
+
+/** Encodes a sync message. */
+export function encodeSyncMessage(m: SyncMessage): Uint8Array {
+  const out: Record<string, Packable> = {
+    v: SYNC_PROTOCOL_VERSION,
+    repo: m.repo,
+  };
+  if (m.rc) out.rc = m.rc;
+  if (m.commits?.length) out.commits = [...m.commits];
+  if (m.more) out.more = true;
+  if (m.error) out.error = { code: m.error.code, message: m.error.message };
+  return encode(out);
+}
+
+function bad(what: string): never {
+  throw new SyntaxError(`Invalid sync message: ${what}`);
+}
+
+/** Decodes and validates a sync message; throws SyntaxError or RangeError. */
+export function decodeSyncMessage(bytes: Uint8Array): SyncMessage {
+  if (!(bytes instanceof Uint8Array)) bad("expected bytes");
+  if (bytes.length > MAX_SYNC_MESSAGE_BYTES) {
+    throw new RangeError(
+      `Sync message of ${bytes.length} bytes exceeds ${MAX_SYNC_MESSAGE_BYTES} bytes`,
+    );
+  }
+  const v = decode(bytes, { maxDepth: 3 });
+  if (
+    v === null || typeof v !== "object" || Array.isArray(v) ||
+    v instanceof Uint8Array
+  ) {
+    bad("expected a map");
+  }
+  const m = v as Record<string, Packable>;
+  for (const k of Object.keys(m)) {
+    if (!["v", "repo", "rc", "commits", "more", "error"].includes(k)) {
+      bad(`unknown key "${k}"`);
+    }
+  }
+  if (m.v !== SYNC_PROTOCOL_VERSION) bad(`unsupported version ${String(m.v)}`);
+  if (typeof m.repo !== "string") bad("repo must be a string");
+  let repo: RepoPath;
+  try {
+    repo = repoPathOf(m.repo);
+  } catch (e) {
+    bad((e as Error).message);
+  }
+  if (m.rc !== undefined && !(m.rc instanceof Uint8Array)) {
+    bad("rc must be bytes");
+  }
+  let commits: Uint8Array[] | undefined;
+  if (m.commits !== undefined) {
+    if (!Array.isArray(m.commits)) bad("commits must be an array");
+    if (m.commits.length > MAX_COMMITS_PER_MESSAGE) {
+      throw new RangeError(
+        `${m.commits.length} commits exceed the limit of ${MAX_COMMITS_PER_MESSAGE} per message`,
+      );
+    }
+    commits = [];
+    for (const c of m.commits) {
+      if (!(c instanceof Uint8Array)) bad("every commit must be bytes");
+      if (c.length > MAX_COMMIT_RECORD_BYTES) {
+        throw new RangeError(`Commit record of ${c.length} bytes is too large`);
+      }
+      commits.push(c);
+    }
+  }
+  if (m.more !== undefined && m.more !== true) {
+    bad("more must be true when present");
+  }
+  let error: SyncError | undefined;
+  if (m.error !== undefined) {
+    const e = m.error as Record<string, Packable>;
+    if (
+      e === null || typeof e !== "object" || typeof e.code !== "string" ||
+      typeof e.message !== "string"
+    ) bad("error must be { code, message }");
+    error = { code: e.code, message: e.message };
+  }
+  return {
+    repo,
+    ...(m.rc !== undefined ? { rc: m.rc as Uint8Array } : {}),
+    ...(commits ? { commits } : {}),
+    ...(m.more ? { more: true } : {}),
+    ...(error ? { error } : {}),
+  };
+}
