@@ -96,3 +96,16 @@ Deno.test("bad CLI arguments exit with code 2 and a clear message", async () => 
     assert.match(new TextDecoder().decode(out.stderr), /capra: /);
   }
 });
+
+Deno.test("reading a repository that does not exist creates nothing on disk", async () => {
+  await using dir = await tempDir();
+  const db = await openDatabase({ dir: dir.path, schemas: [TODO] });
+  const app = createApp({ db });
+  const res = await app.request("/v1/repos/todo/ghost");
+  assert.deepEqual(await res.json(), { repo: "/todo/ghost", count: 0, keys: [] });
+  assert.equal((await app.request("/v1/items/todo/ghost/x")).status, 404);
+  assert.deepEqual(await db.listRepositories(), []);
+  await db.close();
+  const files = [...Deno.readDirSync(dir.path)].map((e) => e.name).sort();
+  assert.deepEqual(files, ["session-key.meta"]);
+});

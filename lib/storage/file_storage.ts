@@ -27,6 +27,15 @@ async function writeAll(file: Deno.FsFile, bytes: Uint8Array): Promise<void> {
   while (o < bytes.length) o += await file.write(bytes.subarray(o));
 }
 
+function openForAppend(path: string): Promise<Deno.FsFile> {
+  return Deno.open(path, {
+    write: true,
+    append: true,
+    create: true,
+    mode: 0o600,
+  });
+}
+
 /** Reads a file into one preallocated buffer (faster than readFile's growing buffer). */
 async function readWholeFile(path: string): Promise<Uint8Array> {
   let file: Deno.FsFile;
@@ -114,7 +123,7 @@ class FileLog implements RepoLog {
 
   constructor(
     readonly path: string,
-    private readonly file: Deno.FsFile,
+    private file: Deno.FsFile | null,
     readonly data: Uint8Array,
     readonly frames: readonly number[],
     readonly recovery: RecoveryReport | undefined,
@@ -166,6 +175,7 @@ class FileLog implements RepoLog {
         o += b.length;
       }
       try {
+        this.file ??= await openForAppend(this.path);
         await writeAll(this.file, bytes);
         await this.file.syncData();
       } catch (e) {
@@ -191,7 +201,7 @@ class FileLog implements RepoLog {
     if (this.#closed) return;
     await this.flush();
     this.#closed = true;
-    this.file.close();
+    this.file?.close();
   }
 }
 
@@ -257,13 +267,13 @@ export class FileStorage implements Storage {
         skipped: scan.skipped,
       };
     }
-    const file = await Deno.open(path, {
-      write: true,
-      append: true,
-      create: true,
-      mode: 0o600,
-    });
-    if (recovery?.cutBytes) await file.sync();
+    // A repository that was never written has no file: it is created on first append,
+    // so reading a missing repository leaves no trace on disk.
+    let file: Deno.FsFile | null = null;
+    if (data.length > 0) {
+      file = await openForAppend(path);
+      if (recovery?.cutBytes) await file.sync();
+    }
     return new FileLog(path, file, data, scan.frames, recovery);
   }
 
