@@ -102,7 +102,11 @@ Deno.test("reading a repository that does not exist creates nothing on disk", as
   const db = await openDatabase({ dir: dir.path, schemas: [TODO] });
   const app = createApp({ db });
   const res = await app.request("/v1/repos/todo/ghost");
-  assert.deepEqual(await res.json(), { repo: "/todo/ghost", count: 0, keys: [] });
+  assert.deepEqual(await res.json(), {
+    repo: "/todo/ghost",
+    count: 0,
+    keys: [],
+  });
   assert.equal((await app.request("/v1/items/todo/ghost/x")).status, 404);
   assert.deepEqual(await db.listRepositories(), []);
   await db.close();
