@@ -1,22 +1,9 @@
+import { seedFor, uint32Source } from "../../tests/_seed.ts";
 import assert from "node:assert/strict";
 import { sha256, sha256Parts } from "./sha256.ts";
 
-const envSeed = Deno.env.get("CAPRA_SEED");
-const SEED = envSeed
-  ? Number(envSeed) >>> 0
-  : crypto.getRandomValues(new Uint32Array(1))[0];
-console.log(`sha256_test seed: ${SEED} (rerun with CAPRA_SEED=${SEED})`);
-
-/** A small seeded random source (mulberry32), returning 32-bit integers. */
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    let t = (s = (s + 0x6d2b79f5) | 0);
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return (t ^ (t >>> 14)) >>> 0;
-  };
-}
+const SEED = seedFor("sha256_test");
+const rng = uint32Source;
 
 function hex(bytes: Uint8Array): string {
   return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");

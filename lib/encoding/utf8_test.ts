@@ -1,3 +1,4 @@
+import { seedFor, uint32Source } from "../../tests/_seed.ts";
 import assert from "node:assert/strict";
 import {
   compareUtf8,
@@ -7,22 +8,8 @@ import {
   utf8Length,
 } from "./utf8.ts";
 
-const envSeed = Deno.env.get("CAPRA_SEED");
-const SEED = envSeed
-  ? Number(envSeed) >>> 0
-  : crypto.getRandomValues(new Uint32Array(1))[0];
-console.log(`utf8_test seed: ${SEED} (rerun with CAPRA_SEED=${SEED})`);
-
-/** A small seeded random source (mulberry32), returning 32-bit integers. */
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    let t = (s = (s + 0x6d2b79f5) | 0);
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return (t ^ (t >>> 14)) >>> 0;
-  };
-}
+const SEED = seedFor("utf8_test");
+const rng = uint32Source;
 
 const encoder = new TextEncoder();
 const fatal = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
