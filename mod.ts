@@ -107,8 +107,17 @@ export async function openDatabase(options: OpenOptions): Promise<Database> {
       "openDatabase needs { dir }, { memory: true } or { storage }",
     );
   }
+  // The idle sweep must not keep a process alive on its own.
+  const timers = options.timers ?? {
+    setInterval: (fn: () => void, ms: number) => {
+      const id = setInterval(fn, ms);
+      Deno.unrefTimer(id);
+      return id;
+    },
+    clearInterval: (id: unknown) => clearInterval(id as number),
+  };
   try {
-    return await Database.open({ ...options, storage });
+    return await Database.open({ ...options, storage, timers });
   } catch (e) {
     await storage.close();
     throw e;

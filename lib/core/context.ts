@@ -12,6 +12,7 @@ import type { HybridClock } from "./clock.ts";
 import type { SessionRecord, SessionTrust } from "./session.ts";
 import type { CommitNode } from "./item_graph.ts";
 import type { Repository } from "./repository.ts";
+import type { RepoPath } from "../path.ts";
 
 /** @internal */
 export interface RepoContext {
@@ -28,6 +29,8 @@ export interface RepoContext {
   checkOpen(): void;
   /** Calls a listener, reporting (not propagating) its exceptions. */
   safeCall<A>(fn: (arg: A) => void, arg: A): void;
+  /** Reopens a repository the database closed automatically (synchronously). */
+  reopen(path: RepoPath): Repository;
   /** Signed local commits were appended to the log (sync pushes them). */
   onCommitsStored(repo: Repository, nodes: readonly CommitNode[]): void;
 }

@@ -30,6 +30,7 @@ import {
   TrustedSessions,
 } from "./session.ts";
 import { checkNewItem } from "./write_check.ts";
+import { Residency, type ResidencyOptions } from "./residency.ts";
 import { Query } from "../query/query.ts";
 import type { QueryOptions } from "../query/options.ts";
 import {
@@ -42,7 +43,7 @@ import {
 export const SESSION_KEY_META = "session-key";
 
 /** Options of {@link Database.open}. */
-export interface DatabaseOptions {
+export interface DatabaseOptions extends ResidencyOptions {
   readonly storage: Storage;
   /** Schemas to register at once. */
   readonly schemas?: readonly Schema[];
@@ -78,6 +79,9 @@ export class Database {
   /** Sessions trusted when no trust policy was given. */
   readonly trusted: TrustedSessions | undefined;
   #closed = false;
+  /** Repositories closed automatically (idle, budget): reopened on their next use. */
+  readonly #autoClosed = new Set<RepoPath>();
+  readonly #residency: Residency;
 
   private constructor(options: DatabaseOptions, signer: SigningKey) {
     this.#storage = options.storage;
@@ -110,6 +114,7 @@ export class Database {
           this.#onError(e);
         }
       },
+      reopen: (path) => this.#reopen(path),
       onCommitsStored: (repo, nodes) => {
         for (const l of this.#commitListeners) {
           try {
@@ -120,6 +125,54 @@ export class Database {
         }
       },
     };
+    this.#residency = new Residency(
+      options,
+      () => this.#open.values(),
+      (repo, reason) => this.#autoClose(repo, reason),
+    );
+    this.#residency.start();
+  }
+
+  async #autoClose(repo: Repository, reason: "idle" | "budget"): Promise<void> {
+    if (this.#open.get(repo.path) !== repo) return;
+    await repo.close(reason);
+    if (this.#open.get(repo.path) === repo) {
+      this.#open.delete(repo.path);
+      this.#repos.delete(repo.path);
+      this.#autoClosed.add(repo.path);
+    }
+  }
+
+  /** Reopens, synchronously, a repository that was closed automatically. */
+  #reopen(path: RepoPath): Repository {
+    this.#ctx.checkOpen();
+    const current = this.#open.get(path);
+    if (current && !current.closed) return current;
+    if (
+      current?.closeReason === "explicit" ||
+      (!current && !this.#autoClosed.has(path))
+    ) {
+      throw new Error(
+        `Repository ${path} is closed: open it again with db.open()`,
+      );
+    }
+    if (!this.#storage.openLogSync) {
+      throw new Error(
+        `Repository ${path} was closed while idle and this storage cannot reopen it synchronously: await db.open("${path}")`,
+      );
+    }
+    const log = this.#storage.openLogSync(path);
+    if (log.recovery) this.recoveries.push(log.recovery);
+    const r = new Repository(this.#ctx, path, log);
+    this.#open.set(path, r);
+    this.#repos.set(path, Promise.resolve(r));
+    this.#autoClosed.delete(path);
+    return r;
+  }
+
+  /** Runs the idle sweep and the memory budget now (the timer does it periodically). */
+  sweep(): Promise<void> {
+    return this.#residency.sweep();
   }
 
   /**
@@ -171,10 +224,12 @@ export class Database {
     const path = repoPathOf(repo);
     let p = this.#repos.get(path);
     if (!p) {
-      p = this.#storage.openLog(path).then((log) => {
+      this.#autoClosed.delete(path);
+      p = this.#storage.openLog(path).then(async (log) => {
         if (log.recovery) this.recoveries.push(log.recovery);
         const r = new Repository(this.#ctx, path, log);
         this.#open.set(path, r);
+        await this.#residency.enforceBudget(r);
         return r;
       });
       p.catch(() => this.#repos.delete(path));
@@ -193,6 +248,7 @@ export class Database {
     this.#ctx.checkOpen();
     const path = repoPathOf(repo);
     const r = this.#open.get(path);
+    if (!r && this.#autoClosed.has(path)) return this.#reopen(path);
     if (!r) {
       throw new Error(
         `Repository ${path} is not open: call await db.open("${path}") first`,
@@ -341,6 +397,7 @@ export class Database {
   async close(repo?: string): Promise<void> {
     if (repo !== undefined) {
       const path = repoPathOf(repo);
+      this.#autoClosed.delete(path);
       const r = await this.#repos.get(path);
       if (!r) return;
       this.#repos.delete(path);
@@ -349,6 +406,7 @@ export class Database {
       return;
     }
     if (this.#closed) return;
+    this.#residency.stop();
     const repos = await Promise.allSettled([...this.#repos.values()]);
     const errors: unknown[] = [];
     for (const r of repos) {

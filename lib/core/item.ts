@@ -30,8 +30,8 @@ import { checkFieldWrite } from "./write_check.ts";
  * ```
  */
 export class Item {
-  readonly #repo: Repository;
-  readonly #entry: ItemEntry;
+  #repo: Repository;
+  #entry: ItemEntry;
 
   /** @internal use db.create() or db.item() */
   constructor(repo: Repository, entry: ItemEntry) {
@@ -54,8 +54,23 @@ export class Item {
     return this.#repo.path;
   }
 
-  #state(): ItemState {
+  /**
+   * The repository, reopened transparently when the database closed it automatically
+   * (idle or memory budget); an explicit close still makes the item unusable.
+   */
+  #live(): Repository {
+    if (this.#repo.closed && this.#repo.closeReason !== "explicit") {
+      const repo = this.#repo.ctx.reopen(this.#repo.path);
+      this.#entry = repo.entry(this.#entry.key) ??
+        repo.ensureEntry(this.#entry.key);
+      this.#repo = repo;
+    }
     this.#repo.checkOpen();
+    return this.#repo;
+  }
+
+  #state(): ItemState {
+    this.#live();
     const v = this.#repo.valueOf(this.#entry);
     if (!v) throw new Error(`Item ${this.path} has no value`);
     return v;
@@ -126,23 +141,29 @@ export class Item {
 
   /** Calls `listener` after every change of this item; returns an unsubscribe function. */
   onChange(listener: (item: Item, change: ItemChange) => void): () => void {
+    const repo = this.#live(); // a listener pins the repository: it stays open
     const e = this.#entry;
     const wrapped = (change: ItemChange) => listener(this, change);
     (e.listeners ??= new Set()).add(wrapped);
+    repo.itemListenerAdded(1);
+    let active = true;
     return () => {
+      if (!active) return;
+      active = false;
       e.listeners?.delete(wrapped);
       if (e.listeners?.size === 0) e.listeners = null;
+      repo.itemListenerAdded(-1);
     };
   }
 
   /** The item's commits, oldest first. */
   history(): CommitInfo[] {
-    return this.#repo.history(this.key);
+    return this.#live().history(this.key);
   }
 
   /** Current head commit ids. */
   get heads(): CommitId[] {
-    this.#repo.checkOpen();
+    this.#live();
     this.#repo.commitPending();
     return this.#repo.graphOf(this.#entry).heads.map((h) => h.commit.id);
   }

@@ -100,6 +100,14 @@ export class Repository {
   #index: Map<CommitId, ItemEntry> | null = null;
   #idSet: IdSet | null = null;
   #closed = false;
+  #signingInFlight = 0;
+  #itemListeners = 0;
+  /** Why the repository was closed: explicitly, or automatically (idle, memory budget). */
+  closeReason: "explicit" | "idle" | "budget" | null = null;
+  /** @internal Set by every access; cleared by the database's idle sweep. */
+  touched = true;
+  /** @internal Use order for the memory budget (larger = more recent). */
+  lastUsed = 0;
 
   /** @internal use Database.open() */
   constructor(
@@ -138,6 +146,7 @@ export class Repository {
 
   /** @internal */
   checkOpen(): void {
+    this.touched = true;
     if (this.#closed) {
       throw new Error(
         `Repository ${this.path} is closed: open it again with db.open()`,
@@ -237,6 +246,33 @@ export class Repository {
     return this.#listeners.size;
   }
 
+  /**
+   * True while something depends on the repository staying in memory: change listeners
+   * (live queries, item listeners) or writes not yet committed. Pinned repositories are
+   * never closed automatically.
+   */
+  get pinned(): boolean {
+    return this.#listeners.size > 0 || this.#itemListeners > 0 ||
+      this.#dirty.size > 0 || this.#signingInFlight > 0;
+  }
+
+  /** @internal Item listener bookkeeping (pins the repository). */
+  itemListenerAdded(delta: 1 | -1): void {
+    this.#itemListeners += delta;
+  }
+
+  /**
+   * Rough bytes of memory held: the log bytes read at open plus per-item and per-commit
+   * bookkeeping. Used by the database's memory budget.
+   */
+  estimatedBytes(): number {
+    let n = this.log.data.length + this.#entries.size * 160;
+    for (const e of this.#entries.values()) {
+      if (e.graph) n += e.graph.nodes.size * 400;
+    }
+    return n;
+  }
+
   /** Listens to every item change; returns an unsubscribe function. */
   onChange(listener: ChangeListener): () => void {
     this.#listeners.add(listener);
@@ -285,11 +321,12 @@ export class Repository {
       built.push(this.#buildLocalCommit(e));
     }
     this.#dirty.clear();
+    this.#signingInFlight++;
     this.#signing = this.#signing.then(() => this.#signAndAppend(built)).catch(
       (err) => {
         this.#failure = err instanceof Error ? err : new Error(String(err));
       },
-    );
+    ).finally(() => this.#signingInFlight--);
   }
 
   #buildLocalCommit(e: ItemEntry): CommitNode {
@@ -492,11 +529,19 @@ export class Repository {
     await this.log.flush();
   }
 
-  /** @internal Flushes and closes the log. */
-  async close(): Promise<void> {
+  /**
+   * @internal Flushes and closes the log. Writes made while the flush runs are flushed
+   * too: the repository is marked closed only once nothing is pending.
+   */
+  async close(
+    reason: "explicit" | "idle" | "budget" = "explicit",
+  ): Promise<void> {
     if (this.#closed) return;
-    await this.flush();
+    do {
+      await this.flush();
+    } while (this.#dirty.size > 0 || this.#signingInFlight > 0);
     this.#closed = true;
+    this.closeReason = reason;
     await this.log.close();
   }
 

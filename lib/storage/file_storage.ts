@@ -108,6 +108,29 @@ export async function writeFileAtomic(
   await Deno.rename(tmp, path);
 }
 
+/** Synchronous twin of {@link writeFileAtomic} (used only by rare repairs). */
+function writeFileAtomicSync(
+  path: string,
+  bytes: Uint8Array,
+  mode = 0o600,
+): void {
+  const tmp = `${path}.tmp-${Deno.pid}-${crypto.randomUUID().slice(0, 8)}`;
+  const file = Deno.openSync(tmp, {
+    write: true,
+    create: true,
+    truncate: true,
+    mode,
+  });
+  try {
+    let o = 0;
+    while (o < bytes.length) o += file.writeSync(bytes.subarray(o));
+    file.syncSync();
+  } finally {
+    file.close();
+  }
+  Deno.renameSync(tmp, path);
+}
+
 class FileLog implements RepoLog {
   #pending: Uint8Array[] = [];
   #appended = 0;
@@ -250,15 +273,38 @@ export class FileStorage implements Storage {
   async openLog(repo: RepoPath): Promise<RepoLog> {
     this.#check();
     const path = `${this.dir}/${repoFileName(repo)}`;
-    const data = await readWholeFile(path);
+    return this.#finishOpen(repo, path, await readWholeFile(path));
+  }
+
+  /** Synchronous open, used to reopen repositories the database closed automatically. */
+  openLogSync(repo: RepoPath): RepoLog {
+    this.#check();
+    const path = `${this.dir}/${repoFileName(repo)}`;
+    let data: Uint8Array;
+    try {
+      data = Deno.readFileSync(path);
+    } catch (e) {
+      if (!(e instanceof Deno.errors.NotFound)) throw e;
+      data = new Uint8Array(0);
+    }
+    return this.#finishOpen(repo, path, data);
+  }
+
+  /**
+   * Scans a log and repairs a torn tail: the cut bytes are kept beside the file, the file
+   * is truncated at the end of the last intact record. Synchronous so both opens share it
+   * (repairs are rare; the common path does no I/O here).
+   */
+  #finishOpen(repo: RepoPath, path: string, data: Uint8Array): RepoLog {
     const scan = scanFrames(data);
     let recovery: RecoveryReport | undefined;
+    let file: Deno.FsFile | null = null;
     if (scan.validEnd < data.length || scan.skipped.length) {
       let preservedAt: string | undefined;
       if (scan.validEnd < data.length) {
         preservedAt = `${path}.cut-${Date.now()}`;
-        await writeFileAtomic(preservedAt, data.subarray(scan.validEnd));
-        await Deno.truncate(path, scan.validEnd);
+        writeFileAtomicSync(preservedAt, data.subarray(scan.validEnd));
+        Deno.truncateSync(path, scan.validEnd);
       }
       recovery = {
         repo,
@@ -269,10 +315,14 @@ export class FileStorage implements Storage {
     }
     // A repository that was never written has no file: it is created on first append,
     // so reading a missing repository leaves no trace on disk.
-    let file: Deno.FsFile | null = null;
     if (data.length > 0) {
-      file = await openForAppend(path);
-      if (recovery?.cutBytes) await file.sync();
+      file = Deno.openSync(path, {
+        write: true,
+        append: true,
+        create: true,
+        mode: 0o600,
+      });
+      if (recovery?.cutBytes) file.syncSync();
     }
     return new FileLog(path, file, data, scan.frames, recovery);
   }

@@ -72,6 +72,10 @@ export class MemoryStorage implements Storage {
   }
 
   openLog(repo: RepoPath): Promise<RepoLog> {
+    return Promise.resolve(this.openLogSync(repo));
+  }
+
+  openLogSync(repo: RepoPath): RepoLog {
     const data = this.bytesOf(repo);
     const scan = scanFrames(data);
     let recovery: RecoveryReport | undefined;
@@ -86,9 +90,7 @@ export class MemoryStorage implements Storage {
       }
     }
     if (!this.#logs.has(repo)) this.#logs.set(repo, []);
-    return Promise.resolve(
-      new MemoryLog(this, repo, data, scan.frames, recovery),
-    );
+    return new MemoryLog(this, repo, data, scan.frames, recovery);
   }
 
   listRepos(): Promise<RepoPath[]> {

@@ -40,6 +40,11 @@ export interface RepoLog {
 export interface Storage {
   /** Opens (creating if needed) a repository's log. */
   openLog(repo: RepoPath): Promise<RepoLog>;
+  /**
+   * Opens a log synchronously, when the storage can (memory, files). The database uses it
+   * to reopen a repository it closed automatically, so items keep working.
+   */
+  openLogSync?(repo: RepoPath): RepoLog;
   /** Repositories that have a log. */
   listRepos(): Promise<RepoPath[]>;
   /** Reads a metadata blob, or null when absent. */

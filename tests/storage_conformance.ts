@@ -1,0 +1,170 @@
+/**
+ * One behaviour suite for every {@link Storage}: memory, file and (in the browser test)
+ * IndexedDB. Each implementation supplies a harness that can reopen the same data and
+ * damage a log's raw bytes; the suite registers its checks with `Deno.test`.
+ *
+ * @module
+ */
+
+import assert from "node:assert/strict";
+import type { RepoPath } from "../lib/path.ts";
+import { encodeFrame } from "../lib/storage/frames.ts";
+import type { RepoLog, Storage } from "../lib/storage/storage.ts";
+
+/** A storage under test plus the hooks the suite needs. */
+export interface StorageHarness {
+  /** A fresh, empty storage. */
+  readonly storage: Storage;
+  /** Closes `storage` (already-closed is fine) and opens the same data again. */
+  reopen(): Promise<Storage>;
+  /** Appends raw bytes to a repository's log while the storage is closed. */
+  appendRaw(repo: RepoPath, bytes: Uint8Array): Promise<void>;
+  /** Removes everything the harness created. */
+  dispose(): Promise<void>;
+}
+
+/** Makes a fresh harness per check. */
+export type StorageHarnessFactory = () => Promise<StorageHarness>;
+
+const REPO_A = "/todo/alpha" as RepoPath;
+const REPO_B = "/note/beta" as RepoPath;
+/** Bytes of garbage used to simulate a torn tail. */
+const TORN_TAIL_BYTES = 7;
+
+function payload(i: number): Uint8Array {
+  return new TextEncoder().encode(`record-${i}-${"x".repeat(i % 50)}`);
+}
+
+function payloadsOf(log: RepoLog): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < log.frames.length; i += 2) {
+    out.push(
+      new TextDecoder().decode(
+        log.data.subarray(log.frames[i], log.frames[i + 1]),
+      ),
+    );
+  }
+  return out;
+}
+
+async function writeRecords(
+  storage: Storage,
+  repo: RepoPath,
+  from: number,
+  to: number,
+): Promise<void> {
+  const log = await storage.openLog(repo);
+  for (let i = from; i < to; i++) log.append(encodeFrame(payload(i)));
+  await log.flush();
+  await log.close();
+}
+
+function expected(from: number, to: number): string[] {
+  const out: string[] = [];
+  for (let i = from; i < to; i++) {
+    out.push(new TextDecoder().decode(payload(i)));
+  }
+  return out;
+}
+
+/** Registers the storage behaviour checks for one implementation. */
+export function storageConformance(
+  name: string,
+  factory: StorageHarnessFactory,
+): void {
+  const check = (title: string, fn: (h: StorageHarness) => Promise<void>) =>
+    Deno.test(`storage conformance (${name}): ${title}`, async () => {
+      const h = await factory();
+      try {
+        await fn(h);
+      } finally {
+        await h.dispose();
+      }
+    });
+
+  check("a new log is empty and leaves no repository", async (h) => {
+    const log = await h.storage.openLog(REPO_A);
+    assert.equal(log.frames.length, 0);
+    assert.equal(log.recovery, undefined);
+    await log.close();
+    await h.storage.close();
+  });
+
+  check("append, flush, reopen keeps every record in order", async (h) => {
+    await writeRecords(h.storage, REPO_A, 0, 20);
+    await writeRecords(h.storage, REPO_A, 20, 25);
+    const again = await h.reopen();
+    const log = await again.openLog(REPO_A);
+    assert.deepEqual(payloadsOf(log), expected(0, 25));
+    assert.equal(log.recovery, undefined);
+    await log.close();
+    await again.close();
+  });
+
+  check("flush resolves only after earlier appends are readable", async (h) => {
+    const log = await h.storage.openLog(REPO_A);
+    log.append(encodeFrame(payload(1)));
+    const first = log.flush();
+    log.append(encodeFrame(payload(2)));
+    await first;
+    await log.flush();
+    await log.close();
+    const again = await h.reopen();
+    const reread = await again.openLog(REPO_A);
+    assert.deepEqual(payloadsOf(reread), expected(1, 3));
+    await reread.close();
+    await again.close();
+  });
+
+  check("a torn tail is cut at the end of the last record", async (h) => {
+    await writeRecords(h.storage, REPO_A, 0, 5);
+    await h.storage.close();
+    const torn = encodeFrame(payload(99)).subarray(0, TORN_TAIL_BYTES);
+    await h.appendRaw(REPO_A, torn);
+    let s = await h.reopen();
+    let log = await s.openLog(REPO_A);
+    assert.deepEqual(payloadsOf(log), expected(0, 5));
+    assert.equal(log.recovery?.cutBytes, TORN_TAIL_BYTES);
+    // Appending after the repair yields a clean log.
+    log.append(encodeFrame(payload(5)));
+    await log.close();
+    s = await h.reopen();
+    log = await s.openLog(REPO_A);
+    assert.deepEqual(payloadsOf(log), expected(0, 6));
+    assert.equal(log.recovery, undefined);
+    await log.close();
+    await s.close();
+  });
+
+  check(
+    "metadata is absent, then replaced whole, and survives reopen",
+    async (h) => {
+      assert.equal(await h.storage.readMeta("settings"), null);
+      await h.storage.writeMeta("settings", new Uint8Array([1, 2, 3]));
+      await h.storage.writeMeta("settings", new Uint8Array([4, 5]));
+      const read = await h.storage.readMeta("settings");
+      assert.deepEqual(read, new Uint8Array([4, 5]));
+      read![0] = 9; // callers get a copy
+      assert.deepEqual(
+        await h.storage.readMeta("settings"),
+        new Uint8Array([4, 5]),
+      );
+      const again = await h.reopen();
+      assert.deepEqual(
+        await again.readMeta("settings"),
+        new Uint8Array([4, 5]),
+      );
+      assert.equal(await again.readMeta("other"), null);
+      await again.close();
+    },
+  );
+
+  check("listRepos names every written repository, sorted", async (h) => {
+    await writeRecords(h.storage, REPO_A, 0, 1);
+    await writeRecords(h.storage, REPO_B, 0, 1);
+    assert.deepEqual(await h.storage.listRepos(), [REPO_B, REPO_A]);
+    const again = await h.reopen();
+    assert.deepEqual(await again.listRepos(), [REPO_B, REPO_A]);
+    await again.close();
+  });
+}
