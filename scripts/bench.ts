@@ -224,6 +224,38 @@ row(
   "≤ 150 MB",
 );
 
+// --- memory: 1,000 repositories × 100 items opened, then idle (fresh process)
+{
+  const memDir = `${root}/memory`;
+  const script = new URL("./bench_memory.ts", import.meta.url).pathname;
+  const run = (mode: string) =>
+    new Deno.Command(Deno.execPath(), {
+      args: ["run", "-A", "--v8-flags=--expose-gc", script, mode, memDir],
+      stdout: "piped",
+      stderr: "inherit",
+    }).output();
+  await run("build");
+  const out = await run("measure");
+  const m = JSON.parse(new TextDecoder().decode(out.stdout));
+  const mb = (x: number) => `${x.toFixed(0)} MB`;
+  rows.push({
+    name: "1,000 repositories × 100 items: RSS open → after idle close",
+    capra: `${mb(m.rssOpen)} → ${mb(m.rssIdle)}`,
+    sqlite: "",
+    ratio: "",
+  }, {
+    name: "same: JS heap + external buffers open → after idle close",
+    capra: `${mb(m.heapOpen)} → ${mb(m.heapIdle)}`,
+    sqlite: "",
+    ratio: "",
+  }, {
+    name: "reopen one idle repository of 100 items",
+    capra: fmtMs(m.reopenMs),
+    sqlite: "",
+    ratio: "",
+  });
+}
+
 await Deno.remove(root, { recursive: true });
 
 // --- live queries (in-memory Capra vs in-memory SQLite; the SQLite column is without
