@@ -207,3 +207,27 @@ Deno.test("a write on several heads is the merge commit naming all of them", asy
   await a.close();
   await b.close();
 });
+
+Deno.test("a replica whose clock went backwards still orders its writes after its history", async () => {
+  await using dir = await tempDir();
+  {
+    const db = await openDatabase({ dir: dir.path, schemas: [TODO] });
+    await db.open("/todo/back");
+    db.create("/todo/back/a", "todo", { text: "now", n: 1 });
+    await db.close();
+  }
+  const db = await openDatabase({
+    dir: dir.path,
+    schemas: [TODO],
+    clock: () => Date.now() - 86_400_000, // a day behind the stored commit
+  });
+  const a = (await db.load("/todo/back/a"))!;
+  a.set("n", 2);
+  await db.close();
+  const again = await openDatabase({ dir: dir.path, schemas: [TODO] });
+  const h = (await again.load("/todo/back/a"))!;
+  assert.equal(h.get("n"), 2, "the write is not lost");
+  const [first, second] = h.history();
+  assert.ok(second.ts > first.ts);
+  await again.close();
+});

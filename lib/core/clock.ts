@@ -56,6 +56,14 @@ export class HybridClock {
     if (ts > this.#last) this.#last = ts;
   }
 
+  /**
+   * Moves the clock past `ts` without the skew check: used for this replica's own stored
+   * history, so a new local commit is always after its parents.
+   */
+  advance(ts: Timestamp): void {
+    if (ts > this.#last) this.#last = ts;
+  }
+
   /** Throws a RangeError when `ts` is malformed or too far in the future. */
   check(ts: Timestamp): void {
     if (!isTimestamp(ts)) {

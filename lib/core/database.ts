@@ -31,13 +31,18 @@ import {
 } from "./session.ts";
 import { checkNewItem } from "./write_check.ts";
 import { Residency, type ResidencyOptions } from "./residency.ts";
+import { compactedLog, type CompactionResult } from "./compaction.ts";
 import { Query } from "../query/query.ts";
 import type { QueryOptions } from "../query/options.ts";
 import {
+  type SyncHooks,
   syncRepository,
   type SyncStats,
   type SyncTransport,
 } from "../sync/sync_round.ts";
+
+/** Default shortest retention window: one day, the default session lifetime. */
+export const DEFAULT_MIN_RETENTION_MS = 24 * 3_600_000;
 
 /** Metadata name of the replica's key pair. */
 export const SESSION_KEY_META = "session-key";
@@ -45,6 +50,11 @@ export const SESSION_KEY_META = "session-key";
 /** Options of {@link Database.open}. */
 export interface DatabaseOptions extends ResidencyOptions {
   readonly storage: Storage;
+  /**
+   * Shortest retention window garbage collection accepts (ms). Keep it at least the
+   * session lifetime, so a peer whose history was collected has an expired session.
+   */
+  readonly minRetentionMs?: number;
   /** Schemas to register at once. */
   readonly schemas?: readonly Schema[];
   /** Wall clock in ms (tests inject one). */
@@ -55,6 +65,11 @@ export interface DatabaseOptions extends ResidencyOptions {
   readonly onError?: (error: unknown) => void;
   /** Random bytes (tests inject a seeded source). */
   readonly random?: (bytes: Uint8Array) => void;
+  /**
+   * The replica's key pair, when the caller keeps it (the browser client keeps a
+   * non-extractable CryptoKey in IndexedDB); otherwise it lives in storage metadata.
+   */
+  readonly signer?: SigningKey;
 }
 
 /** Called with signed local commits as they are stored (the sync layer pushes them). */
@@ -82,9 +97,12 @@ export class Database {
   /** Repositories closed automatically (idle, budget): reopened on their next use. */
   readonly #autoClosed = new Set<RepoPath>();
   readonly #residency: Residency;
+  readonly #compacting = new Set<RepoPath>();
+  readonly #minRetentionMs: number;
 
   private constructor(options: DatabaseOptions, signer: SigningKey) {
     this.#storage = options.storage;
+    this.#minRetentionMs = options.minRetentionMs ?? DEFAULT_MIN_RETENTION_MS;
     this.schemas = new SchemaRegistry();
     for (const s of options.schemas ?? []) this.schemas.register(s);
     this.#onError = options.onError ?? ((e) => console.error("capra:", e));
@@ -146,6 +164,11 @@ export class Database {
   /** Reopens, synchronously, a repository that was closed automatically. */
   #reopen(path: RepoPath): Repository {
     this.#ctx.checkOpen();
+    if (this.#compacting.has(path)) {
+      throw new Error(
+        `Repository ${path} is being compacted: use it again once compact() resolves`,
+      );
+    }
     const current = this.#open.get(path);
     if (current && !current.closed) return current;
     if (
@@ -170,6 +193,59 @@ export class Database {
     return r;
   }
 
+  /**
+   * Garbage-collects a repository's history: commits older than `retainMs` are removed
+   * per item unless the current value needs them, and the file is rewritten atomically.
+   * Values, queries and sync are unchanged; items reopen the repository on next use.
+   */
+  async compact(
+    repo: string,
+    options: { retainMs: number },
+  ): Promise<CompactionResult> {
+    this.#ctx.checkOpen();
+    const path = repoPathOf(repo);
+    const retainMs = options?.retainMs;
+    if (typeof retainMs !== "number" || !(retainMs >= this.#minRetentionMs)) {
+      throw new RangeError(
+        `Invalid retention ${
+          String(retainMs)
+        } ms for ${path}: must be at least ${this.#minRetentionMs} ms (the session lifetime)`,
+      );
+    }
+    if (!this.#storage.replaceLog) {
+      throw new Error(
+        `This storage cannot rewrite logs: ${path} cannot be compacted`,
+      );
+    }
+    if (this.#compacting.has(path)) {
+      throw new Error(`Repository ${path} is already being compacted`);
+    }
+    const r = await this.open(path);
+    this.#compacting.add(path);
+    try {
+      await r.close("compacted");
+      const cutoff = (this.#ctx.now() - retainMs) * 1024;
+      const { frames, kept, dropped } = compactedLog(r, cutoff);
+      await this.#storage.replaceLog(path, frames);
+      if (this.#open.get(path) === r) {
+        this.#open.delete(path);
+        this.#repos.delete(path);
+      }
+      this.#compacting.delete(path);
+      // Reopen at once: live queries and item listeners move to the new repository.
+      const fresh = await this.open(path);
+      fresh.adopt(r);
+      return {
+        repo: path,
+        keptCommits: kept,
+        droppedCommits: dropped,
+        bytesAfter: frames.reduce((n, f) => n + f.length, 0),
+      };
+    } finally {
+      this.#compacting.delete(path);
+    }
+  }
+
   /** Runs the idle sweep and the memory budget now (the timer does it periodically). */
   sweep(): Promise<void> {
     return this.#residency.sweep();
@@ -182,8 +258,11 @@ export class Database {
   static async open(options: DatabaseOptions): Promise<Database> {
     const storage = options.storage;
     let signer: SigningKey;
-    const stored = await storage.readMeta(SESSION_KEY_META);
-    if (stored) {
+    const stored = options.signer
+      ? null
+      : await storage.readMeta(SESSION_KEY_META);
+    if (options.signer) signer = options.signer;
+    else if (stored) {
       const v = decode(stored) as { pk?: unknown; sk?: unknown };
       if (!(v?.pk instanceof Uint8Array) || !(v?.sk instanceof Uint8Array)) {
         throw new SyntaxError(`Invalid ${SESSION_KEY_META}: expected {pk, sk}`);
@@ -236,6 +315,11 @@ export class Database {
       this.#repos.set(path, p);
     }
     return await p;
+  }
+
+  /** Number of open repositories. */
+  get openRepositoryCount(): number {
+    return this.#open.size;
   }
 
   /** True when a repository is open. */
@@ -377,8 +461,17 @@ export class Database {
    * Reconciles one repository with a peer through `transport` (HTTP rounds, an in-memory
    * pair, …) and returns when both hold the same commits.
    */
-  async syncWith(repo: string, transport: SyncTransport): Promise<SyncStats> {
-    return await syncRepository(await this.open(repo), transport);
+  async syncWith(
+    repo: string,
+    transport: SyncTransport,
+    hooks?: SyncHooks,
+  ): Promise<SyncStats> {
+    return await syncRepository(await this.open(repo), transport, hooks);
+  }
+
+  /** Signs bytes with this replica's session key (signed sync requests). */
+  sign(message: Uint8Array): Promise<Uint8Array> {
+    return this.#ctx.signer.sign(message);
   }
 
   /** Listens to signed local commits as they are stored; returns an unsubscribe. */

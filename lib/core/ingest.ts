@@ -14,7 +14,8 @@ import {
   decodeCommit,
 } from "../commit/commit.ts";
 import { verifySignature } from "../crypto/keys.ts";
-import { parsePath } from "../path.ts";
+import { type ItemPath, parsePath } from "../path.ts";
+import type { SessionRecord } from "./session.ts";
 import type { CommitNode } from "./item_graph.ts";
 import { COMMIT_RECORD_HEADER, RecordKind } from "./records.ts";
 import type { Repository } from "./repository.ts";
@@ -33,19 +34,26 @@ export interface IngestResult {
   readonly accepted: CommitId[];
   /** Commits already present. */
   readonly duplicates: number;
+  /** Commits older than the repository's garbage-collection horizon: ignored. */
+  readonly obsolete: number;
   readonly rejected: RejectedRecord[];
 }
+
+/** Decides whether a commit's author may write its item (authorization rules). */
+export type WriteCheck = (key: ItemPath, session: SessionRecord) => boolean;
 
 /** @internal */
 export async function ingestRecords(
   repo: Repository,
   records: readonly Uint8Array[],
+  mayWrite?: WriteCheck,
 ): Promise<IngestResult> {
   const ctx = repo.ctx;
   const rejected: RejectedRecord[] = [];
   const candidates: { node: CommitNode; key: string; index: number }[] = [];
   const index = repo.commitIndex();
   let duplicates = 0;
+  let obsolete = 0;
   const now = ctx.now();
   const seen = new Set<CommitId>();
   for (let i = 0; i < records.length; i++) {
@@ -79,6 +87,11 @@ export async function ingestRecords(
       });
       continue;
     }
+    if (c.ts < repo.horizon) {
+      // History this repository garbage-collected: ignored, like a duplicate.
+      obsolete++;
+      continue;
+    }
     try {
       ctx.clock.check(c.ts);
     } catch (e) {
@@ -93,6 +106,9 @@ export async function ingestRecords(
     const session = ctx.trust.lookup(c.session, now) ??
       (c.session === ctx.ownSession.id ? ctx.ownSession : undefined);
     if (!session) return `session ${c.session} is unknown, expired or revoked`;
+    if (mayWrite && !mayWrite(c.key, session)) {
+      return `session ${c.session} may not write ${c.key}`;
+    }
     const ok = await verifySignature(
       session.publicKey,
       node.sig!,
@@ -115,5 +131,5 @@ export async function ingestRecords(
     rejected.push({ index: cand?.index ?? -1, id: r.id, reason: r.reason });
   }
   rejected.sort((x, y) => x.index - y.index);
-  return { accepted: added.accepted, duplicates, rejected };
+  return { accepted: added.accepted, duplicates, obsolete, rejected };
 }

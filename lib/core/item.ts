@@ -150,9 +150,12 @@ export class Item {
     return () => {
       if (!active) return;
       active = false;
-      e.listeners?.delete(wrapped);
-      if (e.listeners?.size === 0) e.listeners = null;
-      repo.itemListenerAdded(-1);
+      // The listener may have moved to a successor repository (after compaction).
+      const now = repo.current;
+      const entry = now === repo ? e : now.entry(e.key);
+      entry?.listeners?.delete(wrapped);
+      if (entry?.listeners?.size === 0) entry.listeners = null;
+      now.itemListenerAdded(-1);
     };
   }
 

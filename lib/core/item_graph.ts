@@ -65,6 +65,14 @@ export interface RejectedCommit {
   readonly reason: string;
 }
 
+/**
+ * The direct ancestry links of a commit: its parents and, for a delta, its base snapshot
+ * (always an ancestor; after garbage collection it may be the only kept link).
+ */
+export function ancestorsOf(c: Commit): readonly CommitId[] {
+  return c.body.kind === "delta" ? [...c.parents, c.body.base] : c.parents;
+}
+
 /** The id of the full snapshot a commit's body is relative to (itself when full). */
 export function fullBaseOf(c: Commit): CommitId {
   return c.body.kind === "full" ? c.id : c.body.base;
@@ -97,6 +105,8 @@ export function typedState(
   return { schema: up.schema, data: up.data, deleted: full.deleted };
 }
 
+const NO_PRUNED: ReadonlySet<CommitId> = new Set();
+
 /** Per-item commit graph. */
 export class ItemGraph {
   readonly nodes: Map<CommitId, CommitNode> = new Map();
@@ -107,7 +117,11 @@ export class ItemGraph {
   readonly #incomplete = new LazySet<CommitId>();
   readonly #deltasOnBase = new LazyMap<CommitId, number>();
 
-  constructor(private readonly registry: SchemaRegistry) {}
+  constructor(
+    private readonly registry: SchemaRegistry,
+    /** Parents removed by garbage collection: treated as present. */
+    private readonly pruned: ReadonlySet<CommitId> = NO_PRUNED,
+  ) {}
 
   /** True when the graph holds the commit (complete or waiting). */
   has(id: CommitId): boolean {
@@ -149,7 +163,9 @@ export class ItemGraph {
         continue;
       }
       const c = n.commit;
-      const early = c.parents.find((p) => this.nodes.get(p)!.commit.ts >= c.ts);
+      const early = c.parents.find((p) =>
+        (this.nodes.get(p)?.commit.ts ?? -1) >= c.ts
+      );
       if (early) {
         this.nodes.delete(c.id);
         this.#incomplete.delete(c.id);
@@ -187,6 +203,7 @@ export class ItemGraph {
 
   #missingDependency(c: Commit): CommitId | undefined {
     for (const p of c.parents) {
+      if (this.pruned.has(p) && !this.nodes.has(p)) continue;
       if (!this.nodes.has(p) || this.#incomplete.has(p)) return p;
     }
     if (c.body.kind === "delta") {
@@ -201,7 +218,7 @@ export class ItemGraph {
     if (c.body.kind === "delta") {
       this.#deltasOnBase.set(c.body.base, this.deltasOn(c.body.base) + 1);
     }
-    const parents = new Set<string>(c.parents);
+    const parents = new Set<string>(ancestorsOf(c));
     const heads = this.heads.filter((h) => !parents.has(h.commit.id));
     heads.push(n);
     heads.sort((a, b) => compareCommitOrder(a.commit, b.commit));
@@ -260,7 +277,7 @@ export class ItemGraph {
         if (seen.has(id)) continue;
         seen.add(id);
         const node = this.nodes.get(id);
-        if (node) stack.push(...node.commit.parents);
+        if (node) stack.push(...ancestorsOf(node.commit));
       }
       if (common) {
         for (const id of common) if (!seen.has(id)) common.delete(id);

@@ -33,8 +33,8 @@ import {
 } from "./item_graph.ts";
 import { decodeSessionRecord, encodeSessionRecord } from "./session.ts";
 import type { RepoContext } from "./context.ts";
-import { RecordKind } from "./records.ts";
-import { ingestRecords, type IngestResult } from "./ingest.ts";
+import { decodeHorizonRecord, RecordKind } from "./records.ts";
+import { ingestRecords, type IngestResult, type WriteCheck } from "./ingest.ts";
 import type { Packable } from "../encoding/msgpack.ts";
 import { IdSet } from "../sync/id_set.ts";
 
@@ -101,9 +101,13 @@ export class Repository {
   #idSet: IdSet | null = null;
   #closed = false;
   #signingInFlight = 0;
+  /** Commits removed by garbage collection that kept commits name as parents. */
+  readonly #pruned = new Set<CommitId>();
+  /** Commits older than this timestamp were garbage-collected and are refused. */
+  horizon = 0;
   #itemListeners = 0;
   /** Why the repository was closed: explicitly, or automatically (idle, memory budget). */
-  closeReason: "explicit" | "idle" | "budget" | null = null;
+  closeReason: "explicit" | "idle" | "budget" | "compacted" | null = null;
   /** @internal Set by every access; cleared by the database's idle sweep. */
   touched = true;
   /** @internal Use order for the memory budget (larger = more recent). */
@@ -129,6 +133,12 @@ export class Repository {
           created.end = end;
           this.#entries.set(key, created);
         } else (e.more ??= []).push(start, end);
+      } else if (kind === RecordKind.Horizon) {
+        try {
+          const h = decodeHorizonRecord(data.subarray(start + 1, end));
+          this.horizon = Math.max(this.horizon, h.ts);
+          for (const id of h.pruned) this.#pruned.add(id);
+        } catch { /* reported by `verify` */ }
       } else if (kind === RecordKind.Session) {
         try {
           const s = decodeSessionRecord(data.subarray(start + 1, end));
@@ -163,7 +173,7 @@ export class Repository {
   /** @internal Builds (once) and returns the commit graph of an entry. */
   graphOf(e: ItemEntry): ItemGraph {
     if (e.graph) return e.graph;
-    const g = new ItemGraph(this.ctx.registry);
+    const g = new ItemGraph(this.ctx.registry, this.#pruned);
     const data = this.log.data;
     const locs = e.start < 0 ? [] : [e.start, e.end, ...(e.more ?? [])];
     for (let i = 0; i < locs.length; i += 2) {
@@ -276,7 +286,34 @@ export class Repository {
   /** Listens to every item change; returns an unsubscribe function. */
   onChange(listener: ChangeListener): () => void {
     this.#listeners.add(listener);
-    return () => void this.#listeners.delete(listener);
+    // After a compaction the listener lives on in the successor repository.
+    return () => void this.current.#listeners.delete(listener);
+  }
+
+  #successor: Repository | null = null;
+
+  /** @internal The repository that replaced this one (after compaction), or itself. */
+  get current(): Repository {
+    return this.#successor ? this.#successor.current : this;
+  }
+
+  /**
+   * @internal Takes over the listeners of the repository this one replaces (garbage
+   * collection rewrote the log), so live queries and item listeners keep working.
+   */
+  adopt(old: Repository): void {
+    old.#successor = this;
+    for (const l of old.#listeners) this.#listeners.add(l);
+    old.#listeners.clear();
+    for (const e of old.#entries.values()) {
+      if (!e.listeners) continue;
+      const mine = this.#entries.get(e.key) ?? this.ensureEntry(e.key);
+      mine.listeners ??= new Set();
+      for (const l of e.listeners) mine.listeners.add(l);
+      e.listeners = null;
+    }
+    this.#itemListeners += old.#itemListeners;
+    old.#itemListeners = 0;
   }
 
   /** @internal */
@@ -292,7 +329,7 @@ export class Repository {
     if (!e) {
       joinItemPath(this.path, key); // validates the key
       e = new ItemEntry(key, this.path);
-      e.graph = new ItemGraph(this.ctx.registry);
+      e.graph = new ItemGraph(this.ctx.registry, this.#pruned);
       this.#entries.set(key, e);
     }
     return e;
@@ -329,6 +366,12 @@ export class Repository {
     ).finally(() => this.#signingInFlight--);
   }
 
+  /** A timestamp after every head of the item (the clock may be behind stored history). */
+  #nextTimestamp(g: ItemGraph): number {
+    for (const h of g.heads) this.ctx.clock.advance(h.commit.ts);
+    return this.ctx.clock.now();
+  }
+
   #buildLocalCommit(e: ItemEntry): CommitNode {
     const g = this.graphOf(e);
     const state = e.value!;
@@ -362,7 +405,7 @@ export class Repository {
       key: e.path,
       parents: g.heads.map((h) => h.commit.id),
       session: this.ctx.signer.sessionId,
-      ts: this.ctx.clock.now(),
+      ts: this.#nextTimestamp(g),
       schema: schemaIdOf(schema),
       body,
     });
@@ -447,9 +490,12 @@ export class Repository {
    * Ingests commit records from a peer: each is decoded, checked against its id, its
    * session's signature and the clock; accepted ones are stored and merged.
    */
-  ingest(records: readonly Uint8Array[]): Promise<IngestResult> {
+  ingest(
+    records: readonly Uint8Array[],
+    mayWrite?: WriteCheck,
+  ): Promise<IngestResult> {
     this.checkOpen();
-    return ingestRecords(this, records);
+    return ingestRecords(this, records, mayWrite);
   }
 
   /** @internal Adds verified remote commits to their items. */
@@ -534,7 +580,7 @@ export class Repository {
    * too: the repository is marked closed only once nothing is pending.
    */
   async close(
-    reason: "explicit" | "idle" | "budget" = "explicit",
+    reason: "explicit" | "idle" | "budget" | "compacted" = "explicit",
   ): Promise<void> {
     if (this.#closed) return;
     do {
@@ -543,6 +589,16 @@ export class Repository {
     this.#closed = true;
     this.closeReason = reason;
     await this.log.close();
+  }
+
+  /** @internal Ids pruned by garbage collection (frontier parents of kept commits). */
+  get pruned(): ReadonlySet<CommitId> {
+    return this.#pruned;
+  }
+
+  /** @internal Every item entry, resolved (compaction reads all graphs). */
+  allGraphs(): ItemGraph[] {
+    return [...this.#entries.values()].map((e) => this.graphOf(e));
   }
 
   /** @internal Resolves every item (tests, tools). */

@@ -327,6 +327,28 @@ export class FileStorage implements Storage {
     return new FileLog(path, file, data, scan.frames, recovery);
   }
 
+  async replaceLog(
+    repo: RepoPath,
+    frames: readonly Uint8Array[],
+  ): Promise<void> {
+    this.#check();
+    let size = 0;
+    for (const f of frames) size += f.length;
+    const bytes = new Uint8Array(size);
+    let o = 0;
+    for (const f of frames) {
+      bytes.set(f, o);
+      o += f.length;
+    }
+    // temp + fsync + rename: a crash leaves the old or the new file, never a mix.
+    await writeFileAtomic(`${this.dir}/${repoFileName(repo)}`, bytes, 0o600);
+    try {
+      const d = await Deno.open(this.dir, { read: true });
+      await d.sync().catch(() => {}); // make the rename durable where supported
+      d.close();
+    } catch { /* directories cannot be opened on some platforms */ }
+  }
+
   async listRepos(): Promise<RepoPath[]> {
     this.#check();
     const out: RepoPath[] = [];

@@ -93,6 +93,11 @@ export class MemoryStorage implements Storage {
     return new MemoryLog(this, repo, data, scan.frames, recovery);
   }
 
+  replaceLog(repo: RepoPath, frames: readonly Uint8Array[]): Promise<void> {
+    this.setBytes(repo, concat(frames));
+    return Promise.resolve();
+  }
+
   listRepos(): Promise<RepoPath[]> {
     return Promise.resolve([...this.#logs.keys()].sort());
   }

@@ -45,6 +45,11 @@ export interface Storage {
    * to reopen a repository it closed automatically, so items keep working.
    */
   openLogSync?(repo: RepoPath): RepoLog;
+  /**
+   * Replaces a repository's whole log atomically (garbage collection): after a crash at
+   * any point the log is either the old or the new one, never a mix.
+   */
+  replaceLog?(repo: RepoPath, frames: readonly Uint8Array[]): Promise<void>;
   /** Repositories that have a log. */
   listRepos(): Promise<RepoPath[]>;
   /** Reads a metadata blob, or null when absent. */
