@@ -14,6 +14,13 @@ export type FetchLike = (
   init: RequestInit,
 ) => Promise<Response> | Response;
 
+/** Produces the signed-request headers of a request. */
+export type RequestSigner = (
+  method: string,
+  path: string,
+  body: Uint8Array,
+) => Promise<Record<string, string>>;
+
 /** HTTP transport for one repository. */
 export class HttpSyncTransport implements SyncTransport {
   constructor(
@@ -21,15 +28,20 @@ export class HttpSyncTransport implements SyncTransport {
     readonly repo: string,
     private readonly fetchFn: FetchLike = fetch,
     private readonly headers: () => HeadersInit = () => ({}),
+    /** Signs each request (see request_signing.ts); unsigned when absent. */
+    private readonly sign?: RequestSigner,
   ) {}
 
   async request(message: Uint8Array): Promise<Uint8Array> {
-    const url = `${this.baseUrl.replace(/\/$/, "")}/v1/sync${this.repo}`;
+    const path = `/v1/sync${this.repo}`;
+    const url = `${this.baseUrl.replace(/\/$/, "")}${path}`;
+    const signed = this.sign ? await this.sign("POST", path, message) : {};
     const res = await this.fetchFn(url, {
       method: "POST",
       headers: {
         "content-type": "application/octet-stream",
         ...this.headers(),
+        ...signed,
       },
       body: message as Uint8Array<ArrayBuffer>,
     });

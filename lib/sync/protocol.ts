@@ -4,9 +4,10 @@
  * rounds, WebSocket). Every limit is a named constant.
  *
  * A message is the canonical MessagePack map
- * `{ v: 1, repo, rc?: bytes, commits?: bytes[], more?: true, error?: { code, message } }`
- * where `rc` is an encoded reconciliation message (see reconcile.ts) and `commits` are
- * commit records in their stored, delta-compressed form.
+ * `{ v: 1, repo, rc?: bytes, commits?: bytes[], sessions?: bytes[], more?: true,
+ * error?: { code, message } }` where `rc` is an encoded reconciliation message (see
+ * reconcile.ts), `commits` are commit records in their stored, delta-compressed form and
+ * `sessions` the encoded session records of their authors (so the receiver can verify).
  *
  * @module
  */
@@ -24,6 +25,10 @@ export const MAX_COMMITS_PER_MESSAGE = 4096;
 export const MAX_COMMIT_RECORD_BYTES = 1024 * 1024;
 /** Most rounds one sync() runs before giving up (a reconciliation needs O(log n)). */
 export const MAX_SYNC_ROUNDS = 64;
+/** Most session records in one message. */
+export const MAX_SESSIONS_PER_MESSAGE = 1024;
+/** Largest encoded session record accepted in a message. */
+export const MAX_SESSION_RECORD_BYTES = 512;
 
 /** An error reported to the peer. */
 export interface SyncError {
@@ -38,6 +43,8 @@ export interface SyncMessage {
   readonly rc?: Uint8Array;
   /** Commit records the receiver lacks. */
   readonly commits?: readonly Uint8Array[];
+  /** Encoded session records of the commits' authors. */
+  readonly sessions?: readonly Uint8Array[];
   /** Set when commits were left out for size: the receiver should reconcile again. */
   readonly more?: boolean;
   readonly error?: SyncError;
@@ -51,6 +58,7 @@ export function encodeSyncMessage(m: SyncMessage): Uint8Array {
   };
   if (m.rc) out.rc = m.rc;
   if (m.commits?.length) out.commits = [...m.commits];
+  if (m.sessions?.length) out.sessions = [...m.sessions];
   if (m.more) out.more = true;
   if (m.error) out.error = { code: m.error.code, message: m.error.message };
   return encode(out);
@@ -77,7 +85,9 @@ export function decodeSyncMessage(bytes: Uint8Array): SyncMessage {
   }
   const m = v as Record<string, Packable>;
   for (const k of Object.keys(m)) {
-    if (!["v", "repo", "rc", "commits", "more", "error"].includes(k)) {
+    if (
+      !["v", "repo", "rc", "commits", "sessions", "more", "error"].includes(k)
+    ) {
       bad(`unknown key "${k}"`);
     }
   }
@@ -109,6 +119,24 @@ export function decodeSyncMessage(bytes: Uint8Array): SyncMessage {
       commits.push(c);
     }
   }
+  let sessions: Uint8Array[] | undefined;
+  if (m.sessions !== undefined) {
+    if (!Array.isArray(m.sessions)) bad("sessions must be an array");
+    if (m.sessions.length > MAX_SESSIONS_PER_MESSAGE) {
+      throw new RangeError(
+        `${m.sessions.length} sessions exceed the limit of ${MAX_SESSIONS_PER_MESSAGE} per message`,
+      );
+    }
+    sessions = [];
+    for (const s of m.sessions) {
+      if (!(s instanceof Uint8Array) || s.length > MAX_SESSION_RECORD_BYTES) {
+        bad(
+          `every session must be bytes of at most ${MAX_SESSION_RECORD_BYTES}`,
+        );
+      }
+      sessions.push(s);
+    }
+  }
   if (m.more !== undefined && m.more !== true) {
     bad("more must be true when present");
   }
@@ -125,6 +153,7 @@ export function decodeSyncMessage(bytes: Uint8Array): SyncMessage {
     repo,
     ...(m.rc !== undefined ? { rc: m.rc as Uint8Array } : {}),
     ...(commits ? { commits } : {}),
+    ...(sessions ? { sessions } : {}),
     ...(m.more ? { more: true } : {}),
     ...(error ? { error } : {}),
   };

@@ -8,8 +8,8 @@
  */
 
 import type { Repository } from "../core/repository.ts";
-import type { RejectedRecord } from "../core/ingest.ts";
-import { commitIdFromBytes } from "../commit/commit.ts";
+import type { RejectedRecord, WriteCheck } from "../core/ingest.ts";
+import { type CommitId, commitIdFromBytes } from "../commit/commit.ts";
 import {
   decodeMessage,
   encodeMessage,
@@ -37,6 +37,20 @@ export class SyncError extends Error {
   }
 }
 
+/**
+ * Trust hooks of a sync peer: how session records travel with commits, and who may
+ * write what. All optional: without them commits travel bare and every trusted session
+ * may write (the pre-server behaviour).
+ */
+export interface SyncHooks {
+  /** Verifies and trusts session records received with commits, before ingest. */
+  admitSessions?(records: readonly Uint8Array[]): Promise<void>;
+  /** Encoded session records of these authors, sent along with their commits. */
+  sessionRecords?(ids: ReadonlySet<string>): Uint8Array[];
+  /** May this commit's author write this item? Refused commits are not stored. */
+  mayWrite?: WriteCheck;
+}
+
 /** What one sync() did. */
 export interface SyncStats {
   rounds: number;
@@ -47,18 +61,56 @@ export interface SyncStats {
   rejected: RejectedRecord[];
 }
 
-function recordsFor(repo: Repository, ids: readonly Uint8Array[]) {
-  const out: Uint8Array[] = [];
-  let more = false;
+/** Session ids of the authors of these commits. */
+export function authorsOf(
+  repo: Repository,
+  ids: Iterable<CommitId>,
+): Set<string> {
+  const out = new Set<string>();
+  const index = repo.commitIndex();
   for (const id of ids) {
+    const e = index.get(id);
+    const s = e && repo.graphOf(e).nodes.get(id)?.commit.session;
+    if (s) out.add(s);
+  }
+  return out;
+}
+
+function recordsFor(
+  repo: Repository,
+  ids: readonly Uint8Array[],
+  hooks: SyncHooks,
+) {
+  const out: Uint8Array[] = [];
+  const sent: CommitId[] = [];
+  let more = false;
+  for (const raw of ids) {
     if (out.length >= MAX_COMMITS_PER_MESSAGE) {
       more = true;
       break;
     }
-    const rec = repo.commitRecord(commitIdFromBytes(id));
-    if (rec) out.push(rec);
+    const id = commitIdFromBytes(raw);
+    const rec = repo.commitRecord(id);
+    if (rec) {
+      out.push(rec);
+      sent.push(id);
+    }
   }
-  return { records: out, more };
+  const sessions = hooks.sessionRecords && sent.length
+    ? hooks.sessionRecords(authorsOf(repo, sent))
+    : [];
+  return { records: out, more, sessions };
+}
+
+async function ingestWith(
+  repo: Repository,
+  message: SyncMessage,
+  hooks: SyncHooks,
+) {
+  if (message.sessions?.length && hooks.admitSessions) {
+    await hooks.admitSessions(message.sessions);
+  }
+  return await repo.ingest(message.commits!, hooks.mayWrite);
 }
 
 /**
@@ -68,32 +120,39 @@ function recordsFor(repo: Repository, ids: readonly Uint8Array[]) {
 export async function answerSync(
   repo: Repository,
   message: SyncMessage,
-): Promise<{ answer: SyncMessage; rejected: RejectedRecord[] }> {
+  hooks: SyncHooks = {},
+): Promise<
+  { answer: SyncMessage; accepted: CommitId[]; rejected: RejectedRecord[] }
+> {
   let rejected: RejectedRecord[] = [];
+  let accepted: CommitId[] = [];
   if (message.commits?.length) {
-    rejected = (await repo.ingest(message.commits)).rejected;
+    ({ accepted, rejected } = await ingestWith(repo, message, hooks));
   }
-  if (!message.rc) return { answer: { repo: repo.path }, rejected };
+  const error = rejected.length
+    ? {
+      error: {
+        code: "rejected_commits",
+        message: `${rejected.length} commit(s) refused: ${rejected[0].reason}`,
+      },
+    }
+    : {};
+  if (!message.rc) {
+    return { answer: { repo: repo.path, ...error }, accepted, rejected };
+  }
   await repo.flush();
   const r = respond(repo.syncSet(), decodeMessage(message.rc));
-  const { records, more } = recordsFor(repo, r.have);
+  const { records, more, sessions } = recordsFor(repo, r.have, hooks);
   return {
     answer: {
       repo: repo.path,
       ...(r.reply ? { rc: encodeMessage(r.reply) } : {}),
       ...(records.length ? { commits: records } : {}),
+      ...(sessions.length ? { sessions } : {}),
       ...(more ? { more: true } : {}),
-      ...(rejected.length
-        ? {
-          error: {
-            code: "rejected_commits",
-            message: `${rejected.length} commit(s) refused: ${
-              rejected[0].reason
-            }`,
-          },
-        }
-        : {}),
+      ...error,
     },
+    accepted,
     rejected,
   };
 }
@@ -102,6 +161,7 @@ export async function answerSync(
 export async function syncRepository(
   repo: Repository,
   transport: SyncTransport,
+  hooks: SyncHooks = {},
 ): Promise<SyncStats> {
   const stats: SyncStats = {
     rounds: 0,
@@ -138,19 +198,20 @@ export async function syncRepository(
       }
       if (answer.commits?.length) {
         stats.commitsReceived += answer.commits.length;
-        const result = await repo.ingest(answer.commits);
+        const result = await ingestWith(repo, answer, hooks);
         stats.rejected.push(...result.rejected);
       }
       if (answer.more) again = true;
       if (!answer.rc) break;
       const r = respond(repo.syncSet(), decodeMessage(answer.rc));
-      const { records, more } = recordsFor(repo, r.have);
+      const { records, more, sessions } = recordsFor(repo, r.have, hooks);
       if (more) again = true;
       msg = r.reply || records.length
         ? {
           repo: repo.path,
           ...(r.reply ? { rc: encodeMessage(r.reply) } : {}),
           ...(records.length ? { commits: records } : {}),
+          ...(sessions.length ? { sessions } : {}),
         }
         : null;
     }

@@ -1,0 +1,91 @@
+/**
+ * Authorization rules: `(repo, itemKey, session, op) → boolean`, per repository pattern.
+ * Built-in rules always apply and cannot be loosened by an app: `/sys/*` is readable and
+ * writable only by the root session, `/user/<userId>` only by that user. Other
+ * repositories are open to every valid session unless an app rule says otherwise.
+ *
+ * @module
+ */
+
+import type { RepoPath } from "../path.ts";
+import type { SessionRecord } from "../core/session.ts";
+
+/** What a rule is asked about. */
+export type AccessOp = "read" | "write";
+
+/** One access question. `itemKey` is absent for repository-level reads. */
+export interface AccessRequest {
+  readonly repo: RepoPath;
+  readonly itemKey?: string;
+  readonly session: SessionRecord;
+  /** True when the session is the server root. */
+  readonly isRoot: boolean;
+  readonly op: AccessOp;
+}
+
+/** A rule: true allows. */
+export type AccessRule = (request: AccessRequest) => boolean;
+
+/** A rule for the repositories matching `pattern` (`/type/repo`, `*` = one segment). */
+export interface RepoRule {
+  readonly pattern: string;
+  readonly rule: AccessRule;
+}
+
+/** Rules that always apply, before the app's. */
+export const BUILTIN_RULES: readonly RepoRule[] = [
+  { pattern: "/sys/*", rule: (r) => r.isRoot },
+  {
+    pattern: "/user/*",
+    rule: (r) => r.isRoot || r.session.userId === r.repo.split("/")[2],
+  },
+];
+
+/** True when `repo` matches `pattern`. */
+export function matchesPattern(pattern: string, repo: string): boolean {
+  const p = pattern.split("/"), s = repo.split("/");
+  if (p.length !== s.length) return false;
+  return p.every((seg, i) => seg === "*" || seg === s[i]);
+}
+
+/**
+ * Evaluates the built-in rules and the app's rules. Every matching built-in rule must
+ * allow; then the first matching app rule decides (allow when none matches).
+ *
+ * @example
+ * ```ts ignore
+ * const rules = new AccessRules(root.id, [
+ *   { pattern: "/board/*", rule: (r) => r.op === "read" || !!r.session.userId },
+ * ]);
+ * rules.allows("/board/x", "a", session, "write");
+ * ```
+ */
+export class AccessRules {
+  constructor(
+    readonly rootSessionId: string,
+    readonly appRules: readonly RepoRule[] = [],
+  ) {}
+
+  /** May `session` do `op` on `repo` (and item `itemKey`)? */
+  allows(
+    repo: RepoPath,
+    itemKey: string | undefined,
+    session: SessionRecord,
+    op: AccessOp,
+  ): boolean {
+    const request: AccessRequest = {
+      repo,
+      ...(itemKey !== undefined ? { itemKey } : {}),
+      session,
+      isRoot: session.id === this.rootSessionId,
+      op,
+    };
+    for (const r of BUILTIN_RULES) {
+      if (matchesPattern(r.pattern, repo) && !r.rule(request)) return false;
+    }
+    for (const r of this.appRules) {
+      if (matchesPattern(r.pattern, repo)) return r.rule(request);
+    }
+    return true;
+  }
+}

@@ -1,0 +1,211 @@
+/**
+ * Keeps a database's repositories in sync with a server in the background: local commits
+ * are pushed as they are stored, the server's pushes are verified and ingested, and every
+ * (re)connection reconciles. `sync()` resolves when client and server hold the same
+ * commits.
+ *
+ * @module
+ */
+
+import type { Database } from "../core/database.ts";
+import type { CommitNode } from "../core/item_graph.ts";
+import type { Repository } from "../core/repository.ts";
+import { encodeSyncMessage, type SyncMessage } from "./protocol.ts";
+import { ServerSession, type ServerSessionOptions } from "./server_session.ts";
+import { authorsOf, SyncError } from "./sync_round.ts";
+import { WsConnection } from "./ws_transport.ts";
+import type { WsError } from "./ws_protocol.ts";
+import { signRequest } from "./request_signing.ts";
+import { WS_PATH } from "./ws_protocol.ts";
+import type { CommitId } from "../commit/commit.ts";
+
+/** Attempts of {@link SyncClient.sync} across connection losses. */
+export const MAX_SYNC_ATTEMPTS = 5;
+
+/** Options of {@link SyncClient.connect}. */
+export interface SyncClientOptions extends ServerSessionOptions {
+  /** Repositories to keep in sync from the start. */
+  readonly repos?: readonly string[];
+  /** WebSocket constructor. */
+  readonly WebSocket?: typeof WebSocket;
+  readonly backoffInitialMs?: number;
+  readonly backoffMaxMs?: number;
+  /** Receives background errors (default console.error). */
+  readonly onError?: (error: unknown) => void;
+}
+
+/**
+ * A database kept in sync with a server.
+ *
+ * @example
+ * ```ts ignore
+ * const client = await SyncClient.connect(db, "http://127.0.0.1:8787", {
+ *   repos: ["/todo/home"],
+ * });
+ * db.create("/todo/home/milk", "todo", { text: "Buy milk" });
+ * await client.sync();
+ * client.close();
+ * ```
+ */
+export class SyncClient {
+  readonly #repos = new Set<string>();
+  readonly #inflight = new Set<Promise<unknown>>();
+  readonly #unsubscribe: () => void;
+  private readonly reportError: (error: unknown) => void;
+  /** Server-reported errors (refused commits, forbidden repositories), newest last. */
+  readonly errors: WsError[] = [];
+
+  private constructor(
+    readonly db: Database,
+    readonly session: ServerSession,
+    readonly connection: WsConnection,
+    onError: ((error: unknown) => void) | undefined,
+  ) {
+    this.reportError = onError ?? ((e) => console.error("capra sync:", e));
+    this.#unsubscribe = db.onCommits((repo, nodes) =>
+      this.#pushLocal(repo, nodes)
+    );
+  }
+
+  /** Obtains a session from the server at `url` and starts syncing. */
+  static async connect(
+    db: Database,
+    url: string,
+    options: SyncClientOptions = {},
+  ): Promise<SyncClient> {
+    const session = await ServerSession.create(db, url, options);
+    const ref: { client?: SyncClient } = {};
+    const wsUrl = `${url.replace(/^http/, "ws").replace(/\/$/, "")}${WS_PATH}`;
+    const connection = new WsConnection({
+      url: wsUrl,
+      hello: () =>
+        signRequest(
+          { sign: (m) => db.sign(m) },
+          session.encoded,
+          "GET",
+          WS_PATH,
+          new Uint8Array(0),
+          (options.now ?? Date.now)(),
+        ),
+      onOpen: () => ref.client?.reconcileAllRepos(),
+      onPush: (m) => ref.client?.track(ref.client.ingestPush(m)),
+      onError: (e, repo) => {
+        ref.client?.errors.push(e);
+        ref.client?.reportError(
+          new Error(`${repo ?? "server"}: ${e.code}: ${e.message}`),
+        );
+      },
+      ...(options.WebSocket ? { WebSocket: options.WebSocket } : {}),
+      ...(options.backoffInitialMs !== undefined
+        ? { backoffInitialMs: options.backoffInitialMs }
+        : {}),
+      ...(options.backoffMaxMs !== undefined
+        ? { backoffMaxMs: options.backoffMaxMs }
+        : {}),
+    });
+    const client = ref.client = new SyncClient(
+      db,
+      session,
+      connection,
+      options.onError,
+    );
+    for (const r of options.repos ?? []) await client.add(r);
+    connection.start();
+    return client;
+  }
+
+  /** True while the socket is connected and authenticated. */
+  get connected(): boolean {
+    return this.connection.connected;
+  }
+
+  /** Keeps `repo` in sync (opens it). */
+  async add(repo: string): Promise<Repository> {
+    const r = await this.db.open(repo);
+    if (!this.#repos.has(r.path)) {
+      this.#repos.add(r.path);
+      this.connection.subscribe(r.path);
+      if (this.connected) this.track(this.#reconcile(r.path));
+    }
+    return r;
+  }
+
+  /**
+   * Resolves when every kept repository holds the same commits as the server; retries
+   * (after reconnecting) when the connection drops meanwhile.
+   */
+  async sync(): Promise<void> {
+    for (let attempt = 1;; attempt++) {
+      await this.connection.ready();
+      try {
+        await this.#settle();
+        for (const repo of this.#repos) {
+          await this.db.syncWith(
+            repo,
+            this.connection.transport(),
+            this.session.hooks,
+          );
+        }
+        await this.#settle();
+        return;
+      } catch (e) {
+        const lost = e instanceof SyncError &&
+          (e.code === "disconnected" || e.code === "timeout");
+        if (!lost || attempt >= MAX_SYNC_ATTEMPTS) throw e;
+      }
+    }
+  }
+
+  /** Stops syncing (the database stays open). */
+  close(): void {
+    this.#unsubscribe();
+    this.connection.close();
+  }
+
+  async #settle(): Promise<void> {
+    for (let i = 0; i < 1000 && this.#inflight.size; i++) {
+      await Promise.allSettled([...this.#inflight]);
+    }
+  }
+
+  private track(p: Promise<unknown>): void {
+    const q = p.catch((e) => this.reportError(e)).finally(() =>
+      this.#inflight.delete(q)
+    );
+    this.#inflight.add(q);
+  }
+
+  private reconcileAllRepos(): void {
+    for (const repo of this.#repos) this.track(this.#reconcile(repo));
+  }
+
+  async #reconcile(repo: string): Promise<void> {
+    await this.db.syncWith(
+      repo,
+      this.connection.transport(),
+      this.session.hooks,
+    );
+  }
+
+  #pushLocal(repo: Repository, nodes: readonly CommitNode[]): void {
+    if (!this.#repos.has(repo.path) || !this.connected) return;
+    const ids: CommitId[] = nodes.map((n) => n.commit.id);
+    const commits = ids.map((id) => repo.commitRecord(id)).filter((
+      r,
+    ): r is Uint8Array => r !== undefined);
+    if (!commits.length) return;
+    const message: SyncMessage = {
+      repo: repo.path,
+      commits,
+      sessions: this.session.hooks.sessionRecords!(authorsOf(repo, ids)),
+    };
+    this.track(this.connection.request(encodeSyncMessage(message)));
+  }
+
+  private async ingestPush(message: SyncMessage): Promise<void> {
+    if (!this.#repos.has(message.repo) || !message.commits?.length) return;
+    await this.session.admit(message.sessions ?? []);
+    const repo = await this.db.open(message.repo);
+    await repo.ingest(message.commits);
+  }
+}

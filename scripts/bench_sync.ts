@@ -1,0 +1,203 @@
+/**
+ * Sync benchmarks: reconciliation cost in sync and with one new commit at 100,000
+ * commits, a fresh client pulling 10,000 signed items, WebSocket propagation latency
+ * and the server's accepted commits per second (with verification). `benchSync()`
+ * returns rows; run this file directly to print them.
+ *
+ * @module
+ */
+
+import { type Database, openDatabase, SyncClient } from "../mod.ts";
+import { ServerSession } from "../lib/sync/server_session.ts";
+import { answerSyncBytes, type SyncTransport } from "../lib/sync/sync_round.ts";
+import { generateSigningKey } from "../lib/crypto/keys.ts";
+import { RootSessionTrust } from "../lib/sync/root_trust.ts";
+import { createServer, type Server } from "../server/app.ts";
+import type { Schema } from "../lib/schema/schema.ts";
+
+/** One benchmark result. */
+export interface SyncBenchRow {
+  readonly name: string;
+  readonly value: number;
+  readonly unit: string;
+  readonly target?: string;
+}
+
+const BIG_N = Number(Deno.env.get("CAPRA_BENCH_SYNC_N") ?? 100_000);
+const PULL_N = 10_000;
+const LATENCY_SAMPLES = 200;
+const SCHEMA: Schema = {
+  ns: "bench",
+  version: 1,
+  fields: { n: { type: "number" }, s: { type: "string" } },
+};
+
+async function memoryDb(): Promise<Database> {
+  return await openDatabase({ memory: true, schemas: [SCHEMA] });
+}
+
+function fill(db: Database, repo: string, n: number): void {
+  for (let i = 0; i < n; i++) {
+    db.create(`${repo}/k${i}`, "bench", { n: i, s: `item ${i}` });
+  }
+}
+
+async function reconciliationRows(rows: SyncBenchRow[]): Promise<void> {
+  const repo = "/bench/big";
+  const server = await memoryDb(), client = await memoryDb();
+  server.trustSession(client.session);
+  client.trustSession(server.session);
+  await server.open(repo);
+  await client.open(repo);
+  fill(client, repo, BIG_N);
+  const transport: SyncTransport = {
+    request: (bytes) => answerSyncBytes((r) => server.open(r), bytes),
+  };
+  await client.syncWith(repo, transport);
+  const inSync = await client.syncWith(repo, transport);
+  rows.push({
+    name: `in-sync reconciliation at ${BIG_N} commits: bytes`,
+    value: inSync.bytesSent + inSync.bytesReceived,
+    unit: "B",
+    target: "≤ 1 KB",
+  }, {
+    name: `in-sync reconciliation at ${BIG_N} commits: rounds`,
+    value: inSync.rounds,
+    unit: "rounds",
+    target: "1",
+  });
+  client.item(`${repo}/k77`)!.set("n", -1);
+  const one = await client.syncWith(repo, transport);
+  rows.push({
+    name: `1 new commit among ${BIG_N}: bytes`,
+    value: one.bytesSent + one.bytesReceived,
+    unit: "B",
+    target: "≤ 4 KB",
+  }, {
+    name: `1 new commit among ${BIG_N}: rounds`,
+    value: one.rounds,
+    unit: "rounds",
+  });
+  await client.close();
+  await server.close();
+}
+
+async function secureServer(): Promise<{ db: Database; server: Server }> {
+  const root = (await generateSigningKey()).key;
+  const trust = new RootSessionTrust(root.publicKey);
+  const db = await openDatabase({
+    memory: true,
+    signer: root,
+    trust,
+    schemas: [SCHEMA],
+  });
+  return { db, server: createServer({ db, security: { root, trust } }) };
+}
+
+async function pullRows(rows: SyncBenchRow[]): Promise<void> {
+  const repo = "/bench/pull";
+  const { db, server } = await secureServer();
+  const fetchFn = async (url: string, init: RequestInit) =>
+    await server.app.request(url, init);
+  const writer = await memoryDb();
+  const ws = await ServerSession.create(writer, "http://bench", {
+    fetch: fetchFn,
+  });
+  await writer.open(repo);
+  fill(writer, repo, PULL_N);
+  await writer.flush();
+  let t = performance.now();
+  await writer.syncWith(repo, ws.httpTransport(repo), ws.hooks);
+  const pushMs = performance.now() - t;
+  rows.push({
+    name: "server accepted commits/s (signed HTTP, verified)",
+    value: Math.round(PULL_N / (pushMs / 1000)),
+    unit: "commits/s",
+  });
+  const fresh = await memoryDb();
+  const fs = await ServerSession.create(fresh, "http://bench", {
+    fetch: fetchFn,
+  });
+  t = performance.now();
+  const stats = await fresh.syncWith(repo, fs.httpTransport(repo), fs.hooks);
+  const pullMs = performance.now() - t;
+  if (fresh.count(repo) !== PULL_N) throw new Error("pull incomplete");
+  rows.push({
+    name: `fresh client pulls ${PULL_N} signed items: wall time`,
+    value: Math.round(pullMs),
+    unit: "ms",
+    target: "≤ 500 ms",
+  }, {
+    name: `fresh client pulls ${PULL_N} signed items: bytes`,
+    value: stats.bytesSent + stats.bytesReceived,
+    unit: "B",
+  });
+  for (const d of [writer, fresh, db]) await d.close();
+}
+
+async function latencyRows(rows: SyncBenchRow[]): Promise<void> {
+  const repo = "/bench/live";
+  const { db, server } = await secureServer();
+  const ac = new AbortController();
+  const { promise: listening, resolve } = Promise.withResolvers<string>();
+  const http = Deno.serve({
+    hostname: "127.0.0.1",
+    port: 0,
+    signal: ac.signal,
+    onListen: ({ port }) => resolve(`http://127.0.0.1:${port}`),
+  }, server.app.fetch);
+  const url = await listening;
+  const a = await memoryDb(), b = await memoryDb();
+  const ca = await SyncClient.connect(a, url, { repos: [repo] });
+  const cb = await SyncClient.connect(b, url, { repos: [repo] });
+  await ca.sync();
+  await cb.sync();
+  const samples: number[] = [];
+  for (let i = 0; i < LATENCY_SAMPLES; i++) {
+    const arrived = Promise.withResolvers<void>();
+    const off = b.repository(repo).onChange(() => arrived.resolve());
+    const t = performance.now();
+    a.create(`${repo}/x${i}`, "bench", { n: i });
+    await arrived.promise;
+    samples.push(performance.now() - t);
+    off();
+  }
+  samples.sort((x, y) => x - y);
+  const pct = (p: number) =>
+    Number(samples[Math.floor(p * (samples.length - 1))].toFixed(2));
+  rows.push({
+    name: "propagation client → server → client (WebSocket): p50",
+    value: pct(0.5),
+    unit: "ms",
+    target: "≤ 20 ms",
+  }, {
+    name: "propagation client → server → client (WebSocket): p99",
+    value: pct(0.99),
+    unit: "ms",
+  });
+  ca.close();
+  cb.close();
+  server.hub?.closeAll();
+  ac.abort();
+  await http.finished;
+  for (const d of [a, b, db]) await d.close();
+}
+
+/** Runs the sync benchmarks and returns their rows. */
+export async function benchSync(): Promise<SyncBenchRow[]> {
+  const rows: SyncBenchRow[] = [];
+  await reconciliationRows(rows);
+  await pullRows(rows);
+  await latencyRows(rows);
+  return rows;
+}
+
+if (import.meta.main) {
+  for (const r of await benchSync()) {
+    console.log(
+      `${r.name.padEnd(58)} ${String(r.value).padStart(10)} ${r.unit}${
+        r.target ? `  (target ${r.target})` : ""
+      }`,
+    );
+  }
+}
