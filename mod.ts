@@ -70,6 +70,20 @@ export type {
   SetElement,
 } from "./lib/schema/field_types.ts";
 export type { ItemPath, RepoPath } from "./lib/path.ts";
+export { SyncClient, type SyncClientOptions } from "./lib/sync/sync_client.ts";
+export {
+  ServerSession,
+  type ServerSessionOptions,
+} from "./lib/sync/server_session.ts";
+export { RootSessionTrust } from "./lib/sync/root_trust.ts";
+export {
+  type AccessOp,
+  type AccessRequest,
+  type AccessRule,
+  AccessRules,
+  type RepoRule,
+} from "./lib/sync/rules.ts";
+export { SyncError, type SyncHooks } from "./lib/sync/sync_round.ts";
 export type { CommitId } from "./lib/commit/commit.ts";
 export type {
   RecoveryReport,

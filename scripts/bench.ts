@@ -256,6 +256,42 @@ row(
   });
 }
 
+// --- garbage collection: 100 items × 1,000 edits, before and after compact (fresh processes)
+{
+  const gcDir = `${root}/gc`;
+  const script = new URL("./bench_gc.ts", import.meta.url).pathname;
+  const step = async (mode: string) => {
+    const out = await new Deno.Command(Deno.execPath(), {
+      args: ["run", "-A", script, mode, gcDir],
+      stdout: "piped",
+      stderr: "inherit",
+    }).output();
+    if (!out.success) throw new Error(`bench_gc ${mode} failed`);
+    return JSON.parse(new TextDecoder().decode(out.stdout));
+  };
+  await step("build");
+  const before = await step("open");
+  const compacted = await step("compact");
+  const after = await step("open");
+  const kb = (x: number) => `${(x / 1024).toFixed(0)} KB`;
+  rows.push({
+    name: "100 items × 1,000 edits: file size before → after GC",
+    capra: `${kb(before.bytes)} → ${kb(after.bytes)}`,
+    sqlite: "",
+    ratio: "",
+  }, {
+    name: "same: cold open + read all before → after GC",
+    capra: `${fmtMs(before.openMs)} → ${fmtMs(after.openMs)}`,
+    sqlite: "",
+    ratio: "",
+  }, {
+    name: "same: compaction time (rewrite, fsync, rename)",
+    capra: fmtMs(compacted.compactMs),
+    sqlite: "",
+    ratio: "",
+  });
+}
+
 await Deno.remove(root, { recursive: true });
 
 // --- live queries (in-memory Capra vs in-memory SQLite; the SQLite column is without

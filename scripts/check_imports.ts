@@ -4,7 +4,8 @@
  *   its file-storage modules (`lib/**\/file*`) and tests;
  * - nothing in lib/ but file* modules imports a file* module;
  * - server/ and client/ never import each other; client/ never reaches file storage
- *   or mod.ts (which opens files).
+ *   or mod.ts (which opens files), and uses no `Deno.*` (the browser type-check in
+ *   `deno task test` proves the same with the compiler).
  * Exits 1 listing every violation.
  *
  * @module
@@ -87,6 +88,9 @@ for (const layer of ["lib", "server", "client"]) {
       /\bDeno\./.test(src)
     ) {
       violations.push(`${file} uses Deno.*: lib/ must stay platform-neutral`);
+    }
+    if (layer === "client" && /\bDeno\./.test(src)) {
+      violations.push(`${file} uses Deno.*: client/ runs in browsers`);
     }
   }
 }

@@ -9,14 +9,19 @@
 
 import { parseArgs } from "node:util";
 import { openDatabase } from "../mod.ts";
-import { createApp } from "./app.ts";
+import { createServer } from "./app.ts";
+import { defaultRootKeyPath, loadOrCreateRootKey } from "./root_key.ts";
+import { bearerAuthenticator } from "./users.ts";
+import { RootSessionTrust } from "../lib/sync/root_trust.ts";
 import { COMMANDS, runCommand } from "./cli/commands.ts";
 import denoJson from "../deno.json" with { type: "json" };
 
 const USAGE = `capra ${denoJson.version}: local-first database server
 
 Usage:
-  capra serve [--dir DIR] [--port PORT] [--host HOST]
+  capra serve [--dir DIR] [--port PORT] [--host HOST] [--root-key PATH]
+  capra user add DIR NAME           issue a bearer token for NAME (printed once)
+  capra compact DIR --retain 1d     collect history older than the retention
   capra verify DIR [REPO]           check checksums, commit ids and signatures
   capra stats DIR [--json]          items, commits, bytes and time span per repository
   capra export DIR REPO [--commits] JSON lines of item values (or commits) to stdout
@@ -27,6 +32,9 @@ Options of serve:
   --dir   data directory (default ./data, or $CAPRA_DIR)
   --port  TCP port (default 8787, or $CAPRA_PORT; 0 picks a free one)
   --host  interface to listen on (default 127.0.0.1)
+  --root-key  root key file, kept apart from the data (default capra-root.key in
+          the data directory's parent, or $CAPRA_ROOT_KEY; created 0600 if absent)
+  --session-ttl  session lifetime in seconds (default 86400)
   --help  show this help (every command has --help)
 
 verify, stats, export and backup only read DIR: they work while a server holds it.
@@ -47,6 +55,8 @@ async function serve(args: string[]): Promise<void> {
         dir: { type: "string" },
         port: { type: "string" },
         host: { type: "string" },
+        "root-key": { type: "string" },
+        "session-ttl": { type: "string" },
         help: { type: "boolean" },
       },
       strict: true,
@@ -66,11 +76,31 @@ async function serve(args: string[]): Promise<void> {
     fail(`invalid --port "${portText}": expected 0-65535`);
   }
   const hostname = values.host ?? "127.0.0.1";
-  const db = await openDatabase({ dir });
+  const ttlText = values["session-ttl"] ?? "86400";
+  const ttlSeconds = Number(ttlText);
+  if (!Number.isInteger(ttlSeconds) || ttlSeconds <= 0) {
+    fail(`invalid --session-ttl "${ttlText}": expected seconds > 0`);
+  }
+  await Deno.mkdir(dir, { recursive: true });
+  const rootPath = values["root-key"] ?? Deno.env.get("CAPRA_ROOT_KEY") ??
+    defaultRootKeyPath(dir);
+  const { key: root, created } = await loadOrCreateRootKey(rootPath);
+  if (created) console.error(`capra: created root key ${rootPath}`);
+  const trust = new RootSessionTrust(root.publicKey);
+  const db = await openDatabase({ dir, signer: root, trust });
   for (const r of db.recoveries) {
     console.error(`capra: repaired ${r.repo}: cut ${r.cutBytes} bytes`);
   }
-  const app = createApp({ db, version: denoJson.version });
+  const { app, hub } = createServer({
+    db,
+    version: denoJson.version,
+    security: {
+      root,
+      trust,
+      authenticate: bearerAuthenticator(dir),
+      sessionTtlMs: ttlSeconds * 1000,
+    },
+  });
   const ac = new AbortController();
   const server = Deno.serve({
     hostname,
@@ -80,9 +110,15 @@ async function serve(args: string[]): Promise<void> {
       console.log(`capra: serving ${dir} on http://${hostname}:${port}/`);
     },
   }, app.fetch);
+  let stopping = false;
   const stop = async () => {
+    if (stopping) return;
+    stopping = true;
+    // Stop accepting, close sockets (clients reconcile on reconnect), flush, close.
     ac.abort();
+    hub?.closeAll();
     await server.finished;
+    await db.flush();
     await db.close();
     Deno.exit(0);
   };

@@ -1,12 +1,12 @@
 /**
- * One behaviour suite for every {@link Storage}: memory, file and (in the browser test)
- * IndexedDB. Each implementation supplies a harness that can reopen the same data and
- * damage a log's raw bytes; the suite registers its checks with `Deno.test`.
+ * One behaviour suite for every {@link Storage}: memory, file and (bundled into Chromium
+ * by the browser test) IndexedDB. Each implementation supplies a harness that can reopen
+ * the same data and damage a log's raw bytes. The checks use no Deno or Node API so the
+ * same code runs in a browser; {@link storageConformance} registers them with `Deno.test`.
  *
  * @module
  */
 
-import assert from "node:assert/strict";
 import type { RepoPath } from "../lib/path.ts";
 import { encodeFrame } from "../lib/storage/frames.ts";
 import type { RepoLog, Storage } from "../lib/storage/storage.ts";
@@ -30,6 +30,24 @@ const REPO_A = "/todo/alpha" as RepoPath;
 const REPO_B = "/note/beta" as RepoPath;
 /** Bytes of garbage used to simulate a torn tail. */
 const TORN_TAIL_BYTES = 7;
+
+/** Minimal platform-neutral assertions (the suite also runs in browsers). */
+const assert = {
+  equal(actual: unknown, expected: unknown, what = "value"): void {
+    if (actual !== expected) {
+      throw new Error(`${what}: expected ${expected}, got ${actual}`);
+    }
+  },
+  deepEqual(actual: unknown, expected: unknown, what = "value"): void {
+    const a = JSON.stringify(
+      actual instanceof Uint8Array ? [...actual] : actual,
+    );
+    const e = JSON.stringify(
+      expected instanceof Uint8Array ? [...expected] : expected,
+    );
+    if (a !== e) throw new Error(`${what}: expected ${e}, got ${a}`);
+  },
+};
 
 function payload(i: number): Uint8Array {
   return new TextEncoder().encode(`record-${i}-${"x".repeat(i % 50)}`);
@@ -67,104 +85,125 @@ function expected(from: number, to: number): string[] {
   return out;
 }
 
-/** Registers the storage behaviour checks for one implementation. */
+/** One named behaviour check. */
+export interface StorageCheck {
+  readonly title: string;
+  run(h: StorageHarness): Promise<void>;
+}
+
+/** Every check of the suite, in order. */
+export const STORAGE_CHECKS: StorageCheck[] = [];
+const check = (title: string, run: (h: StorageHarness) => Promise<void>) =>
+  void STORAGE_CHECKS.push({ title, run });
+
+/** Runs one check on a fresh harness, disposing it afterwards. */
+export async function runStorageCheck(
+  c: StorageCheck,
+  factory: StorageHarnessFactory,
+): Promise<void> {
+  const h = await factory();
+  try {
+    await c.run(h);
+  } finally {
+    await h.dispose();
+  }
+}
+
+/** Registers the storage behaviour checks for one implementation with `Deno.test`. */
 export function storageConformance(
   name: string,
   factory: StorageHarnessFactory,
 ): void {
-  const check = (title: string, fn: (h: StorageHarness) => Promise<void>) =>
-    Deno.test(`storage conformance (${name}): ${title}`, async () => {
-      const h = await factory();
-      try {
-        await fn(h);
-      } finally {
-        await h.dispose();
-      }
-    });
-
-  check("a new log is empty and leaves no repository", async (h) => {
-    const log = await h.storage.openLog(REPO_A);
-    assert.equal(log.frames.length, 0);
-    assert.equal(log.recovery, undefined);
-    await log.close();
-    await h.storage.close();
-  });
-
-  check("append, flush, reopen keeps every record in order", async (h) => {
-    await writeRecords(h.storage, REPO_A, 0, 20);
-    await writeRecords(h.storage, REPO_A, 20, 25);
-    const again = await h.reopen();
-    const log = await again.openLog(REPO_A);
-    assert.deepEqual(payloadsOf(log), expected(0, 25));
-    assert.equal(log.recovery, undefined);
-    await log.close();
-    await again.close();
-  });
-
-  check("flush resolves only after earlier appends are readable", async (h) => {
-    const log = await h.storage.openLog(REPO_A);
-    log.append(encodeFrame(payload(1)));
-    const first = log.flush();
-    log.append(encodeFrame(payload(2)));
-    await first;
-    await log.flush();
-    await log.close();
-    const again = await h.reopen();
-    const reread = await again.openLog(REPO_A);
-    assert.deepEqual(payloadsOf(reread), expected(1, 3));
-    await reread.close();
-    await again.close();
-  });
-
-  check("a torn tail is cut at the end of the last record", async (h) => {
-    await writeRecords(h.storage, REPO_A, 0, 5);
-    await h.storage.close();
-    const torn = encodeFrame(payload(99)).subarray(0, TORN_TAIL_BYTES);
-    await h.appendRaw(REPO_A, torn);
-    let s = await h.reopen();
-    let log = await s.openLog(REPO_A);
-    assert.deepEqual(payloadsOf(log), expected(0, 5));
-    assert.equal(log.recovery?.cutBytes, TORN_TAIL_BYTES);
-    // Appending after the repair yields a clean log.
-    log.append(encodeFrame(payload(5)));
-    await log.close();
-    s = await h.reopen();
-    log = await s.openLog(REPO_A);
-    assert.deepEqual(payloadsOf(log), expected(0, 6));
-    assert.equal(log.recovery, undefined);
-    await log.close();
-    await s.close();
-  });
-
-  check(
-    "metadata is absent, then replaced whole, and survives reopen",
-    async (h) => {
-      assert.equal(await h.storage.readMeta("settings"), null);
-      await h.storage.writeMeta("settings", new Uint8Array([1, 2, 3]));
-      await h.storage.writeMeta("settings", new Uint8Array([4, 5]));
-      const read = await h.storage.readMeta("settings");
-      assert.deepEqual(read, new Uint8Array([4, 5]));
-      read![0] = 9; // callers get a copy
-      assert.deepEqual(
-        await h.storage.readMeta("settings"),
-        new Uint8Array([4, 5]),
-      );
-      const again = await h.reopen();
-      assert.deepEqual(
-        await again.readMeta("settings"),
-        new Uint8Array([4, 5]),
-      );
-      assert.equal(await again.readMeta("other"), null);
-      await again.close();
-    },
-  );
-
-  check("listRepos names every written repository, sorted", async (h) => {
-    await writeRecords(h.storage, REPO_A, 0, 1);
-    await writeRecords(h.storage, REPO_B, 0, 1);
-    assert.deepEqual(await h.storage.listRepos(), [REPO_B, REPO_A]);
-    const again = await h.reopen();
-    assert.deepEqual(await again.listRepos(), [REPO_B, REPO_A]);
-    await again.close();
-  });
+  for (const c of STORAGE_CHECKS) {
+    Deno.test(
+      `storage conformance (${name}): ${c.title}`,
+      () => runStorageCheck(c, factory),
+    );
+  }
 }
+
+check("a new log is empty and leaves no repository", async (h) => {
+  const log = await h.storage.openLog(REPO_A);
+  assert.equal(log.frames.length, 0);
+  assert.equal(log.recovery, undefined);
+  await log.close();
+  await h.storage.close();
+});
+
+check("append, flush, reopen keeps every record in order", async (h) => {
+  await writeRecords(h.storage, REPO_A, 0, 20);
+  await writeRecords(h.storage, REPO_A, 20, 25);
+  const again = await h.reopen();
+  const log = await again.openLog(REPO_A);
+  assert.deepEqual(payloadsOf(log), expected(0, 25));
+  assert.equal(log.recovery, undefined);
+  await log.close();
+  await again.close();
+});
+
+check("flush resolves only after earlier appends are readable", async (h) => {
+  const log = await h.storage.openLog(REPO_A);
+  log.append(encodeFrame(payload(1)));
+  const first = log.flush();
+  log.append(encodeFrame(payload(2)));
+  await first;
+  await log.flush();
+  await log.close();
+  const again = await h.reopen();
+  const reread = await again.openLog(REPO_A);
+  assert.deepEqual(payloadsOf(reread), expected(1, 3));
+  await reread.close();
+  await again.close();
+});
+
+check("a torn tail is cut at the end of the last record", async (h) => {
+  await writeRecords(h.storage, REPO_A, 0, 5);
+  await h.storage.close();
+  const torn = encodeFrame(payload(99)).subarray(0, TORN_TAIL_BYTES);
+  await h.appendRaw(REPO_A, torn);
+  let s = await h.reopen();
+  let log = await s.openLog(REPO_A);
+  assert.deepEqual(payloadsOf(log), expected(0, 5));
+  assert.equal(log.recovery?.cutBytes, TORN_TAIL_BYTES);
+  // Appending after the repair yields a clean log.
+  log.append(encodeFrame(payload(5)));
+  await log.close();
+  s = await h.reopen();
+  log = await s.openLog(REPO_A);
+  assert.deepEqual(payloadsOf(log), expected(0, 6));
+  assert.equal(log.recovery, undefined);
+  await log.close();
+  await s.close();
+});
+
+check(
+  "metadata is absent, then replaced whole, and survives reopen",
+  async (h) => {
+    assert.equal(await h.storage.readMeta("settings"), null);
+    await h.storage.writeMeta("settings", new Uint8Array([1, 2, 3]));
+    await h.storage.writeMeta("settings", new Uint8Array([4, 5]));
+    const read = await h.storage.readMeta("settings");
+    assert.deepEqual(read, new Uint8Array([4, 5]));
+    read![0] = 9; // callers get a copy
+    assert.deepEqual(
+      await h.storage.readMeta("settings"),
+      new Uint8Array([4, 5]),
+    );
+    const again = await h.reopen();
+    assert.deepEqual(
+      await again.readMeta("settings"),
+      new Uint8Array([4, 5]),
+    );
+    assert.equal(await again.readMeta("other"), null);
+    await again.close();
+  },
+);
+
+check("listRepos names every written repository, sorted", async (h) => {
+  await writeRecords(h.storage, REPO_A, 0, 1);
+  await writeRecords(h.storage, REPO_B, 0, 1);
+  assert.deepEqual(await h.storage.listRepos(), [REPO_B, REPO_A]);
+  const again = await h.reopen();
+  assert.deepEqual(await again.listRepos(), [REPO_B, REPO_A]);
+  await again.close();
+});

@@ -1,6 +1,6 @@
 /**
  * The operator commands of the `capra` executable, dispatched by server/main.ts:
- * `verify`, `stats`, `export`, `import` and `backup`. Each returns its exit code: 0 ok,
+ * `verify`, `stats`, `export`, `import`, `backup`, `user` and `compact`. Each returns its exit code: 0 ok,
  * 1 failure (damage found, commits refused), 2 bad arguments.
  *
  * @module
@@ -8,9 +8,11 @@
 
 import { backupCommand } from "./backup.ts";
 import { ExitCode, UsageError } from "./common.ts";
+import { compactCommand } from "./compact.ts";
 import { exportCommand } from "./export.ts";
 import { importCommand } from "./import.ts";
 import { statsCommand } from "./stats.ts";
+import { userCommand } from "./user.ts";
 import { verifyCommand } from "./verify.ts";
 
 /** Operator commands by name. */
@@ -22,6 +24,8 @@ export const COMMANDS: Readonly<
   export: exportCommand,
   import: importCommand,
   backup: backupCommand,
+  user: userCommand,
+  compact: compactCommand,
 };
 
 /**

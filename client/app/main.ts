@@ -1,0 +1,269 @@
+/**
+ * The demo web app: shared todo lists on the bundled Capra client. Items can be created,
+ * renamed, checked, reordered, tagged and deleted; other people's edits show up live; a
+ * status line shows online/offline and sync state; the history panel draws the selected
+ * item's commit graph. The list comes from the URL hash (`#groceries`).
+ *
+ * @module
+ */
+
+import {
+  BrowserSync,
+  decodeBase64Url,
+  deleteBrowserDatabase,
+  encodeBase64Url,
+  type Item,
+  openBrowserDatabase,
+} from "../mod.ts";
+import { listRepo, TODO_SCHEMA } from "./todo_schema.ts";
+import { drawCommitGraph } from "./history_graph.ts";
+
+/** IndexedDB name of the app's replica. */
+const DB_NAME = "capra-todos";
+/** Default list when the URL has no hash. */
+const DEFAULT_LIST = "shared";
+/** Gap between the order values of neighbouring items. */
+const ORDER_STEP = 1024;
+const LIST_NAME = /^[a-z0-9_-]{1,64}$/;
+
+const $ = <T extends HTMLElement>(id: string) =>
+  document.getElementById(id) as T;
+
+function listName(): string {
+  const h = decodeURIComponent(location.hash.slice(1)).toLowerCase();
+  return LIST_NAME.test(h) ? h : DEFAULT_LIST;
+}
+
+const db = await openBrowserDatabase({
+  name: DB_NAME,
+  schemas: [TODO_SCHEMA],
+  onClearedElsewhere: () => location.reload(),
+});
+const list = listName();
+const repoPath = listRepo(list);
+const repo = await db.open(repoPath);
+const sync = new BrowserSync(db, { serverUrl: location.origin });
+const me = db.sessionId;
+let selected: string | null = null;
+
+function liveItems(): Item[] {
+  const items: Item[] = [];
+  for (const key of db.keys(repoPath)) {
+    const it = db.item(`${repoPath}/${key}`);
+    if (it && !it.isDeleted) items.push(it);
+  }
+  return items.sort((a, b) =>
+    (a.get("order") as number) - (b.get("order") as number) ||
+    (a.key < b.key ? -1 : a.key > b.key ? 1 : 0)
+  );
+}
+
+function tagsOf(item: Item): string {
+  const t = item.get("tags") as ReadonlySet<string> | undefined;
+  return t ? [...t].sort().join(", ") : "";
+}
+
+function parseTags(text: string): Set<string> {
+  return new Set(text.split(",").map((s) => s.trim()).filter(Boolean));
+}
+
+function button(label: string, action: string, aria: string) {
+  const b = document.createElement("button");
+  b.type = "button";
+  b.textContent = label;
+  b.dataset.action = action;
+  b.setAttribute("aria-label", aria);
+  return b;
+}
+
+function rowFor(item: Item): HTMLLIElement {
+  const li = document.createElement("li");
+  li.dataset.key = item.key;
+  const done = document.createElement("input");
+  done.type = "checkbox";
+  done.dataset.field = "done";
+  const text = document.createElement("input");
+  text.type = "text";
+  text.dataset.field = "text";
+  const tags = document.createElement("input");
+  tags.type = "text";
+  tags.dataset.field = "tags";
+  tags.placeholder = "tags";
+  li.append(
+    done,
+    text,
+    tags,
+    button("↑", "up", "Move up"),
+    button("↓", "down", "Move down"),
+    button("History", "history", "Show history"),
+    button("✕", "delete", "Delete"),
+  );
+  return li;
+}
+
+function setIfIdle(input: HTMLInputElement, value: string): void {
+  if (document.activeElement !== input && input.value !== value) {
+    input.value = value;
+  }
+}
+
+function renderList(): void {
+  const ul = $<HTMLUListElement>("items");
+  const items = liveItems();
+  const rows = new Map<string, HTMLLIElement>();
+  for (const li of ul.querySelectorAll<HTMLLIElement>("li")) {
+    rows.set(li.dataset.key!, li);
+  }
+  items.forEach((item, i) => {
+    const li = rows.get(item.key) ?? rowFor(item);
+    rows.delete(item.key);
+    const [done, text, tags] = li.querySelectorAll("input");
+    done.checked = item.get("done") === true;
+    done.setAttribute("aria-label", `Done: ${item.get("text")}`);
+    setIfIdle(text, String(item.get("text") ?? ""));
+    text.setAttribute("aria-label", `Text of item ${i + 1}`);
+    setIfIdle(tags, tagsOf(item));
+    tags.setAttribute("aria-label", `Tags of item ${i + 1}`);
+    li.classList.toggle("done", done.checked);
+    li.classList.toggle("selected", item.key === selected);
+    if (ul.children[i] !== li) ul.insertBefore(li, ul.children[i] ?? null);
+  });
+  for (const li of rows.values()) li.remove();
+  $("count").textContent = `${items.length} item${
+    items.length === 1 ? "" : "s"
+  }`;
+}
+
+function sessionLabel(session: string): string {
+  return session === me ? "you" : session.slice(0, 8);
+}
+
+function renderHistory(): void {
+  const panel = $("history-graph");
+  const title = $("history-title");
+  if (!selected || !db.item(`${repoPath}/${selected}`)) {
+    title.textContent = "History";
+    panel.replaceChildren(
+      "Select an item's History button to see its commits.",
+    );
+    return;
+  }
+  const item = db.item(`${repoPath}/${selected}`)!;
+  title.textContent = `History of “${item.get("text")}”`;
+  panel.replaceChildren(drawCommitGraph(item.history(), sessionLabel));
+}
+
+function renderStatus(): void {
+  const s = sync.state;
+  const el = $("status");
+  const pending = s.pending.length ? ` · ${s.pending.length} pending` : "";
+  const via = s.online
+    ? ` (${s.transport === "websocket" ? "live" : "polling"})`
+    : "";
+  el.textContent = `${s.online ? "Online" : "Offline"}${via} · ${
+    s.status === "idle" ? "synced" : s.status
+  }${pending}`;
+  el.dataset.online = String(s.online);
+  el.dataset.status = s.status;
+}
+
+function render(): void {
+  renderList();
+  renderHistory();
+}
+
+function neighbourOrder(
+  items: Item[],
+  key: string,
+  dir: -1 | 1,
+): number | null {
+  const i = items.findIndex((it) => it.key === key);
+  const j = i + dir;
+  if (i < 0 || j < 0 || j >= items.length) return null;
+  const beyond = items[j + dir];
+  const a = items[j].get("order") as number;
+  const b = beyond ? beyond.get("order") as number : a + dir * ORDER_STEP;
+  return (a + b) / 2;
+}
+
+$("add-form").addEventListener("submit", (ev) => {
+  ev.preventDefault();
+  const input = $<HTMLInputElement>("new-text");
+  const text = input.value.trim();
+  if (!text) return;
+  const items = liveItems();
+  const last = items.at(-1);
+  db.create(repoPath, "todo", {
+    text,
+    order: last ? (last.get("order") as number) + ORDER_STEP : ORDER_STEP,
+  });
+  input.value = "";
+});
+
+$("items").addEventListener("change", (ev) => {
+  const input = ev.target as HTMLInputElement;
+  const key = input.closest("li")?.dataset.key;
+  const item = key && db.item(`${repoPath}/${key}`);
+  if (!item) return;
+  const field = input.dataset.field;
+  if (field === "done") item.set("done", input.checked);
+  else if (field === "text" && input.value.trim()) {
+    item.set("text", input.value.trim());
+  } else if (field === "tags") item.set("tags", parseTags(input.value));
+});
+
+$("items").addEventListener("click", (ev) => {
+  const b = (ev.target as HTMLElement).closest("button");
+  const key = b?.closest("li")?.dataset.key;
+  const item = key && db.item(`${repoPath}/${key}`);
+  if (!b || !item) return;
+  const action = b.dataset.action;
+  if (action === "delete") item.delete();
+  else if (action === "history") {
+    selected = item.key;
+    render();
+  } else if (action === "up" || action === "down") {
+    const order = neighbourOrder(
+      liveItems(),
+      item.key,
+      action === "up" ? -1 : 1,
+    );
+    if (order !== null) item.set("order", order);
+  }
+});
+
+$("clear").addEventListener("click", async () => {
+  sync.stop();
+  await db.close();
+  await deleteBrowserDatabase(DB_NAME);
+  location.reload();
+});
+
+$("session").textContent = `You are ${me.slice(0, 8)}`;
+$("list-name").textContent = list;
+addEventListener("hashchange", () => location.reload());
+repo.onChange(() => render());
+sync.addEventListener("statechange", renderStatus);
+sync.watch(repoPath);
+render();
+renderStatus();
+
+/** Hooks for tests and the console (sessions are trusted explicitly until root-signed
+ * sessions land on the server). */
+Object.assign(globalThis, {
+  capra: {
+    db,
+    sync,
+    repoPath,
+    publicKey: encodeBase64Url(db.session.publicKey),
+    trust: (publicKey: string) => db.trustSession(decodeBase64Url(publicKey)),
+    items: () =>
+      liveItems().map((i) => ({
+        key: i.key,
+        text: i.get("text"),
+        done: i.get("done"),
+        order: i.get("order"),
+        tags: tagsOf(i),
+      })),
+  },
+});

@@ -1,0 +1,248 @@
+/**
+ * Background sync of a browser database with a Capra server. It obtains a root-signed
+ * session (`POST /v1/sessions`), then keeps a WebSocket (lib/sync SyncClient: pushes the
+ * moment commits are accepted, reconnect with backoff) and falls back to signed HTTP
+ * rounds on a poll interval whenever the socket is down. Failures back off
+ * exponentially; edits made offline stay in IndexedDB and go out on reconnect. State
+ * changes are observable as `statechange` events.
+ *
+ * @module
+ */
+
+import type { Database } from "../lib/core/database.ts";
+import type { FetchLike } from "../lib/sync/http_transport.ts";
+import { ServerSession } from "../lib/sync/server_session.ts";
+import { SyncClient } from "../lib/sync/sync_client.ts";
+
+/** How often watched repositories are reconciled over HTTP while the socket is down. */
+export const POLL_INTERVAL_MS = 1000;
+/** First retry delay after a failed round. */
+export const RETRY_BASE_MS = 250;
+/** Longest retry delay. */
+export const RETRY_MAX_MS = 15_000;
+
+/** Where sync stands. */
+export type SyncStatus = "idle" | "syncing" | "offline" | "error";
+
+/** A snapshot of the sync state, carried by `statechange` events. */
+export interface SyncState {
+  /** The browser has a network and the server answered the last attempt. */
+  readonly online: boolean;
+  readonly status: SyncStatus;
+  /** "websocket" while the live socket is up, else "http" (polling). */
+  readonly transport: "websocket" | "http";
+  /** Repositories with changes not yet reconciled over HTTP. */
+  readonly pending: readonly string[];
+  readonly lastSyncAt?: number;
+  readonly lastError?: string;
+}
+
+/** Options of {@link BrowserSync}. */
+export interface BrowserSyncOptions {
+  /** Server origin, e.g. `location.origin`. */
+  readonly serverUrl: string;
+  readonly fetch?: FetchLike;
+  /** Bearer token binding the session to a user. */
+  readonly token?: string;
+  readonly pollIntervalMs?: number;
+  /** Set false to use HTTP rounds only. */
+  readonly webSocket?: boolean;
+}
+
+/**
+ * Keeps repositories of a browser database in sync with a server.
+ *
+ * @example
+ * ```ts ignore
+ * const sync = new BrowserSync(db, { serverUrl: location.origin });
+ * sync.addEventListener("statechange", () => console.log(sync.state.status));
+ * sync.watch("/todo/home");
+ * ```
+ */
+export class BrowserSync extends EventTarget {
+  readonly #db: Database;
+  readonly #options: BrowserSyncOptions;
+  readonly #watched = new Set<string>();
+  readonly #dirty = new Set<string>();
+  #session: Promise<ServerSession> | null = null;
+  #ws: SyncClient | null = null;
+  #wsStarting = false;
+  #running: Promise<void> | null = null;
+  #retryTimer: ReturnType<typeof setTimeout> | undefined;
+  readonly #pollTimer: ReturnType<typeof setInterval>;
+  #failures = 0;
+  #stopped = false;
+  #state: SyncState;
+  readonly #stops: (() => void)[] = [];
+
+  constructor(db: Database, options: BrowserSyncOptions) {
+    super();
+    this.#db = db;
+    this.#options = options;
+    this.#state = {
+      online: navigatorOnline(),
+      status: "idle",
+      transport: "http",
+      pending: [],
+    };
+    this.#stops.push(db.onCommits((repo) => this.#markDirty(repo.path)));
+    if (typeof addEventListener === "function") {
+      const online = () => {
+        this.#failures = 0;
+        this.#update({ online: true, status: "idle" });
+        for (const r of this.#watched) this.#dirty.add(r);
+        this.#kick();
+      };
+      const offline = () => {
+        this.#closeSocket();
+        this.#update({ online: false, status: "offline" });
+      };
+      addEventListener("online", online);
+      addEventListener("offline", offline);
+      this.#stops.push(() => {
+        removeEventListener("online", online);
+        removeEventListener("offline", offline);
+      });
+    }
+    this.#pollTimer = setInterval(() => {
+      if (this.#ws?.connected) return; // the socket pushes changes
+      for (const r of this.#watched) this.#dirty.add(r);
+      if (this.#retryTimer === undefined) this.#kick();
+    }, options.pollIntervalMs ?? POLL_INTERVAL_MS);
+  }
+
+  /** The current state. */
+  get state(): SyncState {
+    return this.#state;
+  }
+
+  /** Starts syncing a repository (and syncs it now). */
+  watch(repo: string): void {
+    this.#watched.add(repo);
+    this.#ws?.add(repo).catch(() => {});
+    this.#markDirty(repo);
+  }
+
+  /** Syncs every watched repository over HTTP now; resolves when done. */
+  async syncNow(): Promise<void> {
+    for (const r of this.#watched) this.#dirty.add(r);
+    this.#kick();
+    await this.#running;
+  }
+
+  /** Stops timers, the socket and listeners. */
+  stop(): void {
+    this.#stopped = true;
+    clearInterval(this.#pollTimer);
+    clearTimeout(this.#retryTimer);
+    this.#closeSocket();
+    for (const s of this.#stops.splice(0)) s();
+  }
+
+  #closeSocket(): void {
+    this.#ws?.close();
+    this.#ws = null;
+    if (this.#state.transport !== "http") this.#update({ transport: "http" });
+  }
+
+  #markDirty(repo: string): void {
+    if (!this.#watched.has(repo)) return;
+    if (this.#ws?.connected) return; // the socket pushes local commits itself
+    this.#dirty.add(repo);
+    this.#update({});
+    this.#kick();
+  }
+
+  #kick(): void {
+    if (this.#running || this.#db.closed || this.#stopped) return;
+    this.#running = this.#drain().finally(() => this.#running = null);
+  }
+
+  /** Browsers refuse `fetch` called as a method of another object: wrap it. */
+  readonly #fetch: FetchLike = (url, init) =>
+    (this.#options.fetch ?? globalThis.fetch)(url, init);
+
+  #serverSession(): Promise<ServerSession> {
+    this.#session ??= ServerSession.create(this.#db, this.#options.serverUrl, {
+      fetch: this.#fetch,
+      ...(this.#options.token ? { token: this.#options.token } : {}),
+    }).catch((e) => {
+      this.#session = null;
+      throw e;
+    });
+    return this.#session;
+  }
+
+  /** Opens the live socket once HTTP works (a failed socket leaves polling on). */
+  #startSocket(): void {
+    if (
+      this.#options.webSocket === false || this.#ws || this.#wsStarting ||
+      typeof WebSocket === "undefined" || !navigatorOnline()
+    ) return;
+    this.#wsStarting = true;
+    SyncClient.connect(this.#db, this.#options.serverUrl, {
+      repos: [...this.#watched],
+      fetch: this.#fetch,
+      ...(this.#options.token ? { token: this.#options.token } : {}),
+      onError: (e) => this.#update({ lastError: (e as Error)?.message }),
+    }).then((ws) => {
+      if (this.#stopped || !navigatorOnline()) return ws.close();
+      this.#ws = ws;
+      this.#update({ transport: "websocket" });
+    }).catch(() => {}).finally(() => this.#wsStarting = false);
+  }
+
+  async #drain(): Promise<void> {
+    while (this.#dirty.size && !this.#db.closed) {
+      const repo = this.#dirty.values().next().value as string;
+      this.#dirty.delete(repo);
+      this.#update({ status: "syncing" });
+      try {
+        const session = await this.#serverSession();
+        await this.#db.syncWith(
+          repo,
+          session.httpTransport(repo),
+          session.hooks,
+        );
+      } catch (e) {
+        this.#dirty.add(repo);
+        this.#failed(e);
+        return;
+      }
+      this.#failures = 0;
+      this.#update({
+        online: true,
+        status: "idle",
+        lastSyncAt: Date.now(),
+        lastError: undefined,
+      });
+      this.dispatchEvent(new CustomEvent("synced", { detail: { repo } }));
+      this.#startSocket();
+    }
+  }
+
+  #failed(e: unknown): void {
+    const offline = !navigatorOnline() || e instanceof TypeError;
+    this.#update({
+      online: !offline,
+      status: offline ? "offline" : "error",
+      lastError: (e as Error)?.message ?? String(e),
+    });
+    const delay = Math.min(RETRY_MAX_MS, RETRY_BASE_MS * 2 ** this.#failures++);
+    clearTimeout(this.#retryTimer);
+    this.#retryTimer = setTimeout(() => {
+      this.#retryTimer = undefined;
+      this.#kick();
+    }, delay);
+  }
+
+  #update(patch: Partial<SyncState>): void {
+    this.#state = { ...this.#state, ...patch, pending: [...this.#dirty] };
+    this.dispatchEvent(new CustomEvent("statechange", { detail: this.#state }));
+  }
+}
+
+function navigatorOnline(): boolean {
+  const nav = (globalThis as { navigator?: { onLine?: boolean } }).navigator;
+  return nav?.onLine ?? true;
+}
