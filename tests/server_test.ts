@@ -36,15 +36,17 @@ Deno.test("GET /healthz, item view and repository listing", async () => {
 
 Deno.test("`deno task start` entry serves a data directory over HTTP", async () => {
   await using dir = await tempDir();
+  // The root key goes next to the data directory, so keep both inside the temp dir.
+  const data = `${dir.path}/data`;
   {
-    const db = await openDatabase({ dir: dir.path, schemas: [TODO] });
+    const db = await openDatabase({ dir: data, schemas: [TODO] });
     await db.open("/todo/cli");
     db.create("/todo/cli/x", "todo", { text: "from disk" });
     await db.close();
   }
   const main = new URL("../server/main.ts", import.meta.url).pathname;
   const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", main, "serve", "--dir", dir.path, "--port", "0"],
+    args: ["run", "-A", main, "serve", "--dir", data, "--port", "0"],
     stdout: "piped",
     stderr: "piped",
   }).spawn();
@@ -78,6 +80,8 @@ Deno.test("`deno task start` entry serves a data directory over HTTP", async () 
     await child.stderr.cancel().catch(() => {});
     assert.equal(status.code, 0, "graceful shutdown on SIGTERM");
   }
+  const key = await Deno.stat(`${dir.path}/capra-root.key`);
+  assert.equal(key.mode! & 0o777, 0o600, "root key beside the data, mode 0600");
 });
 
 Deno.test("bad CLI arguments exit with code 2 and a clear message", async () => {

@@ -100,7 +100,12 @@ export class NonceCache {
   readonly #bySession = new Map<string, Map<string, number>>();
 
   /** Records a nonce; false when it was already seen (a replay). */
-  remember(sessionId: string, nonce: string, time: number, now: number) {
+  remember(
+    sessionId: string,
+    nonce: string,
+    time: number,
+    now: number,
+  ): boolean {
     let m = this.#bySession.get(sessionId);
     if (!m) {
       if (this.#bySession.size >= MAX_NONCE_SESSIONS) this.#prune(now);

@@ -1,0 +1,36 @@
+/**
+ * Capra's sync server as a library: build the Hono app around your own database, root key
+ * and rules, then serve it with `Deno.serve` (this is what `capra serve` does).
+ *
+ * @example
+ * ```ts ignore
+ * import { openDatabase, RootSessionTrust } from "@capra/capra";
+ * import { createServer, loadOrCreateRootKey } from "@capra/capra/server";
+ *
+ * const { key: root } = await loadOrCreateRootKey("./capra-root.key");
+ * const trust = new RootSessionTrust(root.publicKey);
+ * const db = await openDatabase({ dir: "./data", signer: root, trust });
+ * const { app } = createServer({ db, security: { root, trust } });
+ * Deno.serve({ hostname: "127.0.0.1", port: 8787 }, app.fetch);
+ * ```
+ *
+ * @module
+ */
+
+export {
+  type AppDeps,
+  createApp,
+  createServer,
+  MAX_SESSION_REQUEST_BYTES,
+  type Server,
+  type ServerSecurity,
+} from "./app.ts";
+export {
+  defaultRootKeyPath,
+  loadOrCreateRootKey,
+  ROOT_KEY_FILE,
+} from "./root_key.ts";
+export { addUser, bearerAuthenticator } from "./users.ts";
+export { DEFAULT_SESSION_TTL_MS, SESSIONS_REPO } from "./sessions.ts";
+export { ServerMetrics } from "./metrics.ts";
+export { HttpError } from "./errors.ts";
