@@ -2,7 +2,9 @@
  * Garbage-collection benchmark: a repository of 100 items × 1,000 edits each (written
  * with a clock two days in the past), its file size and cold open time before and after
  * `compact(retainMs: 1 day)`. `deno run -A scripts/bench_gc.ts build|open|compact DIR`;
- * scripts/bench.ts runs each step in a fresh process. Prints one JSON line.
+ * scripts/bench.ts runs each step in a fresh process. Prints one JSON line; `open` also
+ * reports the memory held after open + read (`heapBytes`: JS heap + external buffers,
+ * exact when run with `--v8-flags=--expose-gc`) and how many commits were decoded.
  *
  * @module
  */
@@ -42,7 +44,7 @@ if (mode === "build") {
 } else if (mode === "open") {
   const t0 = performance.now();
   const db = await openDatabase({ dir, schemas: [BENCH_SCHEMA] });
-  await db.open(REPO);
+  const repo = await db.open(REPO);
   let sum = 0;
   for (let i = 0; i < GC_ITEMS; i++) {
     sum += db.item(`${REPO}/k${i}`)!.get("n") as number;
@@ -51,11 +53,22 @@ if (mode === "build") {
   if (sum !== GC_ITEMS * GC_EDITS) {
     throw new Error(`wrong values after open: ${sum}`);
   }
+  // Memory held by the opened repository (JS heap + buffers; exact with --expose-gc).
+  const gc = (globalThis as { gc?: () => void }).gc;
+  gc?.();
+  await new Promise((r) => setTimeout(r, 20)); // buffers are freed after the collection
+  gc?.();
+  const m = Deno.memoryUsage();
+  const stats = repo.stats();
   await db.close();
   console.log(
     JSON.stringify({
       openMs,
       bytes: (await Deno.stat(`${dir}/todo.gc.capra`)).size,
+      heapBytes: m.heapUsed + m.external,
+      rss: m.rss,
+      decodedCommits: stats.decodedCommits,
+      lazyCommits: stats.lazyCommits,
     }),
   );
 } else if (mode === "compact") {

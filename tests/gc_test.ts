@@ -190,6 +190,14 @@ Deno.test("`capra compact DIR --retain 1d` collects old history; bad arguments e
     new TextDecoder().decode(ok.stdout),
     /\/all\/gc: kept 1 commits, dropped 29,/,
   );
+  // The compacted file (with its horizon record) still verifies.
+  const verified = await run("verify", dir.path);
+  assert.equal(
+    verified.code,
+    0,
+    new TextDecoder().decode(verified.stdout) +
+      new TextDecoder().decode(verified.stderr),
+  );
   for (
     const bad of [["compact"], ["compact", dir.path, "--retain", "soon"], [
       "compact",

@@ -207,3 +207,35 @@ check("listRepos names every written repository, sorted", async (h) => {
   assert.deepEqual(await again.listRepos(), [REPO_B, REPO_A]);
   await again.close();
 });
+
+check(
+  "read() serves open-time records after releaseData(), also while appending",
+  async (h) => {
+    await writeRecords(h.storage, REPO_A, 0, 40);
+    const log = await h.storage.openLog(REPO_A);
+    if (!log.read || !log.releaseData) {
+      await log.close(); // optional: the storage keeps `data` instead
+      return;
+    }
+    const frames = [...log.frames];
+    const want = payloadsOf(log);
+    log.releaseData();
+    log.append(encodeFrame(payload(40)));
+    const got: string[] = [];
+    for (let i = 0; i < frames.length; i += 2) {
+      got.push(new TextDecoder().decode(log.read(frames[i], frames[i + 1])));
+    }
+    assert.deepEqual(got, want, "records read back");
+    await log.flush();
+    assert.deepEqual(
+      new TextDecoder().decode(log.read(frames[20], frames[21])),
+      want[10],
+      "read after an append",
+    );
+    await log.close();
+    const again = await h.storage.openLog(REPO_A);
+    assert.deepEqual(payloadsOf(again), expected(0, 41), "reopened");
+    await again.close();
+    await h.storage.close();
+  },
+);

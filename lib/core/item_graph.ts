@@ -26,6 +26,8 @@ export interface CommitNode {
   full?: FullBody;
   /** Typed, upgraded state (cached once computed). */
   state?: ItemState;
+  /** Offset of the commit's record payload in the repository log, once stored. */
+  at?: number;
 }
 
 /** A Map allocated on first write (most items never need one). */
@@ -136,6 +138,32 @@ export class ItemGraph {
   /** How many deltas use `base` as their full snapshot. */
   deltasOn(base: CommitId): number {
     return this.#deltasOnBase.get(base) ?? 0;
+  }
+
+  /**
+   * Adds commits known to be complete whose ancestors are not loaded (a checkpoint named
+   * them as heads or as the snapshots of heads): no dependency or timestamp checks, since
+   * they passed them when first stored. Heads are recomputed over every complete commit.
+   */
+  addLoaded(nodes: readonly CommitNode[]): void {
+    for (const n of nodes) {
+      const c = n.commit;
+      if (this.nodes.has(c.id)) continue;
+      this.nodes.set(c.id, n);
+      if (c.body.kind === "delta") {
+        this.#deltasOnBase.set(c.body.base, this.deltasOn(c.body.base) + 1);
+      }
+    }
+    const named = new Set<CommitId>();
+    const complete: CommitNode[] = [];
+    for (const n of this.nodes.values()) {
+      if (this.#incomplete.has(n.commit.id)) continue;
+      complete.push(n);
+      for (const a of ancestorsOf(n.commit)) named.add(a);
+    }
+    this.heads = complete.filter((n) => !named.has(n.commit.id)).sort((a, b) =>
+      compareCommitOrder(a.commit, b.commit)
+    );
   }
 
   /**

@@ -7,6 +7,7 @@
  */
 
 import { decode, encode } from "../encoding/msgpack.ts";
+import { decodeBase64Url, encodeBase64Url } from "../encoding/base64url.ts";
 import {
   type CommitId,
   commitIdBytes,
@@ -19,6 +20,11 @@ export const RecordKind = {
   Session: 2,
   /** Written by garbage collection: the horizon timestamp and the pruned frontier. */
   Horizon: 3,
+  /**
+   * Written when a repository closes after long histories grew: which earlier commit
+   * records a reader needs to decode at open (see {@link CheckpointRecord}).
+   */
+  Checkpoint: 4,
 } as const;
 
 /** A record kind. */
@@ -53,4 +59,85 @@ export function decodeHorizonRecord(bytes: Uint8Array): HorizonRecord {
     ts: v.ts,
     pruned: (v.pruned as Uint8Array[]).map(commitIdFromBytes),
   };
+}
+
+/**
+ * A checkpoint covers every record before it. For each item with two or more commit
+ * records before the checkpoint, it names the records that reading the item needs (its
+ * heads and the full snapshots they are deltas of) by payload offset, each with the first
+ * {@link CHECKPOINT_ID_PREFIX} characters of its commit id (checked when decoded, so a
+ * checkpoint that does not match its log is never trusted). The item's other records
+ * before the checkpoint are history, decoded on demand. An item with nothing named
+ * (commits waiting for missing parents, say) is decoded whole, and so is every item with
+ * one record before the checkpoint.
+ */
+export interface CheckpointRecord {
+  /** Payload offset → commit id prefix. */
+  readonly named: Map<number, string>;
+}
+
+/** Characters of a commit id a checkpoint keeps per record (9 bytes). */
+export const CHECKPOINT_ID_PREFIX = 12;
+const PREFIX_BYTES = 9;
+const CHECKPOINT_VERSION = 1;
+
+/** Encodes a checkpoint record body: `[1, offsets as LEB128 deltas, id prefixes]`. */
+export function encodeCheckpointRecord(
+  named: ReadonlyMap<number, string>,
+): Uint8Array {
+  const sorted = Float64Array.from(named.keys()).sort();
+  const offsets = new Uint8Array(sorted.length * 8);
+  const prefixes = new Uint8Array(sorted.length * PREFIX_BYTES);
+  let o = 0, prev = 0;
+  sorted.forEach((x, k) => {
+    let v = x - prev;
+    prev = x;
+    while (v >= 0x80) {
+      offsets[o++] = (v % 0x80) | 0x80;
+      v = Math.floor(v / 0x80);
+    }
+    offsets[o++] = v;
+    const id = decodeBase64Url(named.get(x)!.slice(0, CHECKPOINT_ID_PREFIX));
+    prefixes.set(id.subarray(0, PREFIX_BYTES), k * PREFIX_BYTES);
+  });
+  return encode([CHECKPOINT_VERSION, offsets.slice(0, o), prefixes]);
+}
+
+/** Decodes a checkpoint record body; throws SyntaxError when malformed. */
+export function decodeCheckpointRecord(bytes: Uint8Array): CheckpointRecord {
+  const v = decode(bytes, { maxDepth: 1 });
+  if (
+    !Array.isArray(v) || v[0] !== CHECKPOINT_VERSION ||
+    !(v[1] instanceof Uint8Array) || !(v[2] instanceof Uint8Array) ||
+    v[2].length % PREFIX_BYTES !== 0
+  ) {
+    throw new SyntaxError(
+      "Invalid checkpoint record: expected [1, offsets, prefixes]",
+    );
+  }
+  const offsets = v[1], prefixes = v[2];
+  const named = new Map<number, string>();
+  let prev = 0, i = 0, k = 0;
+  while (i < offsets.length) {
+    let x = 0, scale = 1, b: number;
+    do {
+      if (i >= offsets.length || scale > 2 ** 49) {
+        throw new SyntaxError("Invalid checkpoint record: truncated offset");
+      }
+      b = offsets[i++];
+      x += (b & 0x7f) * scale;
+      scale *= 0x80;
+    } while (b & 0x80);
+    if ((k + 1) * PREFIX_BYTES > prefixes.length) {
+      throw new SyntaxError("Invalid checkpoint record: missing id prefix");
+    }
+    named.set(
+      prev += x,
+      encodeBase64Url(
+        prefixes.subarray(k * PREFIX_BYTES, (k + 1) * PREFIX_BYTES),
+      ),
+    );
+    k++;
+  }
+  return { named };
 }

@@ -51,10 +51,17 @@ async function readWholeFile(path: string): Promise<Uint8Array> {
     let o = 0;
     for (;;) {
       if (o === buf.length) {
-        // The file grew while reading (it should not: we hold the lock): keep going.
+        // Full: check for the end with a small probe before growing (the file should
+        // not grow while we hold the lock), so the usual read allocates exactly once.
+        const probe = new Uint8Array(4096);
+        const n = await file.read(probe);
+        if (n === null) break;
         const bigger = new Uint8Array(buf.length * 2 + 4096);
         bigger.set(buf);
+        bigger.set(probe.subarray(0, n), o);
         buf = bigger;
+        o += n;
+        continue;
       }
       const n = await file.read(buf.subarray(o));
       if (n === null) break;
@@ -131,6 +138,8 @@ function writeFileAtomicSync(
   Deno.renameSync(tmp, path);
 }
 
+const EMPTY = new Uint8Array(0);
+
 class FileLog implements RepoLog {
   #pending: Uint8Array[] = [];
   #appended = 0;
@@ -144,13 +153,71 @@ class FileLog implements RepoLog {
   #scheduled = false;
   #closed = false;
 
+  #data: Uint8Array | null;
+  #frames: readonly number[] | null;
+  /** The log's size at open (reads stay below it). */
+  readonly #openSize: number;
+  /** Read handle for {@link FileLog.read}, opened on first use. */
+  #reader: Deno.FsFile | null = null;
+
   constructor(
     readonly path: string,
     private file: Deno.FsFile | null,
-    readonly data: Uint8Array,
-    readonly frames: readonly number[],
+    data: Uint8Array,
+    frames: readonly number[],
     readonly recovery: RecoveryReport | undefined,
-  ) {}
+  ) {
+    this.#data = data;
+    this.#frames = frames;
+    this.#openSize = frames.length ? frames[frames.length - 1] : 0;
+  }
+
+  get data(): Uint8Array {
+    return this.#data ?? EMPTY;
+  }
+
+  get frames(): readonly number[] {
+    return this.#frames ?? [];
+  }
+
+  releaseData(): void {
+    this.#data = null;
+    this.#frames = null;
+  }
+
+  /**
+   * Reads `[start, end)` of the open-time log: from memory while `data` is held, else
+   * with a positioned read through a separate read-only handle (the append handle's
+   * position belongs to the writer).
+   */
+  read(start: number, end: number): Uint8Array {
+    if (!(start >= 0 && start <= end && end <= this.#openSize)) {
+      throw new RangeError(
+        `Cannot read [${start}, ${end}) of ${this.path}: the log had ${this.#openSize} intact bytes at open`,
+      );
+    }
+    if (this.#data) return this.#data.subarray(start, end);
+    const reader = this.#reader ?? Deno.openSync(this.path, { read: true });
+    try {
+      reader.seekSync(start, Deno.SeekMode.Start);
+      const out = new Uint8Array(end - start);
+      let o = 0;
+      while (o < out.length) {
+        const n = reader.readSync(out.subarray(o));
+        if (n === null) {
+          throw new Error(
+            `Cannot read [${start}, ${end}) of ${this.path}: the file is shorter than at open`,
+          );
+        }
+        o += n;
+      }
+      return out;
+    } finally {
+      // After close, reads use a short-lived handle; before, the handle is kept.
+      if (this.#closed) reader.close();
+      else this.#reader = reader;
+    }
+  }
 
   append(frame: Uint8Array): void {
     if (this.#closed) {
@@ -225,6 +292,8 @@ class FileLog implements RepoLog {
     await this.flush();
     this.#closed = true;
     this.file?.close();
+    this.#reader?.close();
+    this.#reader = null;
   }
 }
 

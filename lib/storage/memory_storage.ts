@@ -22,16 +22,37 @@ function concat(chunks: readonly Uint8Array[]): Uint8Array {
   return out;
 }
 
+const EMPTY = new Uint8Array(0);
+
 class MemoryLog implements RepoLog {
   #pending: Uint8Array[] = [];
   #closed = false;
+  #released = false;
   constructor(
     private readonly owner: MemoryStorage,
     private readonly repo: RepoPath,
-    readonly data: Uint8Array,
-    readonly frames: readonly number[],
+    /** The open-time bytes (shared with the storage: no second copy). */
+    private readonly base: Uint8Array,
+    private readonly openFrames: readonly number[],
     readonly recovery: RecoveryReport | undefined,
   ) {}
+  get data(): Uint8Array {
+    return this.#released ? EMPTY : this.base;
+  }
+  get frames(): readonly number[] {
+    return this.#released ? [] : this.openFrames;
+  }
+  read(start: number, end: number): Uint8Array {
+    if (!(start >= 0 && start <= end && end <= this.base.length)) {
+      throw new RangeError(
+        `Cannot read [${start}, ${end}) of ${this.repo}: the log had ${this.base.length} bytes at open`,
+      );
+    }
+    return this.base.subarray(start, end);
+  }
+  releaseData(): void {
+    this.#released = true;
+  }
   append(frame: Uint8Array): void {
     if (this.#closed) throw new Error(`Log of ${this.repo} is closed`);
     this.#pending.push(frame);
@@ -85,11 +106,10 @@ export class MemoryStorage implements Storage {
         cutBytes: data.length - scan.validEnd,
         skipped: scan.skipped,
       };
-      if (scan.validEnd < data.length) {
-        this.setBytes(repo, data.subarray(0, scan.validEnd));
-      }
     }
-    if (!this.#logs.has(repo)) this.#logs.set(repo, []);
+    // The log and the storage share the open-time bytes (appends add chunks).
+    const valid = data.subarray(0, scan.validEnd);
+    this.#logs.set(repo, valid.length ? [valid] : []);
     return new MemoryLog(this, repo, data, scan.frames, recovery);
   }
 

@@ -28,6 +28,19 @@ export interface RepoLog {
   readonly frames: readonly number[];
   /** Set when the log was damaged and repaired on open. */
   readonly recovery?: RecoveryReport;
+  /**
+   * Reads bytes `[start, end)` of the log as it was at open (offsets from `frames`),
+   * synchronously, also after {@link RepoLog.releaseData}. Lets a repository keep only
+   * the records it needs in memory and read older history on demand. Optional: without
+   * it (or without `releaseData`) callers keep `data`.
+   */
+  read?(start: number, end: number): Uint8Array;
+  /**
+   * Drops the log's references to `data` and `frames` (both read as empty from then on)
+   * so they can be garbage-collected; `read` still serves every range of the open-time
+   * log.
+   */
+  releaseData?(): void;
   /** Buffers one framed record for writing. */
   append(frame: Uint8Array): void;
   /** Resolves when every record appended before the call is durable. */

@@ -8,7 +8,12 @@
  */
 
 import { type Commit, decodeCommit } from "../../lib/commit/commit.ts";
-import { COMMIT_RECORD_HEADER, RecordKind } from "../../lib/core/records.ts";
+import {
+  COMMIT_RECORD_HEADER,
+  decodeCheckpointRecord,
+  decodeHorizonRecord,
+  RecordKind,
+} from "../../lib/core/records.ts";
 import {
   decodeSessionRecord,
   type SessionRecord,
@@ -137,6 +142,10 @@ export async function readRepoFile(
         const body = bytes.subarray(start + 1, end);
         const session = decodeSessionRecord(body);
         sessions.set(session.id, { session, bytes: body });
+      } else if (kind === RecordKind.Horizon) {
+        decodeHorizonRecord(bytes.subarray(start + 1, end)); // validates it
+      } else if (kind === RecordKind.Checkpoint) {
+        decodeCheckpointRecord(bytes.subarray(start + 1, end));
       } else {
         throw new Error(`unknown record kind ${kind}`);
       }
