@@ -134,16 +134,31 @@ export function createServer(deps: AppDeps): Server {
         now(),
       )
       : null;
-  const checkInspect = (repo: string, session: SessionRecord | null) => {
-    const anonymous = {
-      id: "anonymous" as SessionId,
-      publicKey: new Uint8Array(32),
-    };
+  const anonymous: SessionRecord = {
+    id: "anonymous" as SessionId,
+    publicKey: new Uint8Array(32),
+  };
+  /** The reader as rules see it; throws 403 unless it may read `repo` (and `item`). */
+  const checkInspect = (
+    repo: string,
+    session: SessionRecord | null,
+    item?: string,
+  ): SessionRecord => {
+    const reader = session ?? anonymous;
+    const path = repoPathOf(repo);
     if (
-      !rules.allows(repoPathOf(repo), undefined, session ?? anonymous, "read")
+      !rules.allows(path, undefined, reader, "read") ||
+      (item !== undefined && !rules.allows(path, item, reader, "read"))
     ) {
-      throw new HttpError(403, "forbidden", `Reading ${repo} is not allowed`);
+      throw new HttpError(
+        403,
+        "forbidden",
+        `Reading ${
+          item === undefined ? repo : `${repo}/${item}`
+        } is not allowed`,
+      );
     }
+    return reader;
   };
 
   mountAssets(app);
@@ -229,9 +244,12 @@ export function createServer(deps: AppDeps): Server {
 
   app.get("/v1/repos/:type/:repo", async (c) => {
     const path = `/${c.req.param("type")}/${c.req.param("repo")}`;
-    checkInspect(path, await readerOf(c.req.raw, c.req.path));
+    const reader = checkInspect(path, await readerOf(c.req.raw, c.req.path));
     const repo = await db.open(path);
-    const keys = repo.keys().sort();
+    const perItem = rules.perItem(repo.path);
+    const keys = repo.keys().filter((k) =>
+      !perItem || rules.allows(repo.path, k, reader, "read")
+    ).sort();
     return c.json({ repo: path, count: keys.length, keys });
   });
 
@@ -239,9 +257,11 @@ export function createServer(deps: AppDeps): Server {
     const path = `/${c.req.param("type")}/${c.req.param("repo")}/${
       c.req.param("item")
     }`;
+    const parsed = parsePath(path);
     checkInspect(
-      parsePath(path).repoPath,
+      parsed.repoPath,
       await readerOf(c.req.raw, c.req.path),
+      parsed.item,
     );
     const item = await db.load(path);
     if (!item) {

@@ -21,6 +21,7 @@ import {
 } from "../lib/core/session.ts";
 import { sessionIdOf } from "../lib/crypto/keys.ts";
 import type { RootSessionTrust } from "../lib/sync/root_trust.ts";
+import { HttpError } from "./errors.ts";
 
 /** Repository holding issued sessions. */
 export const SESSIONS_REPO = "/sys/sessions";
@@ -89,6 +90,14 @@ export class SessionService {
   /** Signs a session for `publicKey` (and `userId`) and stores it. */
   async issue(publicKey: Uint8Array, userId?: string): Promise<IssuedSession> {
     await this.ready();
+    if (this.trust.isRevoked(sessionIdOf(publicKey))) {
+      // Refused before anything is stored: re-issuing must not undo the revocation.
+      throw new HttpError(
+        403,
+        "session_revoked",
+        "This key's session was revoked; generate a new key",
+      );
+    }
     const unsigned = {
       publicKey,
       expiresAt: this.now() + this.ttlMs,

@@ -1,7 +1,9 @@
 /**
  * The server side of sync, shared by the HTTP and WebSocket routes: checks the session's
  * read access, ingests with the write rules (per commit), answers the reconciliation with
- * only what the session may read, counts everything and announces accepted commits.
+ * only what the session may read (per item where an app rule decides per item: the
+ * reconciliation then runs over that subset, so the ids of other items never reach the
+ * client), counts everything and announces accepted commits.
  *
  * @module
  */
@@ -9,7 +11,8 @@
 import type { Database } from "../mod.ts";
 import type { Repository } from "../lib/core/repository.ts";
 import type { SessionRecord } from "../lib/core/session.ts";
-import type { CommitId } from "../lib/commit/commit.ts";
+import { type CommitId, commitIdBytes } from "../lib/commit/commit.ts";
+import { IdSet } from "../lib/sync/id_set.ts";
 import type { SessionId } from "../lib/crypto/keys.ts";
 import { parsePath, type RepoPath } from "../lib/path.ts";
 import { decodeSyncMessage, encodeSyncMessage } from "../lib/sync/protocol.ts";
@@ -88,6 +91,49 @@ export class SyncService {
     }
   }
 
+  /**
+   * Which of these commits of `repo` `session` may see: those of items it may read and
+   * those it authored. All of them when reads are decided per repository.
+   */
+  readable(
+    repo: Repository,
+    ids: readonly CommitId[],
+    session: SessionRecord,
+  ): CommitId[] {
+    if (!this.rules.perItem(repo.path)) return [...ids];
+    const index = repo.commitIndex();
+    const byKey = new Map<string, boolean>();
+    return ids.filter((id) => {
+      const e = index.get(id);
+      if (!e) return false;
+      let ok = byKey.get(e.key);
+      if (ok === undefined) {
+        ok = this.rules.allows(repo.path, e.key, session, "read");
+        byKey.set(e.key, ok);
+      }
+      return ok || repo.graphOf(e).nodes.get(id)?.commit.session === session.id;
+    });
+  }
+
+  /**
+   * The set a session reconciles against: every signed commit of `repo`, or, when an app
+   * rule decides reads per item, only those {@link readable} by it (rebuilt per round:
+   * O(commits) for such repositories).
+   */
+  syncSetFor(repo: Repository, session: SessionRecord): IdSet {
+    if (!this.rules.perItem(repo.path)) return repo.syncSet();
+    const set = new IdSet();
+    for (const id of this.readable(repo, repo.commitIds(), session)) {
+      set.add(commitIdBytes(id));
+    }
+    return set;
+  }
+
+  /** May `session` read item `key` of `repo`? */
+  mayReadItem(repo: RepoPath, key: string, session: SessionRecord): boolean {
+    return this.rules.allows(repo, key, session, "read");
+  }
+
   /** Answers one encoded sync message (optionally required to be for `expectedRepo`). */
   async answer(
     session: SessionRecord,
@@ -107,11 +153,10 @@ export class SyncService {
     }
     this.checkRead(message.repo, session);
     const repo = await this.db.open(message.repo);
-    const { answer, accepted, rejected } = await answerSync(
-      repo,
-      message,
-      this.hooks,
-    );
+    const { answer, accepted, rejected } = await answerSync(repo, message, {
+      ...this.hooks,
+      syncSet: (r) => this.syncSetFor(r, session),
+    });
     this.metrics.commitsAccepted += accepted.length;
     this.metrics.commitsRejected += rejected.length;
     if (accepted.length) this.announce(repo, accepted, origin);

@@ -140,11 +140,14 @@ export class WsHub {
       return;
     }
     const session = conn.session;
+    if (this.service.trust.isRevoked(session.id)) {
+      throw new RequestAuthError(401, "session_revoked", "Session revoked");
+    }
     if (this.service.trust.lookup(session.id, this.now()) === undefined) {
       throw new RequestAuthError(
         401,
-        "bad_session",
-        "Session expired or revoked",
+        "session_expired",
+        "Session expired: obtain a new session and reconnect",
       );
     }
     switch (frame.t) {
@@ -190,17 +193,28 @@ export class WsHub {
       this.service.trust.lookup(c.session.id, now) !== undefined
     );
     if (!targets.length) return;
-    for (let i = 0; i < ids.length; i += MAX_COMMITS_PER_PUSH) {
-      const batch = ids.slice(i, i + MAX_COMMITS_PER_PUSH);
-      const commits = batch.map((id) => repo.commitRecord(id)).filter((
-        r,
-      ): r is Uint8Array => r !== undefined);
-      const sessions = this.service.sessionRecords(authorsOf(repo, batch));
-      const frame = encodeWsFrame({
-        t: "push",
-        msg: encodeSyncMessage({ repo: repo.path, commits, sessions }),
-      });
-      for (const c of targets) this.#send(c, frame);
+    // Sockets of one session get the same frames: those commits it may read.
+    const bySession = new Map<string, Connection[]>();
+    for (const c of targets) {
+      const list = bySession.get(c.session!.id);
+      if (list) list.push(c);
+      else bySession.set(c.session!.id, [c]);
+    }
+    for (const conns of bySession.values()) {
+      const visible = this.service.readable(repo, ids, conns[0].session!);
+      for (let i = 0; i < visible.length; i += MAX_COMMITS_PER_PUSH) {
+        const batch = visible.slice(i, i + MAX_COMMITS_PER_PUSH);
+        const commits = batch.map((id) => repo.commitRecord(id)).filter((
+          r,
+        ): r is Uint8Array => r !== undefined);
+        if (!commits.length) continue;
+        const sessions = this.service.sessionRecords(authorsOf(repo, batch));
+        const frame = encodeWsFrame({
+          t: "push",
+          msg: encodeSyncMessage({ repo: repo.path, commits, sessions }),
+        });
+        for (const c of conns) this.#send(c, frame);
+      }
     }
   }
 

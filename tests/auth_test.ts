@@ -1,6 +1,6 @@
 /** Sessions, signed requests and authorization rules over the HTTP routes (in-process). */
 import assert from "node:assert/strict";
-import { ServerSession } from "../mod.ts";
+import { openDatabase, ServerSession, SyncClient } from "../mod.ts";
 import { encodeSyncMessage } from "../lib/sync/protocol.ts";
 import { SIGNED_HEADERS, signRequest } from "../lib/sync/request_signing.ts";
 import { generateSigningKey } from "../lib/crypto/keys.ts";
@@ -9,7 +9,13 @@ import {
   sessionSignedBytes,
 } from "../lib/core/session.ts";
 import { sessionIdOf } from "../lib/crypto/keys.ts";
-import { clientDb, secureServer, type TestServer } from "./_sync_server.ts";
+import {
+  clientDb,
+  listen,
+  secureServer,
+  type TestServer,
+} from "./_sync_server.ts";
+import { EVERYTHING } from "./_helpers.ts";
 
 const REPO = "/all/auth";
 const BASE = "http://capra.test";
@@ -167,15 +173,16 @@ Deno.test("unknown, expired and revoked sessions are refused; nothing stored", a
   });
   assert.deepEqual(await errorOf(res), { status: 401, code: "bad_session" });
 
-  // Expired.
+  // Expired: requests fail with session_expired (the transport would renew and retry).
   const { db: a, session: sa } = await client(server, undefined, () => now);
   await a.open(REPO);
   a.create(`${REPO}/x`, "all", { n: 1 });
   now += 61_000;
-  await assert.rejects(
-    a.syncWith(REPO, sa.httpTransport(REPO), sa.hooks),
-    /expired/,
-  );
+  const expired = await signedPost(server, sa, REPO, msg);
+  assert.deepEqual(await errorOf(expired), {
+    status: 401,
+    code: "session_expired",
+  });
   // Revoked: a fresh session revokes itself, then cannot sync.
   const { db: b, session: sb } = await client(server, undefined, () => now);
   const path = `/v1/sessions/${sb.record.id}`;
@@ -335,3 +342,254 @@ Deno.test("oversized and malformed bodies get 413/400; /metrics counts", async (
   assert.match(metrics, /^capra_connected_clients 0$/m);
   for (const d of [db, server.db]) await d.close();
 });
+
+Deno.test("session validity is judged at the commit's time: relayed after expiry accepted, stamped after expiry refused, revoked refused", async () => {
+  let now = Date.now();
+  const clock = () => now;
+  const server = await secureServer({ now: clock, sessionTtlMs: 60_000 });
+  const replica = async () => {
+    const db = await openDatabase({
+      memory: true,
+      schemas: [EVERYTHING],
+      clock,
+    });
+    const session = await ServerSession.create(db, BASE, {
+      fetch: server.fetch,
+      now: clock,
+    });
+    await db.open(REPO);
+    return { db, session };
+  };
+  const a = await replica();
+  a.db.create(`${REPO}/early`, "all", { n: 1 }); // while a's session is valid
+  await a.db.syncWith(REPO, a.session.httpTransport(REPO), a.session.hooks);
+  assert.equal(server.db.count(REPO), 1);
+  const aRecord = a.session.encoded;
+  // a also edits offline, still before its expiry, and stays offline past it.
+  now += 30_000;
+  a.db.create(`${REPO}/offline`, "all", { n: 2 });
+  await a.db.flush();
+  now += 31_000; // a's session has expired
+
+  // A replica joining now still accepts a's commits: they were made in time.
+  const c = await replica();
+  const pulled = await c.db.syncWith(
+    REPO,
+    c.session.httpTransport(REPO),
+    c.session.hooks,
+  );
+  assert.deepEqual(pulled.rejected, []);
+  assert.deepEqual(c.db.keys(REPO), ["early"]);
+
+  // A request signed by a's expired session is refused with a clear code...
+  const expired = await signedPost(
+    server,
+    a.session,
+    REPO,
+    encodeSyncMessage({ repo: REPO as never }),
+  );
+  assert.deepEqual(await errorOf(expired), {
+    status: 401,
+    code: "session_expired",
+  });
+  // ...and its transport renews the session, then delivers the offline edit.
+  const renewedFrom = a.session.record.expiresAt!;
+  await a.db.syncWith(REPO, a.session.httpTransport(REPO), a.session.hooks);
+  assert.ok(a.session.record.expiresAt! > renewedFrom);
+  assert.deepEqual(server.db.keys(REPO).sort(), ["early", "offline"]);
+
+  // A commit stamped after its session's expiry is refused (relayed by c, whose session
+  // is valid): d's session expires, d writes anyway, c relays the commit with d's record.
+  const d = await replica();
+  now += 61_000;
+  d.db.create(`${REPO}/late`, "all", { n: 3 });
+  await d.db.flush();
+  const cLive = await replica(); // c's session expired too: a fresh relay
+  const dRepo = d.db.repository(REPO);
+  const late = dRepo.commitRecord(dRepo.commitIds()[0])!;
+  const relayLate = await signedPost(
+    server,
+    cLive.session,
+    REPO,
+    encodeSyncMessage({
+      repo: REPO as never,
+      commits: [late],
+      sessions: [d.session.encoded],
+    }),
+  );
+  assert.equal(relayLate.status, 200);
+  const { decodeSyncMessage } = await import("../lib/sync/protocol.ts");
+  const lateAnswer = decodeSyncMessage(
+    new Uint8Array(await relayLate.arrayBuffer()),
+  );
+  assert.equal(lateAnswer.error?.code, "rejected_commits");
+  assert.match(lateAnswer.error!.message, /expired/);
+  assert.equal(server.db.item(`${REPO}/late`), undefined);
+  // Relaying a's old commit record (made in time, session expired since) is accepted
+  // by a replica that never saw it: here a fresh server-side repository.
+  const other = await secureServer({ now: clock, root: server.root });
+  const relayer = await ServerSession.create(cLive.db, BASE, {
+    fetch: other.fetch,
+    now: clock,
+  });
+  const aRepo = a.db.repository(REPO);
+  const early = aRepo.commitRecord(a.db.history(`${REPO}/early`)[0].id)!;
+  const relayEarly = await signedPost(
+    other,
+    relayer,
+    REPO,
+    encodeSyncMessage({
+      repo: REPO as never,
+      commits: [early],
+      sessions: [aRecord],
+    }),
+  );
+  assert.equal(relayEarly.status, 200);
+  assert.equal(
+    decodeSyncMessage(new Uint8Array(await relayEarly.arrayBuffer())).error,
+    undefined,
+  );
+  assert.deepEqual(other.db.keys(REPO), ["early"]);
+
+  // A revoked session's commits are refused, even those made while it was valid.
+  const e = await replica();
+  e.db.create(`${REPO}/revoked`, "all", { n: 4 });
+  await e.db.flush();
+  const eRepo = e.db.repository(REPO);
+  const eCommit = eRepo.commitRecord(eRepo.commitIds()[0])!;
+  const path = `/v1/sessions/${e.session.record.id}`;
+  const del = await server.app.request(path, {
+    method: "DELETE",
+    headers: await e.session.sign("DELETE", path, new Uint8Array(0)),
+  });
+  assert.equal(del.status, 200);
+  const relayRevoked = await signedPost(
+    server,
+    cLive.session,
+    REPO,
+    encodeSyncMessage({
+      repo: REPO as never,
+      commits: [eCommit],
+      sessions: [e.session.encoded],
+    }),
+  );
+  const revokedAnswer = decodeSyncMessage(
+    new Uint8Array(await relayRevoked.arrayBuffer()),
+  );
+  assert.equal(revokedAnswer.error?.code, "rejected_commits");
+  assert.equal(server.db.item(`${REPO}/revoked`), undefined);
+  // The revoked key cannot get a new session either.
+  await assert.rejects(e.session.renew(), /revoked/);
+  assert.equal(
+    server.db.item(`/sys/sessions/${sessionKey(e.session.record.id)}`)?.get(
+      "revoked",
+    ),
+    true,
+    "a refused renewal does not undo the revocation",
+  );
+  for (const x of [a, c, d, cLive, e]) await x.db.close();
+  for (const x of [server.db, other.db]) await x.close();
+});
+
+Deno.test("item-level read rules: a client pulls and is pushed only the items it may read", async () => {
+  // Anyone writes; only items whose key starts with "pub" are readable (except by root).
+  const server = await secureServer({
+    rules: [{
+      pattern: "/board/*",
+      rule: (r) =>
+        r.op === "write" || r.itemKey === undefined ||
+        r.itemKey.startsWith("pub"),
+    }],
+  });
+  const board = "/board/main";
+  const writer = await client(server);
+  await writer.db.open(board);
+  writer.db.create(`${board}/pub1`, "all", { n: 1 });
+  writer.db.create(`${board}/pub2`, "all", { n: 2 });
+  writer.db.create(`${board}/secret1`, "all", { s: "hidden" });
+  writer.db.item(`${board}/secret1`)!.set("n", 9);
+  await writer.db.syncWith(
+    board,
+    writer.session.httpTransport(board),
+    writer.session.hooks,
+  );
+  assert.equal(server.db.count(board), 3);
+  // The writer sees its own commits even where it may not read: nothing to resend.
+  const again = await writer.db.syncWith(
+    board,
+    writer.session.httpTransport(board),
+    writer.session.hooks,
+  );
+  assert.equal(again.commitsSent, 0);
+  const secretIds = server.db.history(`${board}/secret1`).map((h) => h.id);
+  assert.ok(secretIds.length >= 1);
+
+  // A reader pulls exactly the readable items, and no answer carries a secret id.
+  const reader = await client(server);
+  await reader.db.open(board);
+  const http = reader.session.httpTransport(board);
+  const answers: Uint8Array[] = [];
+  const stats = await reader.db.syncWith(board, {
+    request: async (bytes) => {
+      const answer = await http.request(bytes);
+      answers.push(answer);
+      return answer;
+    },
+  }, reader.session.hooks);
+  assert.deepEqual(stats.rejected, []);
+  assert.deepEqual(reader.db.keys(board).sort(), ["pub1", "pub2"]);
+  const { commitIdBytes } = await import("../lib/commit/commit.ts");
+  for (const id of secretIds) {
+    const raw = commitIdBytes(id);
+    for (const a of answers) assert.ok(!contains(a, raw.subarray(0, 12)));
+  }
+  // Inspection routes filter per item too.
+  const listing = await server.app.request(`/v1/repos${board}`);
+  assert.deepEqual((await listing.json()).keys, ["pub1", "pub2"]);
+  assert.equal(
+    (await server.app.request(`/v1/items${board}/secret1`)).status,
+    403,
+  );
+
+  // Pushes over WebSocket are filtered the same way.
+  const net = await listen(server);
+  const live = await clientDb();
+  const sc = await SyncClient.connect(live, net.url, { repos: [board] });
+  const wc = await SyncClient.connect(writer.db, net.url, { repos: [board] });
+  try {
+    await sc.sync();
+    await wc.sync();
+    assert.deepEqual(live.keys(board).sort(), ["pub1", "pub2"]);
+    const pushes: number[] = [];
+    const off = live.repository(board).onChange(() => pushes.push(1));
+    writer.db.create(`${board}/secret2`, "all", { n: 5 });
+    writer.db.create(`${board}/pub3`, "all", { n: 3 });
+    await wc.sync();
+    const deadline = Date.now() + 5000;
+    while (!live.item(`${board}/pub3`) && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    off();
+    assert.ok(live.item(`${board}/pub3`), "pub3 pushed");
+    await sc.sync();
+    assert.deepEqual(live.keys(board).sort(), ["pub1", "pub2", "pub3"]);
+    assert.equal(server.db.count(board), 5);
+    assert.ok(pushes.length >= 1);
+  } finally {
+    sc.close();
+    wc.close();
+    await net.close();
+  }
+  for (const d of [writer.db, reader.db, live, server.db]) await d.close();
+});
+
+/** True when `needle` occurs in `hay`. */
+function contains(hay: Uint8Array, needle: Uint8Array): boolean {
+  outer: for (let i = 0; i + needle.length <= hay.length; i++) {
+    for (let j = 0; j < needle.length; j++) {
+      if (hay[i + j] !== needle[j]) continue outer;
+    }
+    return true;
+  }
+  return false;
+}

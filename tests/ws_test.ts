@@ -173,3 +173,40 @@ Deno.test("WebSocket: forged hello and forbidden subscriptions are refused", asy
     for (const d of [db, server.db]) await d.close();
   }
 });
+
+Deno.test("WebSocket: an expired session gets session_expired, renews and delivers its edits", async () => {
+  let now = Date.now();
+  const clock = () => now;
+  const server = await secureServer({ now: clock, sessionTtlMs: 60_000 });
+  const net = await listen(server);
+  const a = await clientDb();
+  const errors: string[] = [];
+  const ca = await SyncClient.connect(a, net.url, {
+    repos: [REPO],
+    now: clock,
+    backoffInitialMs: 5,
+    backoffMaxMs: 20,
+    onError: (e) => errors.push(String((e as Error).message)),
+  });
+  try {
+    await ca.sync();
+    const firstExpiry = ca.session.record.expiresAt!;
+    now += 61_000; // the session expires while connected
+    a.create(`${REPO}/late`, "all", { n: 1 }); // made offline-ish, before renewal
+    const deadline = Date.now() + 5000;
+    while (!server.db.item(`${REPO}/late`) && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    await ca.sync();
+    assert.ok(server.db.item(`${REPO}/late`), "delivered after renewal");
+    assert.ok(
+      ca.errors.some((e) => e.code === "session_expired"),
+      errors.join(),
+    );
+    assert.ok(ca.session.record.expiresAt! > firstExpiry);
+  } finally {
+    ca.close();
+    await net.close();
+    for (const d of [a, server.db]) await d.close();
+  }
+});

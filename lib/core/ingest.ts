@@ -1,9 +1,21 @@
 /**
  * Ingress of commits from peers. Every record is checked before anything is stored:
  * well-formed canonical bytes (the id is the hash of exactly these bytes), an item of
- * this repository, a timestamp not too far in the future, a known and unexpired
- * session, and a valid Ed25519 signature over the id. Failures are reported per commit
- * and nothing of a failed commit is stored or forwarded.
+ * this repository, a timestamp not too far in the future, a session that may author it
+ * (see below), the write rule, and a valid Ed25519 signature over the id. Failures are
+ * reported per commit and nothing of a failed commit is stored or forwarded.
+ *
+ * Session validity is judged at the commit's own time, not at arrival: a commit is
+ * accepted when its session is known (its record verified), not revoked, and the
+ * commit's timestamp lies before the session's expiry ({@link SessionTrust.author}). So
+ * a commit made while its session was valid is accepted by every replica whenever it
+ * arrives (relayed a week later, or sent late by an offline client), and replicas do not
+ * diverge on it; a commit stamped after the expiry is refused everywhere. Requests are
+ * different: one signed by an expired session is refused (`session_expired`, see
+ * request_signing.ts), so a client must renew its session before it talks again, then
+ * delivers its offline edits. The cost of the rule: an expired session's key can still
+ * sign commits back-dated before the expiry, so a leaked key must be revoked, not merely
+ * left to expire (a revoked session's commits are refused whatever their time).
  *
  * @module
  */
@@ -14,8 +26,9 @@ import {
   decodeCommit,
 } from "../commit/commit.ts";
 import { verifySignature } from "../crypto/keys.ts";
-import { type ItemPath, parsePath } from "../path.ts";
+import type { ItemPath } from "../path.ts";
 import type { SessionRecord } from "./session.ts";
+import { timestampMs } from "./clock.ts";
 import type { CommitNode } from "./item_graph.ts";
 import { COMMIT_RECORD_HEADER, RecordKind } from "./records.ts";
 import type { Repository } from "./repository.ts";
@@ -42,12 +55,24 @@ export interface IngestResult {
 /** Decides whether a commit's author may write its item (authorization rules). */
 export type WriteCheck = (key: ItemPath, session: SessionRecord) => boolean;
 
+/** Options of {@link Repository.ingest}. */
+export interface IngestOptions {
+  /**
+   * The records are already in this database's storage (another browser tab of the same
+   * database stored them): apply them in memory only, without appending them again and
+   * without re-checking sessions, signatures and the clock, as when a log is opened.
+   */
+  readonly alreadyStored?: boolean;
+}
+
 /** @internal */
 export async function ingestRecords(
   repo: Repository,
   records: readonly Uint8Array[],
   mayWrite?: WriteCheck,
+  options: IngestOptions = {},
 ): Promise<IngestResult> {
+  const stored = options.alreadyStored === true;
   const ctx = repo.ctx;
   const rejected: RejectedRecord[] = [];
   const candidates: { node: CommitNode; key: string; index: number }[] = [];
@@ -56,6 +81,23 @@ export async function ingestRecords(
   let obsolete = 0;
   const now = ctx.now();
   const seen = new Set<CommitId>();
+  const prefix = `${repo.path}/`;
+  /** The author session of a commit, or why it may not have written it. */
+  const authorOf = (node: CommitNode): SessionRecord | string => {
+    const c = node.commit;
+    const session =
+      (ctx.trust.author
+        ? ctx.trust.author(c.session, timestampMs(c.ts))
+        : ctx.trust.lookup(c.session, now)) ??
+        (c.session === ctx.ownSession.id ? ctx.ownSession : undefined);
+    if (!session) {
+      return `session ${c.session} is unknown, expired or revoked at the time of commit ${c.id}`;
+    }
+    if (mayWrite && !mayWrite(c.key, session)) {
+      return `session ${c.session} may not write ${c.key}`;
+    }
+    return session;
+  };
   for (let i = 0; i < records.length; i++) {
     const rec = records[i];
     if (
@@ -67,8 +109,10 @@ export async function ingestRecords(
     }
     let node: CommitNode;
     try {
-      const commit = decodeCommit(rec.slice(COMMIT_RECORD_HEADER));
-      node = { commit, sig: rec.slice(1, COMMIT_RECORD_HEADER) };
+      // One private copy: the caller's buffer may change after the checks.
+      const own = rec.slice();
+      const commit = decodeCommit(own.subarray(COMMIT_RECORD_HEADER));
+      node = { commit, sig: own.subarray(1, COMMIT_RECORD_HEADER) };
     } catch (e) {
       rejected.push({ index: i, reason: (e as Error).message });
       continue;
@@ -78,8 +122,8 @@ export async function ingestRecords(
       duplicates++;
       continue;
     }
-    const p = parsePath(c.key);
-    if (p.repoPath !== repo.path) {
+    // decodeCommit validated the key as `/type/repo/item`: the prefix decides.
+    if (!c.key.startsWith(prefix)) {
       rejected.push({
         index: i,
         id: c.id,
@@ -93,39 +137,39 @@ export async function ingestRecords(
       continue;
     }
     try {
-      ctx.clock.check(c.ts);
+      if (!stored) ctx.clock.check(c.ts);
     } catch (e) {
       rejected.push({ index: i, id: c.id, reason: (e as Error).message });
       continue;
     }
     seen.add(c.id);
-    candidates.push({ node, key: p.item!, index: i });
+    candidates.push({ node, key: c.key.slice(prefix.length), index: i });
   }
-  const verdicts = await Promise.all(candidates.map(async ({ node }) => {
-    const c = node.commit;
-    const session = ctx.trust.lookup(c.session, now) ??
-      (c.session === ctx.ownSession.id ? ctx.ownSession : undefined);
-    if (!session) return `session ${c.session} is unknown, expired or revoked`;
-    if (mayWrite && !mayWrite(c.key, session)) {
-      return `session ${c.session} may not write ${c.key}`;
+  const reasons = await Promise.all(candidates.map(async ({ node }) => {
+    if (stored) return null;
+    const author = authorOf(node);
+    if (typeof author === "string") return author;
+    if (!ctx.knownSessions.has(author.id)) {
+      // So the log records the session even once it has expired (see addRemote).
+      ctx.knownSessions.set(author.id, author);
     }
     const ok = await verifySignature(
-      session.publicKey,
+      author.publicKey,
       node.sig!,
-      commitIdBytes(c.id),
+      commitIdBytes(node.commit.id),
     );
-    return ok ? null : `signature of commit ${c.id} does not verify`;
+    return ok ? null : `signature of commit ${node.commit.id} does not verify`;
   }));
   repo.checkOpen();
   const valid: { node: CommitNode; key: string }[] = [];
   candidates.forEach((cand, j) => {
-    const reason = verdicts[j];
+    const reason = reasons[j];
     if (reason) {
       rejected.push({ index: cand.index, id: cand.node.commit.id, reason });
     } else valid.push(cand);
   });
   for (const { node } of valid) ctx.clock.observe(node.commit.ts);
-  const added = repo.addRemote(valid);
+  const added = repo.addRemote(valid, !stored);
   for (const r of added.rejected) {
     const cand = candidates.find((c) => c.node.commit.id === r.id);
     rejected.push({ index: cand?.index ?? -1, id: r.id, reason: r.reason });

@@ -84,6 +84,23 @@ export function decodeSessionRecord(bytes: Uint8Array): SessionRecord {
 export interface SessionTrust {
   /** The trusted session with this id, or undefined (unknown, expired or revoked). */
   lookup(id: SessionId, nowMs: number): SessionRecord | undefined;
+  /**
+   * The session that may have authored a commit made at `commitMs` (wall-clock ms of its
+   * timestamp): known, not revoked, and not yet expired at `commitMs`, whatever the time
+   * now. Ingest uses it when present (see ingest.ts), else `lookup(id, now)`.
+   */
+  author?(id: SessionId, commitMs: number): SessionRecord | undefined;
+}
+
+/** True when `a` stays valid longer than `b` (no expiry is forever). */
+export function expiresLater(a: SessionRecord, b: SessionRecord): boolean {
+  if (b.expiresAt === undefined) return false;
+  return a.expiresAt === undefined || a.expiresAt > b.expiresAt;
+}
+
+/** True when `session` had not expired at `ms` (valid while `ms < expiresAt`). */
+export function validAt(session: SessionRecord, ms: number): boolean {
+  return session.expiresAt === undefined || ms < session.expiresAt;
 }
 
 /** A set of explicitly trusted sessions. */
@@ -95,6 +112,9 @@ export class TrustedSessions implements SessionTrust {
     const record = session instanceof Uint8Array
       ? { id: sessionIdOf(session), publicKey: session.slice() }
       : session;
+    const known = this.#sessions.get(record.id);
+    // Records of one key only ever extend its validity (remove() first to shorten it).
+    if (known && !expiresLater(record, known)) return known;
     this.#sessions.set(record.id, record);
     return record;
   }
@@ -106,9 +126,10 @@ export class TrustedSessions implements SessionTrust {
 
   lookup(id: SessionId, nowMs: number): SessionRecord | undefined {
     const s = this.#sessions.get(id);
-    if (!s || (s.expiresAt !== undefined && s.expiresAt <= nowMs)) {
-      return undefined;
-    }
-    return s;
+    return s && validAt(s, nowMs) ? s : undefined;
+  }
+
+  author(id: SessionId, commitMs: number): SessionRecord | undefined {
+    return this.lookup(id, commitMs);
   }
 }

@@ -26,13 +26,28 @@ export class HttpSyncTransport implements SyncTransport {
   constructor(
     readonly baseUrl: string,
     readonly repo: string,
-    private readonly fetchFn: FetchLike = fetch,
+    private readonly fetchFn: FetchLike = (url, init) => fetch(url, init),
     private readonly headers: () => HeadersInit = () => ({}),
     /** Signs each request (see request_signing.ts); unsigned when absent. */
     private readonly sign?: RequestSigner,
+    /** Obtains a new session when the server answers `session_expired` (one retry). */
+    private readonly renewSession?: () => Promise<void>,
   ) {}
 
   async request(message: Uint8Array): Promise<Uint8Array> {
+    try {
+      return await this.#request(message);
+    } catch (e) {
+      if (
+        !(e instanceof SyncError) || e.serverCode !== "session_expired" ||
+        !this.renewSession
+      ) throw e;
+      await this.renewSession();
+      return await this.#request(message);
+    }
+  }
+
+  async #request(message: Uint8Array): Promise<Uint8Array> {
     const path = `/v1/sync${this.repo}`;
     const url = `${this.baseUrl.replace(/\/$/, "")}${path}`;
     const signed = this.sign ? await this.sign("POST", path, message) : {};
@@ -48,13 +63,16 @@ export class HttpSyncTransport implements SyncTransport {
     const body = new Uint8Array(await res.arrayBuffer());
     if (!res.ok) {
       let detail = `HTTP ${res.status}`;
+      let code: string | undefined;
       try {
         const j = JSON.parse(new TextDecoder().decode(body));
         detail = `${j.code}: ${j.message}`;
+        if (typeof j.code === "string") code = j.code;
       } catch { /* not JSON */ }
       throw new SyncError(
         `http_${res.status}`,
         `Sync of ${this.repo} failed: ${detail}`,
+        code,
       );
     }
     decodeSyncMessage(body); // validate before handing it on

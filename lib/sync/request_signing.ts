@@ -1,8 +1,10 @@
 /**
  * Signed requests. Every sync request carries its session record, a time, a random nonce
  * and an Ed25519 signature by the session key over method, path, SHA-256 of the body,
- * time and nonce. The receiver checks the record (root signature, expiry, revocation),
- * the signature, the time window and that the nonce was not seen before.
+ * time and nonce. The receiver checks the record (root signature, revocation, and that
+ * it has not expired: an expired session's requests fail with `session_expired`, and the
+ * client must obtain a new session), the signature, the time window and that the nonce
+ * was not seen before.
  *
  * @module
  */
@@ -11,7 +13,11 @@ import { sha256 } from "../crypto/sha256.ts";
 import { type SigningKey, verifySignature } from "../crypto/keys.ts";
 import { decodeBase64Url, encodeBase64Url } from "../encoding/base64url.ts";
 const utf8 = new TextEncoder();
-import type { SessionRecord } from "../core/session.ts";
+import {
+  decodeSessionRecord,
+  type SessionRecord,
+  validAt,
+} from "../core/session.ts";
 import type { RootSessionTrust } from "./root_trust.ts";
 
 /** Header names of a signed request. */
@@ -202,7 +208,22 @@ export async function verifyRequest(
   const { admitted, refused } = await trust.admit([recordBytes]);
   const session = admitted[0];
   if (!session) {
-    fail("bad_session", `Session refused: ${refused[0]?.reason}`);
+    let revoked = false;
+    try {
+      revoked = trust.isRevoked(decodeSessionRecord(recordBytes).id);
+    } catch { /* malformed: reported below */ }
+    fail(
+      revoked ? "session_revoked" : "bad_session",
+      `Session refused: ${refused[0]?.reason}`,
+    );
+  }
+  if (!validAt(session, now)) {
+    fail(
+      "session_expired",
+      `Session ${session.id} expired at ${
+        new Date(session.expiresAt!).toISOString()
+      }: obtain a new session (POST /v1/sessions) and retry`,
+    );
   }
   const ok = await verifySignature(
     session.publicKey,

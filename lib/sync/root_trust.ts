@@ -1,8 +1,12 @@
 /**
  * Trust in sessions vouched for by a server's root key: a session record is accepted when
- * its root signature verifies against the root public key, it has not expired and it has
- * not been revoked. Verification is asynchronous (Web Crypto), so records are admitted
- * with {@link RootSessionTrust.admit} before the commits they sign are ingested.
+ * its root signature verifies against the root public key and it has not been revoked.
+ * Expired records are kept too, because a commit is judged at its own time (see
+ * ingest.ts): {@link RootSessionTrust.author} accepts a commit's session when the commit
+ * was made before the expiry, while {@link RootSessionTrust.lookup} answers only sessions
+ * valid now (what signed requests need). Verification is asynchronous (Web Crypto), so
+ * records are admitted with {@link RootSessionTrust.admit} before the commits they sign
+ * are ingested. Several records of one key (renewals) keep the longest-lived one.
  *
  * @module
  */
@@ -15,9 +19,11 @@ import {
 import {
   decodeSessionRecord,
   encodeSessionRecord,
+  expiresLater,
   type SessionRecord,
   sessionSignedBytes,
   type SessionTrust,
+  validAt,
 } from "../core/session.ts";
 
 /** Most admitted sessions kept in memory; expired ones are dropped first. */
@@ -31,12 +37,13 @@ export interface RefusedSession {
 
 /** Outcome of {@link RootSessionTrust.admit}. */
 export interface AdmitResult {
+  /** The verified records as given, expired ones included (check `expiresAt`). */
   readonly admitted: SessionRecord[];
   readonly refused: RefusedSession[];
 }
 
 /**
- * Accepts root-signed, unexpired, unrevoked sessions (and the root itself).
+ * Accepts root-signed, unrevoked sessions (and the root itself).
  *
  * @example
  * ```ts ignore
@@ -59,14 +66,22 @@ export class RootSessionTrust implements SessionTrust {
     this.root = { id: sessionIdOf(rootPublicKey), publicKey: rootPublicKey };
   }
 
+  /** The session if it is valid at `nowMs` (known, unrevoked, unexpired). */
   lookup(id: SessionId, nowMs: number): SessionRecord | undefined {
+    const s = this.known(id);
+    return s && validAt(s, nowMs) ? s : undefined;
+  }
+
+  /** The session if it may author a commit made at `commitMs` (see ingest.ts). */
+  author(id: SessionId, commitMs: number): SessionRecord | undefined {
+    return this.lookup(id, commitMs);
+  }
+
+  /** The verified, unrevoked record of a session, expired or not. */
+  known(id: SessionId): SessionRecord | undefined {
     if (id === this.root.id) return this.root;
     if (this.#revoked.has(id)) return undefined;
-    const s = this.#admitted.get(id);
-    if (!s || (s.expiresAt !== undefined && s.expiresAt <= nowMs)) {
-      return undefined;
-    }
-    return s;
+    return this.#admitted.get(id);
   }
 
   /** True when `id` is the root session. */
@@ -75,7 +90,7 @@ export class RootSessionTrust implements SessionTrust {
   }
 
   /** Why `record` is not acceptable, or null when it is (signature not checked). */
-  #problem(record: SessionRecord, nowMs: number): string | null {
+  #problem(record: SessionRecord): string | null {
     if (this.#revoked.has(record.id)) {
       return `session ${record.id} is revoked`;
     }
@@ -83,7 +98,6 @@ export class RootSessionTrust implements SessionTrust {
     if (record.expiresAt === undefined) {
       return `session ${record.id} has no expiry`;
     }
-    if (record.expiresAt <= nowMs) return `session ${record.id} is expired`;
     return null;
   }
 
@@ -110,11 +124,11 @@ export class RootSessionTrust implements SessionTrust {
         return;
       }
       const known = this.#admitted.get(record.id);
-      if (known && this.lookup(record.id, nowMs) && sameRecord(known, record)) {
+      if (known && !this.#revoked.has(record.id) && sameRecord(known, record)) {
         admitted.push(known);
         return;
       }
-      const problem = this.#problem(record, nowMs);
+      const problem = this.#problem(record);
       if (problem) {
         refused.push({ index, reason: problem });
         return;
@@ -139,6 +153,14 @@ export class RootSessionTrust implements SessionTrust {
   }
 
   #remember(record: SessionRecord, nowMs: number): void {
+    const known = this.#admitted.get(record.id);
+    if (known) {
+      if (expiresLater(record, known)) {
+        this.#admitted.set(record.id, record);
+        this.#encoded.delete(record.id);
+      }
+      return;
+    }
     if (this.#admitted.size >= MAX_ADMITTED_SESSIONS) {
       for (const [id, s] of this.#admitted) {
         if ((s.expiresAt ?? Infinity) <= nowMs) this.#forget(id);

@@ -4,6 +4,12 @@
  * writable only by the root session, `/user/<userId>` only by that user. Other
  * repositories are open to every valid session unless an app rule says otherwise.
  *
+ * Reads are asked twice: once per repository (`itemKey` absent: may the session sync or
+ * subscribe to it at all?) and, where an app rule matches, once per item: the server then
+ * reconciles only the commits of items the session may read (and its own), so it never
+ * receives or learns the ids of the others. An item-level rule should therefore allow
+ * the repository-level question whenever it allows some item.
+ *
  * @module
  */
 
@@ -65,6 +71,15 @@ export class AccessRules {
     readonly rootSessionId: string,
     readonly appRules: readonly RepoRule[] = [],
   ) {}
+
+  /**
+   * True when reads of `repo` may differ per item, so a server must ask {@link allows}
+   * for every item key (an app rule matches `repo`; the built-in rules decide per
+   * repository).
+   */
+  perItem(repo: RepoPath): boolean {
+    return this.appRules.some((r) => matchesPattern(r.pattern, repo));
+  }
 
   /** May `session` do `op` on `repo` (and item `itemKey`)? */
   allows(

@@ -8,7 +8,11 @@
  */
 
 import type { Database } from "../core/database.ts";
-import { decodeSessionRecord, type SessionRecord } from "../core/session.ts";
+import {
+  decodeSessionRecord,
+  type SessionRecord,
+  validAt,
+} from "../core/session.ts";
 import type { SessionId } from "../crypto/keys.ts";
 import { decodeBase64Url, encodeBase64Url } from "../encoding/base64url.ts";
 import { type FetchLike, HttpSyncTransport } from "./http_transport.ts";
@@ -30,27 +34,45 @@ export interface ServerSessionOptions {
 export class ServerSession {
   /** Sync hooks: admit received session records, attach ours and relayed ones. */
   readonly hooks: SyncHooks;
+  #record: SessionRecord;
+  #encoded: Uint8Array;
+  #renewing: Promise<void> | undefined;
 
   private constructor(
     readonly db: Database,
     readonly baseUrl: string,
-    readonly record: SessionRecord,
-    readonly encoded: Uint8Array,
+    record: SessionRecord,
+    encoded: Uint8Array,
     readonly trust: RootSessionTrust,
     private readonly fetchFn: FetchLike,
     private readonly now: () => number,
+    private readonly options: ServerSessionOptions,
   ) {
+    this.#record = record;
+    this.#encoded = encoded;
     this.hooks = {
       admitSessions: (records) => this.admit(records),
       sessionRecords: (ids) => {
         const out: Uint8Array[] = [];
         for (const id of ids) {
-          const e = id === record.id ? encoded : trust.encoded(id as SessionId);
+          const e = id === this.#record.id
+            ? this.#encoded
+            : trust.encoded(id as SessionId);
           if (e) out.push(e);
         }
         return out;
       },
     };
+  }
+
+  /** Our session record (replaced by {@link ServerSession.renew}). */
+  get record(): SessionRecord {
+    return this.#record;
+  }
+
+  /** Our encoded session record, sent with requests and commits. */
+  get encoded(): Uint8Array {
+    return this.#encoded;
   }
 
   /** Requests a session for `db`'s key from the server at `baseUrl`. */
@@ -59,50 +81,52 @@ export class ServerSession {
     baseUrl: string,
     options: ServerSessionOptions = {},
   ): Promise<ServerSession> {
-    const fetchFn = options.fetch ?? fetch;
+    const fetchFn = options.fetch ?? ((url, init) => fetch(url, init));
     const base = baseUrl.replace(/\/$/, "");
-    const res = await fetchFn(`${base}/v1/sessions`, {
-      method: "POST",
-      headers: {
-        "content-type": "application/json",
-        ...(options.token ? { authorization: `Bearer ${options.token}` } : {}),
-      },
-      body: JSON.stringify({
-        publicKey: encodeBase64Url(db.session.publicKey),
-      }),
-    });
-    const j = await res.json();
-    if (!res.ok) {
-      throw new SyncError(
-        String(j?.code ?? `http_${res.status}`),
-        `Session request to ${base} failed: ${j?.message ?? res.status}`,
-      );
-    }
-    const encoded = decodeBase64Url(String(j.record));
-    const rootPublicKey = decodeBase64Url(String(j.rootPublicKey));
     const now = options.now ?? Date.now;
-    const trust = new RootSessionTrust(rootPublicKey, now);
-    const { admitted, refused } = await trust.admit([encoded]);
-    const record = admitted[0];
-    if (!record || record.id !== db.sessionId) {
-      throw new SyncError(
-        "bad_session",
-        `Server returned an invalid session: ${
-          refused[0]?.reason ?? "another key"
-        }`,
-      );
-    }
+    const issued = await requestSession(db, base, fetchFn, options.token);
+    const trust = new RootSessionTrust(issued.rootPublicKey, now);
+    const record = await checkIssued(db, trust, issued.encoded, now());
     const s = new ServerSession(
       db,
       base,
-      decodeSessionRecord(encoded),
-      encoded,
+      record,
+      issued.encoded,
       trust,
       fetchFn,
       now,
+      options,
     );
     await s.admit([]);
     return s;
+  }
+
+  /**
+   * Obtains a new session record for the same key (after `session_expired`). Commits
+   * signed under the old record stay valid: they were made before its expiry.
+   */
+  renew(): Promise<void> {
+    return this.#renewing ??= (async () => {
+      try {
+        const issued = await requestSession(
+          this.db,
+          this.baseUrl,
+          this.fetchFn,
+          this.options.token,
+        );
+        const record = await checkIssued(
+          this.db,
+          this.trust,
+          issued.encoded,
+          this.now(),
+        );
+        this.#record = record;
+        this.#encoded = issued.encoded;
+        await this.admit([]);
+      } finally {
+        this.#renewing = undefined;
+      }
+    })();
   }
 
   /** Verifies session records and lets the database accept their commits. */
@@ -125,7 +149,10 @@ export class ServerSession {
     );
   }
 
-  /** An HTTP transport for `repo` whose requests are signed by this session. */
+  /**
+   * An HTTP transport for `repo` whose requests are signed by this session; it renews the
+   * session once and retries when the server answers `session_expired`.
+   */
   httpTransport(repo: string): HttpSyncTransport {
     return new HttpSyncTransport(
       this.baseUrl,
@@ -133,6 +160,61 @@ export class ServerSession {
       this.fetchFn,
       () => ({}),
       (method, path, body) => this.sign(method, path, body),
+      () => this.renew(),
     );
   }
+}
+
+async function requestSession(
+  db: Database,
+  base: string,
+  fetchFn: FetchLike,
+  token: string | undefined,
+): Promise<{ encoded: Uint8Array; rootPublicKey: Uint8Array }> {
+  const res = await fetchFn(`${base}/v1/sessions`, {
+    method: "POST",
+    headers: {
+      "content-type": "application/json",
+      ...(token ? { authorization: `Bearer ${token}` } : {}),
+    },
+    body: JSON.stringify({
+      publicKey: encodeBase64Url(db.session.publicKey),
+    }),
+  });
+  const j = await res.json();
+  if (!res.ok) {
+    throw new SyncError(
+      String(j?.code ?? `http_${res.status}`),
+      `Session request to ${base} failed: ${j?.message ?? res.status}`,
+    );
+  }
+  return {
+    encoded: decodeBase64Url(String(j.record)),
+    rootPublicKey: decodeBase64Url(String(j.rootPublicKey)),
+  };
+}
+
+/** Verifies a record the server issued to `db`: root-signed, ours, not expired. */
+async function checkIssued(
+  db: Database,
+  trust: RootSessionTrust,
+  encoded: Uint8Array,
+  nowMs: number,
+): Promise<SessionRecord> {
+  const { admitted, refused } = await trust.admit([encoded]);
+  const record = admitted[0];
+  const problem = !record
+    ? refused[0]?.reason
+    : record.id !== db.sessionId
+    ? "another key"
+    : !validAt(record, nowMs)
+    ? "already expired (clock skew?)"
+    : undefined;
+  if (problem) {
+    throw new SyncError(
+      "bad_session",
+      `Server returned an invalid session: ${problem}`,
+    );
+  }
+  return decodeSessionRecord(encoded);
 }

@@ -12,7 +12,7 @@ import type { CommitNode } from "../core/item_graph.ts";
 import type { Repository } from "../core/repository.ts";
 import { encodeSyncMessage, type SyncMessage } from "./protocol.ts";
 import { ServerSession, type ServerSessionOptions } from "./server_session.ts";
-import { authorsOf, SyncError } from "./sync_round.ts";
+import { authorsOf, ingestWith, SyncError } from "./sync_round.ts";
 import { WsConnection } from "./ws_transport.ts";
 import type { WsError } from "./ws_protocol.ts";
 import { signRequest } from "./request_signing.ts";
@@ -90,6 +90,10 @@ export class SyncClient {
       onOpen: () => ref.client?.reconcileAllRepos(),
       onPush: (m) => ref.client?.track(ref.client.ingestPush(m)),
       onError: (e, repo) => {
+        // The socket closes; renew before it reconnects (a new hello, a new record).
+        if (e.code === "session_expired") {
+          ref.client?.track(session.renew());
+        }
         ref.client?.errors.push(e);
         ref.client?.reportError(
           new Error(`${repo ?? "server"}: ${e.code}: ${e.message}`),
@@ -204,8 +208,7 @@ export class SyncClient {
 
   private async ingestPush(message: SyncMessage): Promise<void> {
     if (!this.#repos.has(message.repo) || !message.commits?.length) return;
-    await this.session.admit(message.sessions ?? []);
     const repo = await this.db.open(message.repo);
-    await repo.ingest(message.commits);
+    await ingestWith(repo, message, this.session.hooks);
   }
 }
