@@ -6,6 +6,10 @@
  * exponentially; edits made offline stay in IndexedDB and go out on reconnect. State
  * changes are observable as `statechange` events.
  *
+ * With several tabs on one database only the leader tab (see tab_channel.ts) talks to
+ * the server; in the other tabs a BrowserSync forwards the repositories it watches to
+ * the leader and mirrors the leader's state.
+ *
  * @module
  */
 
@@ -13,6 +17,7 @@ import type { Database } from "../lib/core/database.ts";
 import type { FetchLike } from "../lib/sync/http_transport.ts";
 import { ServerSession } from "../lib/sync/server_session.ts";
 import { SyncClient } from "../lib/sync/sync_client.ts";
+import { TabGroup, type TabMessage } from "./tab_channel.ts";
 
 /** How often watched repositories are reconciled over HTTP while the socket is down. */
 export const POLL_INTERVAL_MS = 1000;
@@ -35,6 +40,11 @@ export interface SyncState {
   readonly pending: readonly string[];
   readonly lastSyncAt?: number;
   readonly lastError?: string;
+  /**
+   * "leader" when this tab syncs for every tab of the database, "follower" when it
+   * shows the leader's state.
+   */
+  readonly role: "leader" | "follower";
 }
 
 /** Options of {@link BrowserSync}. */
@@ -74,26 +84,56 @@ export class BrowserSync extends EventTarget {
   #stopped = false;
   #state: SyncState;
   readonly #stops: (() => void)[] = [];
+  readonly #tabs: TabGroup | undefined;
 
   constructor(db: Database, options: BrowserSyncOptions) {
     super();
     this.#db = db;
     this.#options = options;
+    this.#tabs = TabGroup.of(db);
     this.#state = {
       online: navigatorOnline(),
       status: "idle",
       transport: "http",
       pending: [],
+      role: this.#leading ? "leader" : "follower",
     };
     this.#stops.push(db.onCommits((repo) => this.#markDirty(repo.path)));
+    const tabs = this.#tabs;
+    if (tabs) {
+      const onLeader = () => this.#lead();
+      const onMessage = (ev: Event) =>
+        this.#onTabMessage((ev as CustomEvent<TabMessage>).detail);
+      // Commits another tab stored: the leader pushes them to the server.
+      const onTabCommits = (ev: Event) => {
+        const repo = (ev as CustomEvent<{ repo: string }>).detail.repo;
+        if (this.#leading && this.#watched.has(repo)) {
+          this.#dirty.add(repo);
+          this.#kick();
+        }
+      };
+      const onCleared = () => this.stop();
+      tabs.addEventListener("leader", onLeader);
+      tabs.addEventListener("message", onMessage);
+      tabs.addEventListener("tabcommits", onTabCommits);
+      tabs.addEventListener("cleared", onCleared);
+      this.#stops.push(() => {
+        tabs.removeEventListener("leader", onLeader);
+        tabs.removeEventListener("message", onMessage);
+        tabs.removeEventListener("tabcommits", onTabCommits);
+        tabs.removeEventListener("cleared", onCleared);
+      });
+    }
     if (typeof addEventListener === "function") {
       const online = () => {
+        if (!this.#leading) return;
         this.#failures = 0;
         this.#update({ online: true, status: "idle" });
         for (const r of this.#watched) this.#dirty.add(r);
         this.#kick();
       };
       const offline = () => {
+        if (!this.#leading) return;
         this.#closeSocket();
         this.#update({ online: false, status: "offline" });
       };
@@ -105,6 +145,10 @@ export class BrowserSync extends EventTarget {
       });
     }
     this.#pollTimer = setInterval(() => {
+      if (!this.#leading) return;
+      // Show the transport actually in use (a blocked socket keeps reconnecting).
+      const transport = this.#ws?.connected ? "websocket" : "http";
+      if (transport !== this.#state.transport) this.#update({ transport });
       if (this.#ws?.connected) return; // the socket pushes changes
       for (const r of this.#watched) this.#dirty.add(r);
       if (this.#retryTimer === undefined) this.#kick();
@@ -116,22 +160,69 @@ export class BrowserSync extends EventTarget {
     return this.#state;
   }
 
+  /** True when this tab talks to the server (the only tab, or the leader). */
+  get #leading(): boolean {
+    return !this.#tabs || this.#tabs.isLeader;
+  }
+
   /** Starts syncing a repository (and syncs it now). */
   watch(repo: string): void {
+    if (this.#stopped) return;
     this.#watched.add(repo);
+    if (!this.#leading) {
+      this.#tabs!.post({ t: "watch", repos: [repo] });
+      return;
+    }
     this.#ws?.add(repo).catch(() => {});
     this.#markDirty(repo);
   }
 
-  /** Syncs every watched repository over HTTP now; resolves when done. */
+  /**
+   * Syncs every watched repository over HTTP now; resolves when done (in a follower tab,
+   * asks the leader and resolves at once).
+   */
   async syncNow(): Promise<void> {
+    if (!this.#leading) return this.#tabs!.post({ t: "sync" });
     for (const r of this.#watched) this.#dirty.add(r);
     this.#kick();
     await this.#running;
   }
 
+  /** This tab became the leader: start talking to the server. */
+  #lead(): void {
+    if (this.#stopped) return;
+    this.#failures = 0;
+    this.#update({ role: "leader", online: navigatorOnline(), status: "idle" });
+    for (const r of this.#watched) this.#dirty.add(r);
+    this.#kick();
+  }
+
+  #onTabMessage(m: TabMessage): void {
+    if (this.#stopped) return;
+    if (m.t === "state" && !this.#leading && m.state) {
+      this.#state = { ...m.state, role: "follower" };
+      this.dispatchEvent(
+        new CustomEvent("statechange", { detail: this.#state }),
+      );
+    } else if (m.t === "leader" && !this.#leading && this.#watched.size) {
+      this.#tabs!.post({ t: "watch", repos: [...this.#watched] });
+    } else if (m.t === "watch" && this.#leading && Array.isArray(m.repos)) {
+      for (const r of m.repos) {
+        if (typeof r !== "string") continue;
+        // Open it here: what the server sends is stored by this tab.
+        this.#db.open(r).then(() => this.watch(r)).catch((e) =>
+          this.#update({ lastError: (e as Error)?.message ?? String(e) })
+        );
+      }
+      this.#update({}); // a new follower needs the current state
+    } else if (m.t === "sync" && this.#leading) {
+      this.syncNow().catch(() => {});
+    }
+  }
+
   /** Stops timers, the socket and listeners. */
   stop(): void {
+    if (this.#stopped) return;
     this.#stopped = true;
     clearInterval(this.#pollTimer);
     clearTimeout(this.#retryTimer);
@@ -146,7 +237,7 @@ export class BrowserSync extends EventTarget {
   }
 
   #markDirty(repo: string): void {
-    if (!this.#watched.has(repo)) return;
+    if (!this.#watched.has(repo) || !this.#leading) return;
     if (this.#ws?.connected) return; // the socket pushes local commits itself
     this.#dirty.add(repo);
     this.#update({});
@@ -154,17 +245,16 @@ export class BrowserSync extends EventTarget {
   }
 
   #kick(): void {
-    if (this.#running || this.#db.closed || this.#stopped) return;
+    if (
+      this.#running || this.#db.closed || this.#stopped || !this.#leading
+    ) return;
     this.#running = this.#drain().finally(() => this.#running = null);
   }
 
-  /** Browsers refuse `fetch` called as a method of another object: wrap it. */
-  readonly #fetch: FetchLike = (url, init) =>
-    (this.#options.fetch ?? globalThis.fetch)(url, init);
-
   #serverSession(): Promise<ServerSession> {
     this.#session ??= ServerSession.create(this.#db, this.#options.serverUrl, {
-      fetch: this.#fetch,
+      // No default here: lib/sync's own default fetch must work in browsers.
+      ...(this.#options.fetch ? { fetch: this.#options.fetch } : {}),
       ...(this.#options.token ? { token: this.#options.token } : {}),
     }).catch((e) => {
       this.#session = null;
@@ -182,13 +272,15 @@ export class BrowserSync extends EventTarget {
     this.#wsStarting = true;
     SyncClient.connect(this.#db, this.#options.serverUrl, {
       repos: [...this.#watched],
-      fetch: this.#fetch,
+      ...(this.#options.fetch ? { fetch: this.#options.fetch } : {}),
       ...(this.#options.token ? { token: this.#options.token } : {}),
       onError: (e) => this.#update({ lastError: (e as Error)?.message }),
     }).then((ws) => {
       if (this.#stopped || !navigatorOnline()) return ws.close();
       this.#ws = ws;
-      this.#update({ transport: "websocket" });
+      ws.connection.ready().then(() => {
+        if (this.#ws === ws) this.#update({ transport: "websocket" });
+      }, () => {});
     }).catch(() => {}).finally(() => this.#wsStarting = false);
   }
 
@@ -237,8 +329,10 @@ export class BrowserSync extends EventTarget {
   }
 
   #update(patch: Partial<SyncState>): void {
+    if (!this.#leading) return;
     this.#state = { ...this.#state, ...patch, pending: [...this.#dirty] };
     this.dispatchEvent(new CustomEvent("statechange", { detail: this.#state }));
+    this.#tabs?.post({ t: "state", state: this.#state });
   }
 }
 

@@ -2,7 +2,11 @@
  * IndexedDB storage for browsers, with the same record format as the file storage: each
  * repository's log is the concatenation of its append chunks (each chunk holds whole
  * framed records), so open = read chunks in order → `scanFrames` → cut a torn tail.
- * Chunks use auto-increment keys, so several tabs appending to one log never collide.
+ * Chunks use auto-increment keys and each is one readwrite transaction, which IndexedDB
+ * runs one at a time per object store across every connection: tabs appending to one log
+ * never interleave inside a record, and the keys give every chunk a global order. Each
+ * open log remembers the highest chunk key it has applied, so a tab can read just the
+ * chunks other tabs wrote since ({@link IdbStorage.readTail}; see tab_channel.ts).
  * Metadata blobs (and the session's non-extractable CryptoKey, which structured clone
  * stores as is) live in a second object store.
  *
@@ -58,6 +62,10 @@ function concat(chunks: readonly Uint8Array[]): Uint8Array {
 }
 
 class IdbLog implements RepoLog {
+  /** Highest chunk key whose records this log holds (read at open or in a tail). */
+  seenKey: number;
+  /** Keys of chunks this log wrote above `seenKey` (a tail read skips them). */
+  readonly ownKeys: Set<number> = new Set();
   #pending: Uint8Array[] = [];
   #writing: Promise<void> = Promise.resolve();
   #closed = false;
@@ -68,7 +76,10 @@ class IdbLog implements RepoLog {
     readonly data: Uint8Array,
     readonly frames: readonly number[],
     readonly recovery: RecoveryReport | undefined,
-  ) {}
+    seenKey: number,
+  ) {
+    this.seenKey = seenKey;
+  }
 
   append(frame: Uint8Array): void {
     if (this.#closed) throw new Error(`Log of ${this.repo} is closed`);
@@ -91,37 +102,81 @@ class IdbLog implements RepoLog {
       const bytes = concat(this.#pending);
       this.#pending = [];
       // Chunks are written in order: each waits for the previous one.
-      this.#writing = this.#writing.then(() =>
-        this.owner.appendChunk(this.repo, bytes)
-      );
+      this.#writing = this.#writing.then(async () => {
+        const key = await this.owner.appendChunk(this.repo, bytes);
+        if (key > this.seenKey) this.ownKeys.add(key);
+      });
     }
     return this.#writing;
   }
 
   async close(): Promise<void> {
-    await this.flush();
-    this.#closed = true;
+    try {
+      await this.flush();
+    } finally {
+      this.#closed = true;
+      this.owner.logClosed(this.repo, this);
+    }
   }
 }
 
 /** Storage in one IndexedDB database. */
 export class IdbStorage implements Storage {
   #closed = false;
+  /** Deleted (logout / clear): later appends are dropped instead of failing. */
+  #discarded = false;
+  /** Open logs, and repositories whose log is being opened. */
+  readonly #logs = new Map<RepoPath, IdbLog>();
+  readonly #opening = new Map<RepoPath, number>();
   /**
    * Called when another tab deletes or upgrades this database: the connection is closed
    * at once so that tab is not blocked (logout / clear with many tabs open).
    */
   onClosedElsewhere: (() => void) | null = null;
+  /** Called once a chunk of `repo` is committed (tabs announce it to each other). */
+  onAppended: ((repo: RepoPath) => void) | null = null;
 
   private constructor(
     private readonly db: IDBDatabase,
     readonly name: string,
   ) {
     db.onversionchange = () => {
-      this.#closed = true;
-      db.close();
+      this.discard();
       this.onClosedElsewhere?.();
     };
+  }
+
+  /**
+   * Closes the connection for a deletion (logout / clear): unwritten appends are dropped,
+   * later ones are ignored, and nothing blocks `indexedDB.deleteDatabase`.
+   */
+  discard(): void {
+    this.#discarded = true;
+    if (!this.#closed) {
+      this.#closed = true;
+      this.db.close();
+    }
+  }
+
+  /** True once {@link discard}ed (deleted here or in another tab). */
+  get discarded(): boolean {
+    return this.#discarded;
+  }
+
+  /** True while a log of `repo` is open or being opened in this storage. */
+  hasOpenLog(repo: string): boolean {
+    return this.#logs.has(repo as RepoPath) ||
+      this.#opening.has(repo as RepoPath);
+  }
+
+  /** Repositories with an open log. */
+  openRepos(): RepoPath[] {
+    return [...this.#logs.keys()];
+  }
+
+  /** @internal */
+  logClosed(repo: RepoPath, log: IdbLog): void {
+    if (this.#logs.get(repo) === log) this.#logs.delete(repo);
   }
 
   /** Opens (creating if needed) the IndexedDB database `name`. */
@@ -147,18 +202,43 @@ export class IdbStorage implements Storage {
     return this.db.transaction(stores, mode, { durability: "strict" });
   }
 
-  /** @internal Appends one chunk (whole records) to a repository's log. */
-  async appendChunk(repo: RepoPath, bytes: Uint8Array): Promise<void> {
+  /**
+   * @internal Appends one chunk (whole records) to a repository's log; resolves with its
+   * key once committed (-1 when the database was deleted: the chunk is dropped).
+   */
+  async appendChunk(repo: RepoPath, bytes: Uint8Array): Promise<number> {
+    if (this.#discarded) return -1;
     const tx = this.#tx([CHUNKS], "readwrite");
-    tx.objectStore(CHUNKS).add({ repo, bytes } satisfies Chunk);
+    const key = done(
+      tx.objectStore(CHUNKS).add({ repo, bytes } satisfies Chunk),
+    );
     await committed(tx);
+    this.onAppended?.(repo);
+    return await key as number;
   }
 
   async openLog(repo: RepoPath): Promise<RepoLog> {
+    this.#opening.set(repo, (this.#opening.get(repo) ?? 0) + 1);
+    try {
+      const log = await this.#openLog(repo);
+      this.#logs.set(repo, log);
+      return log;
+    } finally {
+      const n = this.#opening.get(repo)! - 1;
+      if (n) this.#opening.set(repo, n);
+      else this.#opening.delete(repo);
+    }
+  }
+
+  async #openLog(repo: RepoPath): Promise<IdbLog> {
     const tx = this.#tx([CHUNKS], "readonly");
-    const chunks = await done(
-      tx.objectStore(CHUNKS).index(BY_REPO).getAll(repo),
-    ) as Chunk[];
+    const index = tx.objectStore(CHUNKS).index(BY_REPO);
+    const [chunks, keys] = await Promise.all([
+      done(index.getAll(repo)) as Promise<Chunk[]>,
+      done(index.getAllKeys(repo)) as Promise<IDBValidKey[]>,
+    ]);
+    let seenKey = 0;
+    for (const k of keys) seenKey = Math.max(seenKey, k as number);
     const data = concat(chunks.map((c) => c.bytes));
     const scan = scanFrames(data);
     let recovery: RecoveryReport | undefined;
@@ -169,25 +249,69 @@ export class IdbStorage implements Storage {
         skipped: scan.skipped,
       };
       if (scan.validEnd < data.length) {
-        await this.#replaceLog(repo, data.slice(0, scan.validEnd));
+        seenKey = await this.#replaceLog(repo, data.slice(0, scan.validEnd));
       }
     }
-    return new IdbLog(this, repo, data, scan.frames, recovery);
+    return new IdbLog(this, repo, data, scan.frames, recovery, seenKey);
   }
 
-  /** Replaces a log by one chunk in one transaction (repair of a torn tail). */
-  async #replaceLog(repo: RepoPath, bytes: Uint8Array): Promise<void> {
+  /**
+   * Replaces a log by one chunk in one transaction (repair of a torn tail); resolves
+   * with the new chunk's key.
+   */
+  async #replaceLog(repo: RepoPath, bytes: Uint8Array): Promise<number> {
     const tx = this.#tx([CHUNKS], "readwrite");
     const store = tx.objectStore(CHUNKS);
     const keys = await done(store.index(BY_REPO).getAllKeys(repo));
     for (const k of keys) store.delete(k);
-    if (bytes.length) store.add({ repo, bytes } satisfies Chunk);
+    const key = bytes.length
+      ? done(store.add({ repo, bytes } satisfies Chunk))
+      : Promise.resolve(0);
     await committed(tx);
+    return await key as number;
+  }
+
+  /**
+   * The record payloads (`[kind][body]`) that other writers (tabs) appended to an open
+   * log since this log last read or opened it, in log order; advances the log past them.
+   * Empty when the log is not open here.
+   */
+  async readTail(repo: string): Promise<Uint8Array[]> {
+    const log = this.#logs.get(repo as RepoPath);
+    if (!log || this.#closed) return [];
+    const from = log.seenKey;
+    const tx = this.#tx([CHUNKS], "readonly");
+    const index = tx.objectStore(CHUNKS).index(BY_REPO);
+    const found: Uint8Array[] = [];
+    let last = from;
+    await new Promise<void>((resolve, reject) => {
+      const req = index.openCursor(IDBKeyRange.only(repo));
+      req.onerror = () => reject(req.error);
+      req.onsuccess = () => {
+        const cursor = req.result;
+        if (!cursor) return resolve();
+        const key = cursor.primaryKey as number;
+        // Jump straight past what this log already holds.
+        if (key <= from) return cursor.continuePrimaryKey(repo, from + 1);
+        last = key;
+        if (!log.ownKeys.has(key)) found.push((cursor.value as Chunk).bytes);
+        cursor.continue();
+      };
+    });
+    if (last > log.seenKey) log.seenKey = last;
+    for (const k of log.ownKeys) if (k <= log.seenKey) log.ownKeys.delete(k);
+    const data = concat(found);
+    const { frames } = scanFrames(data);
+    const out: Uint8Array[] = [];
+    for (let i = 0; i < frames.length; i += 2) {
+      out.push(data.slice(frames[i], frames[i + 1]));
+    }
+    return out;
   }
 
   /** @internal Raw append, for tests that damage a log. */
-  appendRaw(repo: RepoPath, bytes: Uint8Array): Promise<void> {
-    return this.appendChunk(repo, bytes);
+  async appendRaw(repo: RepoPath, bytes: Uint8Array): Promise<void> {
+    await this.appendChunk(repo, bytes);
   }
 
   async listRepos(): Promise<RepoPath[]> {
@@ -238,6 +362,7 @@ export class IdbStorage implements Storage {
   }
 
   close(): Promise<void> {
+    this.onAppended = null;
     if (!this.#closed) {
       this.#closed = true;
       this.db.close();

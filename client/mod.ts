@@ -1,7 +1,8 @@
 /**
  * Capra in the browser: a {@link Database} on IndexedDB whose session key is a
- * non-extractable CryptoKey, tabs kept consistent over a BroadcastChannel, and a
- * {@link BrowserSync} that keeps repositories in sync with a server.
+ * non-extractable CryptoKey, several tabs sharing it safely (one writer per commit, one
+ * leader tab talking to the server: see tab_channel.ts), and a {@link BrowserSync} that
+ * keeps repositories in sync with a server.
  *
  * @example
  * ```ts ignore
@@ -19,7 +20,7 @@
 import { Database, type DatabaseOptions } from "../lib/core/database.ts";
 import { IdbStorage } from "./idb_storage.ts";
 import { browserSigningKey } from "./session_key.ts";
-import { linkTabs } from "./tab_channel.ts";
+import { deleteIdb, TabGroup } from "./tab_channel.ts";
 
 export { Database } from "../lib/core/database.ts";
 export { Item } from "../lib/core/item.ts";
@@ -32,6 +33,8 @@ export type { SessionRecord } from "../lib/core/session.ts";
 export { decodeBase64Url, encodeBase64Url } from "../lib/encoding/base64url.ts";
 export { IdbStorage } from "./idb_storage.ts";
 export { BrowserSync } from "./browser_sync.ts";
+export { TabGroup } from "./tab_channel.ts";
+export type { TabMessage } from "./tab_channel.ts";
 export type {
   BrowserSyncOptions,
   SyncState,
@@ -43,9 +46,15 @@ export interface BrowserDatabaseOptions
   extends Omit<DatabaseOptions, "storage" | "signer"> {
   /** IndexedDB database name (one replica per name and origin). */
   readonly name: string;
-  /** Share commits with other tabs of this origin (default true). */
+  /**
+   * Coordinate with the other tabs of this origin that open the same database (default
+   * true): they see each other's commits at once and one of them syncs for all.
+   */
   readonly linkTabs?: boolean;
-  /** Called when another tab deletes this database (logout): reload or leave then. */
+  /**
+   * Called when another tab clears this database (logout): this tab's database is
+   * already closed and its data dropped; reload or leave then.
+   */
   readonly onClearedElsewhere?: () => void;
 }
 
@@ -62,18 +71,19 @@ export async function openBrowserDatabase(
   const storage = await IdbStorage.open(options.name);
   storage.onClosedElsewhere = options.onClearedElsewhere ?? null;
   let db: Database;
+  const { linkTabs: link, onClearedElsewhere: _, ...dbOptions } = options;
   try {
     const signer = await browserSigningKey(storage);
-    db = await Database.open({ ...options, storage, signer });
+    db = await Database.open({ ...dbOptions, storage, signer });
   } catch (e) {
     await storage.close();
     throw e;
   }
-  if (options.linkTabs !== false) {
-    const unlink = linkTabs(db, options.name);
+  if (link !== false) {
+    const tabs = new TabGroup(db, storage, options.onClearedElsewhere);
     const close = db.close.bind(db);
     db.close = async (repo?: string) => {
-      if (repo === undefined) unlink();
+      if (repo === undefined) tabs.close();
       await close(repo);
     };
   }
@@ -81,15 +91,25 @@ export async function openBrowserDatabase(
 }
 
 /**
- * Deletes a browser database (logout / clear): close it in this tab first; other tabs
- * close their connections on their own and get `onClearedElsewhere`.
+ * Logout / clear: deletes the browser database in every tab. Other tabs of the origin
+ * drop their data and session and get `onClearedElsewhere`; this tab's `db` is closed
+ * (pending writes are dropped, not written). Resolves once IndexedDB holds nothing.
+ */
+export async function clearBrowserDatabase(db: Database): Promise<void> {
+  const tabs = TabGroup.of(db);
+  if (!tabs) {
+    throw new Error(
+      "clearBrowserDatabase needs a database opened by openBrowserDatabase; " +
+        "otherwise close it and call deleteBrowserDatabase(name)",
+    );
+  }
+  await tabs.clearEverywhere();
+}
+
+/**
+ * Deletes a browser database by name (logout / clear): close it in this tab first.
+ * Other tabs holding it open are asked to close it and get `onClearedElsewhere`.
  */
 export function deleteBrowserDatabase(name: string): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const req = indexedDB.deleteDatabase(name);
-    req.onsuccess = () => resolve();
-    req.onerror = () => reject(req.error);
-    // "blocked" needs no handling: other tabs close on "versionchange" and the
-    // deletion then completes.
-  });
+  return deleteIdb(name);
 }

@@ -61,7 +61,11 @@ export function drawCommitGraph(
     height,
     viewBox: `0 0 ${width} ${height}`,
     role: "img",
-    "aria-label": `Commit graph with ${commits.length} commits`,
+    "aria-label": `Commit graph: ${commits.length} commits, ${
+      commits.filter((c) => c.kind === "full").length
+    } full snapshots, ${
+      commits.filter((c) => c.parents.length > 1).length
+    } merges, ${commits.filter((c) => c.head).length} heads`,
   });
   const at = (id: string) => ({
     x: MARGIN + lane.get(id)! * LANE_WIDTH,

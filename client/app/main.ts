@@ -1,16 +1,19 @@
 /**
  * The demo web app: shared todo lists on the bundled Capra client. Items can be created,
- * renamed, checked, reordered, tagged and deleted; other people's edits show up live; a
- * status line shows online/offline and sync state; the history panel draws the selected
- * item's commit graph. The list comes from the URL hash (`#groceries`).
+ * renamed, checked, reordered (buttons or Alt+↑/↓), tagged and deleted; other people's
+ * edits show up live; a status line shows online/offline and sync state; the history
+ * panel draws the selected item's commit graph and redraws as commits arrive. Every
+ * control is a labelled native input or button, so it all works from the keyboard.
+ * Several tabs share one replica (one of them syncs for all). The list comes from the
+ * URL hash (`#groceries`).
  *
  * @module
  */
 
 import {
   BrowserSync,
+  clearBrowserDatabase,
   decodeBase64Url,
-  deleteBrowserDatabase,
   encodeBase64Url,
   type Item,
   openBrowserDatabase,
@@ -67,12 +70,25 @@ function parseTags(text: string): Set<string> {
   return new Set(text.split(",").map((s) => s.trim()).filter(Boolean));
 }
 
+/** Accessible names of the row buttons (followed by the item's text). */
+const ACTION_LABELS: Record<string, string> = {
+  up: "Move up",
+  down: "Move down",
+  history: "Show history",
+  delete: "Delete",
+};
+
 function button(label: string, action: string, aria: string) {
   const b = document.createElement("button");
   b.type = "button";
   b.textContent = label;
   b.dataset.action = action;
   b.setAttribute("aria-label", aria);
+  return b;
+}
+
+function shortcut(b: HTMLButtonElement, keys: string): HTMLButtonElement {
+  b.setAttribute("aria-keyshortcuts", keys);
   return b;
 }
 
@@ -93,8 +109,8 @@ function rowFor(item: Item): HTMLLIElement {
     done,
     text,
     tags,
-    button("↑", "up", "Move up"),
-    button("↓", "down", "Move down"),
+    shortcut(button("↑", "up", "Move up"), "Alt+ArrowUp"),
+    shortcut(button("↓", "down", "Move down"), "Alt+ArrowDown"),
     button("History", "history", "Show history"),
     button("✕", "delete", "Delete"),
   );
@@ -109,6 +125,9 @@ function setIfIdle(input: HTMLInputElement, value: string): void {
 
 function renderList(): void {
   const ul = $<HTMLUListElement>("items");
+  // Moving a row in the DOM drops focus: put it back afterwards.
+  const focused = document.activeElement as HTMLElement | null;
+  const hadFocus = focused && ul.contains(focused) ? focused : null;
   const items = liveItems();
   const rows = new Map<string, HTMLLIElement>();
   for (const li of ul.querySelectorAll<HTMLLIElement>("li")) {
@@ -118,17 +137,27 @@ function renderList(): void {
     const li = rows.get(item.key) ?? rowFor(item);
     rows.delete(item.key);
     const [done, text, tags] = li.querySelectorAll("input");
+    const name = String(item.get("text") ?? "");
     done.checked = item.get("done") === true;
-    done.setAttribute("aria-label", `Done: ${item.get("text")}`);
-    setIfIdle(text, String(item.get("text") ?? ""));
+    done.setAttribute("aria-label", `Done: ${name}`);
+    setIfIdle(text, name);
     text.setAttribute("aria-label", `Text of item ${i + 1}`);
     setIfIdle(tags, tagsOf(item));
     tags.setAttribute("aria-label", `Tags of item ${i + 1}`);
+    for (const b of li.querySelectorAll<HTMLButtonElement>("button")) {
+      b.setAttribute(
+        "aria-label",
+        `${ACTION_LABELS[b.dataset.action!]}: ${name}`,
+      );
+    }
     li.classList.toggle("done", done.checked);
     li.classList.toggle("selected", item.key === selected);
     if (ul.children[i] !== li) ul.insertBefore(li, ul.children[i] ?? null);
   });
   for (const li of rows.values()) li.remove();
+  if (hadFocus && hadFocus.isConnected && document.activeElement !== hadFocus) {
+    hadFocus.focus();
+  }
   $("count").textContent = `${items.length} item${
     items.length === 1 ? "" : "s"
   }`;
@@ -158,13 +187,17 @@ function renderStatus(): void {
   const el = $("status");
   const pending = s.pending.length ? ` · ${s.pending.length} pending` : "";
   const via = s.online
-    ? ` (${s.transport === "websocket" ? "live" : "polling"})`
+    ? ` (${s.transport === "websocket" ? "live" : "polling"}${
+      s.role === "follower" ? ", via another tab" : ""
+    })`
     : "";
   el.textContent = `${s.online ? "Online" : "Offline"}${via} · ${
     s.status === "idle" ? "synced" : s.status
   }${pending}`;
   el.dataset.online = String(s.online);
   el.dataset.status = s.status;
+  el.dataset.transport = s.transport;
+  el.dataset.role = s.role;
 }
 
 function render(): void {
@@ -212,30 +245,45 @@ $("items").addEventListener("change", (ev) => {
   } else if (field === "tags") item.set("tags", parseTags(input.value));
 });
 
+function move(item: Item, dir: -1 | 1): void {
+  const order = neighbourOrder(liveItems(), item.key, dir);
+  if (order !== null) item.set("order", order);
+}
+
 $("items").addEventListener("click", (ev) => {
   const b = (ev.target as HTMLElement).closest("button");
   const key = b?.closest("li")?.dataset.key;
   const item = key && db.item(`${repoPath}/${key}`);
   if (!b || !item) return;
   const action = b.dataset.action;
-  if (action === "delete") item.delete();
-  else if (action === "history") {
+  if (action === "delete") {
+    // Keep keyboard users in the list: focus the next row's text (or the new-item box).
+    const li = b.closest("li")!;
+    const next = (li.nextElementSibling ?? li.previousElementSibling)
+      ?.querySelector<HTMLInputElement>('input[data-field="text"]');
+    item.delete();
+    (next ?? $<HTMLInputElement>("new-text")).focus();
+  } else if (action === "history") {
     selected = item.key;
     render();
   } else if (action === "up" || action === "down") {
-    const order = neighbourOrder(
-      liveItems(),
-      item.key,
-      action === "up" ? -1 : 1,
-    );
-    if (order !== null) item.set("order", order);
+    move(item, action === "up" ? -1 : 1);
   }
 });
 
+// Keyboard reordering: Alt+ArrowUp / Alt+ArrowDown on any control of a row.
+$("items").addEventListener("keydown", (ev) => {
+  if (!ev.altKey || (ev.key !== "ArrowUp" && ev.key !== "ArrowDown")) return;
+  const key = (ev.target as HTMLElement).closest("li")?.dataset.key;
+  const item = key && db.item(`${repoPath}/${key}`);
+  if (!item) return;
+  ev.preventDefault();
+  move(item, ev.key === "ArrowUp" ? -1 : 1);
+});
+
 $("clear").addEventListener("click", async () => {
-  sync.stop();
-  await db.close();
-  await deleteBrowserDatabase(DB_NAME);
+  // Every tab of this origin drops its data and session; IndexedDB ends up empty.
+  await clearBrowserDatabase(db);
   location.reload();
 });
 
@@ -255,6 +303,7 @@ Object.assign(globalThis, {
     db,
     sync,
     repoPath,
+    role: () => sync.state.role,
     publicKey: encodeBase64Url(db.session.publicKey),
     trust: (publicKey: string) => db.trustSession(decodeBase64Url(publicKey)),
     items: () =>
