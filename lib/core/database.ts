@@ -83,6 +83,8 @@ export class Database {
   readonly #storage: Storage;
   readonly #repos = new Map<RepoPath, Promise<Repository>>();
   readonly #open = new Map<RepoPath, Repository>();
+  /** The last peer horizon each repository followed (see followHorizon). */
+  readonly #followed = new Map<RepoPath, number>();
   readonly #commitListeners = new Set<CommitsListener>();
   readonly #ctx: RepoContext;
   readonly #onError: (error: unknown) => void;
@@ -212,6 +214,38 @@ export class Database {
         } ms for ${path}: must be at least ${this.#minRetentionMs} ms (the session lifetime)`,
       );
     }
+    return await this.#compactTo(path, (this.#ctx.now() - retainMs) * 1024);
+  }
+
+  /**
+   * Follows a sync peer's garbage collection: when the peer's horizon (an HLC timestamp)
+   * is later than this repository's, compacts to it, so both hold the same history and
+   * reconcile in one round again. The horizon is clamped to the local minimum retention
+   * (a peer cannot make this replica forget recent history); storages that cannot
+   * rewrite logs keep their history. Returns null when nothing was done.
+   */
+  async followHorizon(
+    repo: string,
+    peerHorizon: number,
+  ): Promise<CompactionResult | null> {
+    this.#ctx.checkOpen();
+    const path = repoPathOf(repo);
+    const cutoff = this.#followCutoff(peerHorizon);
+    const r = await this.open(path);
+    if (
+      !(cutoff > r.horizon) || !this.#storage.replaceLog ||
+      this.#compacting.has(path) || (this.#followed.get(path) ?? 0) >= cutoff
+    ) return null;
+    this.#followed.set(path, cutoff);
+    // Dry run first: when the peer's horizon drops nothing here, leave the file alone.
+    if (compactedLog(r, cutoff).dropped === 0) return null;
+    return await this.#compactTo(path, cutoff);
+  }
+
+  async #compactTo(
+    path: RepoPath,
+    cutoff: number,
+  ): Promise<CompactionResult> {
     if (!this.#storage.replaceLog) {
       throw new Error(
         `This storage cannot rewrite logs: ${path} cannot be compacted`,
@@ -224,7 +258,6 @@ export class Database {
     this.#compacting.add(path);
     try {
       await r.close("compacted");
-      const cutoff = (this.#ctx.now() - retainMs) * 1024;
       const { frames, kept, dropped } = compactedLog(r, cutoff);
       await this.#storage.replaceLog(path, frames);
       if (this.#open.get(path) === r) {
@@ -466,7 +499,37 @@ export class Database {
     transport: SyncTransport,
     hooks?: SyncHooks,
   ): Promise<SyncStats> {
-    return await syncRepository(await this.open(repo), transport, hooks);
+    const r = await this.open(repo);
+    // When the peer collected history this replica still holds, stop before offering
+    // it, collect it here too (so both sets match again) and sync once more.
+    const stats = await syncRepository(r, transport, {
+      ...hooks,
+      stopAtHorizon: (h) =>
+        this.#storage.replaceLog !== undefined &&
+        (this.#followed.get(r.path) ?? 0) < this.#followCutoff(h),
+    });
+    if (stats.peerHorizon <= r.horizon) return stats;
+    await this.followHorizon(r.path, stats.peerHorizon);
+    if (!stats.stoppedAtHorizon) return stats;
+    const rest = await syncRepository(await this.open(repo), transport, hooks);
+    return {
+      ...rest,
+      rounds: stats.rounds + rest.rounds,
+      bytesSent: stats.bytesSent + rest.bytesSent,
+      bytesReceived: stats.bytesReceived + rest.bytesReceived,
+      commitsSent: stats.commitsSent + rest.commitsSent,
+      commitsReceived: stats.commitsReceived + rest.commitsReceived,
+      rejected: [...stats.rejected, ...rest.rejected],
+      errors: [...stats.errors, ...rest.errors],
+    };
+  }
+
+  /** The cutoff a peer horizon leads to here: never inside the minimum retention. */
+  #followCutoff(peerHorizon: number): number {
+    return Math.min(
+      peerHorizon,
+      (this.#ctx.now() - this.#minRetentionMs) * 1024,
+    );
   }
 
   /** Signs bytes with this replica's session key (signed sync requests). */

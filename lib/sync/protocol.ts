@@ -5,9 +5,12 @@
  *
  * A message is the canonical MessagePack map
  * `{ v: 1, repo, rc?: bytes, commits?: bytes[], sessions?: bytes[], more?: true,
- * error?: { code, message } }` where `rc` is an encoded reconciliation message (see
- * reconcile.ts), `commits` are commit records in their stored, delta-compressed form and
- * `sessions` the encoded session records of their authors (so the receiver can verify).
+ * horizon?: int, pruned?: bytes[], error?: { code, message } }` where `rc` is an encoded
+ * reconciliation message (see reconcile.ts), `commits` are commit records in their
+ * stored, delta-compressed form, `sessions` the encoded session records of their authors
+ * (so the receiver can verify), `horizon` the sender's garbage-collection horizon (an
+ * HLC timestamp: older history was collected) and `pruned` the 32-byte ids of collected
+ * commits that the commits sent still name as parents.
  *
  * @module
  */
@@ -27,6 +30,8 @@ export const MAX_COMMIT_RECORD_BYTES = 1024 * 1024;
 export const MAX_SYNC_ROUNDS = 64;
 /** Most session records in one message. */
 export const MAX_SESSIONS_PER_MESSAGE = 1024;
+/** Most pruned parent ids in one message. */
+export const MAX_PRUNED_PER_MESSAGE = 2 * MAX_COMMITS_PER_MESSAGE;
 /** Largest encoded session record accepted in a message. */
 export const MAX_SESSION_RECORD_BYTES = 512;
 
@@ -47,6 +52,10 @@ export interface SyncMessage {
   readonly sessions?: readonly Uint8Array[];
   /** Set when commits were left out for size: the receiver should reconcile again. */
   readonly more?: boolean;
+  /** The sender's garbage-collection horizon (HLC timestamp), when it collected any. */
+  readonly horizon?: number;
+  /** Ids (32 bytes) of collected commits that `commits` name as parents. */
+  readonly pruned?: readonly Uint8Array[];
   readonly error?: SyncError;
 }
 
@@ -60,6 +69,8 @@ export function encodeSyncMessage(m: SyncMessage): Uint8Array {
   if (m.commits?.length) out.commits = [...m.commits];
   if (m.sessions?.length) out.sessions = [...m.sessions];
   if (m.more) out.more = true;
+  if (m.horizon) out.horizon = m.horizon;
+  if (m.pruned?.length) out.pruned = [...m.pruned];
   if (m.error) out.error = { code: m.error.code, message: m.error.message };
   return encode(out);
 }
@@ -86,7 +97,17 @@ export function decodeSyncMessage(bytes: Uint8Array): SyncMessage {
   const m = v as Record<string, Packable>;
   for (const k of Object.keys(m)) {
     if (
-      !["v", "repo", "rc", "commits", "sessions", "more", "error"].includes(k)
+      ![
+        "v",
+        "repo",
+        "rc",
+        "commits",
+        "sessions",
+        "more",
+        "horizon",
+        "pruned",
+        "error",
+      ].includes(k)
     ) {
       bad(`unknown key "${k}"`);
     }
@@ -140,6 +161,26 @@ export function decodeSyncMessage(bytes: Uint8Array): SyncMessage {
   if (m.more !== undefined && m.more !== true) {
     bad("more must be true when present");
   }
+  if (
+    m.horizon !== undefined &&
+    !(Number.isSafeInteger(m.horizon) && (m.horizon as number) > 0)
+  ) bad("horizon must be a positive integer");
+  let pruned: Uint8Array[] | undefined;
+  if (m.pruned !== undefined) {
+    if (!Array.isArray(m.pruned)) bad("pruned must be an array");
+    if (m.pruned.length > MAX_PRUNED_PER_MESSAGE) {
+      throw new RangeError(
+        `${m.pruned.length} pruned ids exceed the limit of ${MAX_PRUNED_PER_MESSAGE} per message`,
+      );
+    }
+    pruned = [];
+    for (const id of m.pruned) {
+      if (!(id instanceof Uint8Array) || id.length !== 32) {
+        bad("every pruned id must be 32 bytes");
+      }
+      pruned.push(id);
+    }
+  }
   let error: SyncError | undefined;
   if (m.error !== undefined) {
     const e = m.error as Record<string, Packable>;
@@ -155,6 +196,8 @@ export function decodeSyncMessage(bytes: Uint8Array): SyncMessage {
     ...(commits ? { commits } : {}),
     ...(sessions ? { sessions } : {}),
     ...(m.more ? { more: true } : {}),
+    ...(m.horizon !== undefined ? { horizon: m.horizon as number } : {}),
+    ...(pruned ? { pruned } : {}),
     ...(error ? { error } : {}),
   };
 }

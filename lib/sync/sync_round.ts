@@ -9,7 +9,14 @@
 
 import type { Repository } from "../core/repository.ts";
 import type { RejectedRecord, WriteCheck } from "../core/ingest.ts";
-import { type CommitId, commitIdFromBytes } from "../commit/commit.ts";
+import {
+  type CommitId,
+  commitIdBytes,
+  commitIdFromBytes,
+  decodeCommit,
+} from "../commit/commit.ts";
+import { COMMIT_RECORD_HEADER } from "../core/records.ts";
+import type { IdSet } from "./id_set.ts";
 import {
   decodeMessage,
   encodeMessage,
@@ -31,7 +38,12 @@ export interface SyncTransport {
 
 /** A sync failure reported by the peer or found in its answer. */
 export class SyncError extends Error {
-  constructor(readonly code: string, message: string) {
+  constructor(
+    readonly code: string,
+    message: string,
+    /** The server's error code, when it sent one (e.g. `session_expired`). */
+    readonly serverCode?: string,
+  ) {
     super(message);
     this.name = "SyncError";
   }
@@ -49,6 +61,18 @@ export interface SyncHooks {
   sessionRecords?(ids: ReadonlySet<string>): Uint8Array[];
   /** May this commit's author write this item? Refused commits are not stored. */
   mayWrite?: WriteCheck;
+  /**
+   * The commit ids answered from (default the whole repository): a server passes what
+   * the requesting session may read, so nothing else is sent or revealed.
+   */
+  syncSet?(repo: Repository): IdSet;
+  /**
+   * Called when the peer's history horizon is later than this repository's, before any
+   * commit is offered: returning true ends the sync at once (the caller collects its
+   * own history to that horizon and syncs again, instead of offering the peer commits
+   * it would ignore).
+   */
+  stopAtHorizon?(peerHorizon: number): boolean;
 }
 
 /** What one sync() did. */
@@ -59,7 +83,18 @@ export interface SyncStats {
   commitsSent: number;
   commitsReceived: number;
   rejected: RejectedRecord[];
+  /** Commits sent that the peer ignored: older than its history horizon. */
+  obsolete: number;
+  /** Non-fatal errors the peer reported (refused or obsolete commits). */
+  errors: string[];
+  /** The peer's garbage-collection horizon (HLC timestamp; 0: it collected nothing). */
+  peerHorizon: number;
+  /** True when `stopAtHorizon` ended the sync early. */
+  stoppedAtHorizon?: boolean;
 }
+
+/** Error codes of an answer that do not end the sync (they are reported in stats). */
+const NON_FATAL = new Set(["rejected_commits", "obsolete_commits"]);
 
 /** Session ids of the authors of these commits. */
 export function authorsOf(
@@ -99,10 +134,56 @@ function recordsFor(
   const sessions = hooks.sessionRecords && sent.length
     ? hooks.sessionRecords(authorsOf(repo, sent))
     : [];
-  return { records: out, more, sessions };
+  return {
+    records: out,
+    sent,
+    more,
+    sessions,
+    pruned: prunedParents(repo, sent),
+  };
 }
 
-async function ingestWith(
+/** Collected ids that these commits name as parents (the receiver must know them). */
+function prunedParents(repo: Repository, ids: readonly CommitId[]) {
+  const pruned = repo.pruned;
+  if (!pruned.size || !ids.length) return [];
+  const out = new Set<CommitId>();
+  const index = repo.commitIndex();
+  for (const id of ids) {
+    const e = index.get(id);
+    const c = e && repo.graphOf(e).nodes.get(id)?.commit;
+    for (const p of c?.parents ?? []) if (pruned.has(p)) out.add(p);
+  }
+  return [...out].map(commitIdBytes);
+}
+
+/**
+ * The message's pruned ids that its own commits name as parents: a peer can only vouch
+ * for the collected ancestry of what it sends, never grow this replica's set at will.
+ */
+function vouchedPruned(message: SyncMessage): CommitId[] {
+  if (!message.pruned?.length || !message.commits?.length) return [];
+  const offered = new Set(message.pruned.map(commitIdFromBytes));
+  const out = new Set<CommitId>();
+  for (const rec of message.commits) {
+    try {
+      const c = decodeCommit(rec.subarray(COMMIT_RECORD_HEADER));
+      for (const p of c.parents) if (offered.has(p)) out.add(p);
+    } catch {
+      // Ingest reports undecodable records.
+    }
+  }
+  return [...out];
+}
+
+/** Timestamps of local commits by id (to count what a peer will find obsolete). */
+function commitTs(repo: Repository, id: CommitId): number {
+  const e = repo.commitIndex().get(id);
+  return (e && repo.graphOf(e).nodes.get(id)?.commit.ts) ?? 0;
+}
+
+/** Admits the message's session records, then ingests its commits. */
+export async function ingestWith(
   repo: Repository,
   message: SyncMessage,
   hooks: SyncHooks,
@@ -110,6 +191,8 @@ async function ingestWith(
   if (message.sessions?.length && hooks.admitSessions) {
     await hooks.admitSessions(message.sessions);
   }
+  const pruned = vouchedPruned(message);
+  if (pruned.length) repo.admitPruned(pruned);
   return await repo.ingest(message.commits!, hooks.mayWrite);
 }
 
@@ -126,8 +209,9 @@ export async function answerSync(
 > {
   let rejected: RejectedRecord[] = [];
   let accepted: CommitId[] = [];
+  let obsolete = 0;
   if (message.commits?.length) {
-    ({ accepted, rejected } = await ingestWith(repo, message, hooks));
+    ({ accepted, rejected, obsolete } = await ingestWith(repo, message, hooks));
   }
   const error = rejected.length
     ? {
@@ -136,20 +220,38 @@ export async function answerSync(
         message: `${rejected.length} commit(s) refused: ${rejected[0].reason}`,
       },
     }
+    : obsolete
+    ? {
+      error: {
+        code: "obsolete_commits",
+        message:
+          `${obsolete} commit(s) older than the history horizon of ${repo.path} (${
+            new Date(Math.floor(repo.horizon / 1024)).toISOString()
+          }) were ignored: that history was garbage-collected, so these edits cannot be merged`,
+      },
+    }
     : {};
+  const horizon = repo.horizon > 0 ? { horizon: repo.horizon } : {};
   if (!message.rc) {
-    return { answer: { repo: repo.path, ...error }, accepted, rejected };
+    return {
+      answer: { repo: repo.path, ...horizon, ...error },
+      accepted,
+      rejected,
+    };
   }
   await repo.flush();
-  const r = respond(repo.syncSet(), decodeMessage(message.rc));
-  const { records, more, sessions } = recordsFor(repo, r.have, hooks);
+  const set = hooks.syncSet ? hooks.syncSet(repo) : repo.syncSet();
+  const r = respond(set, decodeMessage(message.rc));
+  const { records, more, sessions, pruned } = recordsFor(repo, r.have, hooks);
   return {
     answer: {
       repo: repo.path,
       ...(r.reply ? { rc: encodeMessage(r.reply) } : {}),
       ...(records.length ? { commits: records } : {}),
       ...(sessions.length ? { sessions } : {}),
+      ...(pruned.length ? { pruned } : {}),
       ...(more ? { more: true } : {}),
+      ...horizon,
       ...error,
     },
     accepted,
@@ -170,54 +272,88 @@ export async function syncRepository(
     commitsSent: 0,
     commitsReceived: 0,
     rejected: [],
+    obsolete: 0,
+    errors: [],
+    peerHorizon: 0,
   };
   for (let pass = 0; pass < 8; pass++) {
     await repo.flush();
-    let msg: SyncMessage | null = {
-      repo: repo.path,
-      rc: encodeMessage(initiate(repo.syncSet())),
-    };
-    let again = false;
-    let rounds = 0;
-    while (msg) {
-      stats.rounds++;
-      if (++rounds > MAX_SYNC_ROUNDS) {
-        throw new SyncError(
-          "too_many_rounds",
-          `Sync of ${repo.path} did not converge`,
-        );
-      }
-      const out = encodeSyncMessage(msg);
-      stats.bytesSent += out.length;
-      stats.commitsSent += msg.commits?.length ?? 0;
-      const raw = await transport.request(out);
-      stats.bytesReceived += raw.length;
-      const answer = decodeSyncMessage(raw);
-      if (answer.error && answer.error.code !== "rejected_commits") {
-        throw new SyncError(answer.error.code, answer.error.message);
-      }
-      if (answer.commits?.length) {
-        stats.commitsReceived += answer.commits.length;
-        const result = await ingestWith(repo, answer, hooks);
-        stats.rejected.push(...result.rejected);
-      }
-      if (answer.more) again = true;
-      if (!answer.rc) break;
-      const r = respond(repo.syncSet(), decodeMessage(answer.rc));
-      const { records, more, sessions } = recordsFor(repo, r.have, hooks);
-      if (more) again = true;
-      msg = r.reply || records.length
-        ? {
-          repo: repo.path,
-          ...(r.reply ? { rc: encodeMessage(r.reply) } : {}),
-          ...(records.length ? { commits: records } : {}),
-          ...(sessions.length ? { sessions } : {}),
-        }
-        : null;
-    }
-    if (!again) return stats;
+    if (!await runPass(repo, transport, hooks, stats)) return stats;
+    if (stats.stoppedAtHorizon) return stats;
   }
   return stats;
+}
+
+/** One pass of rounds from a fresh initiate; true when the peer left commits out. */
+async function runPass(
+  repo: Repository,
+  transport: SyncTransport,
+  hooks: SyncHooks,
+  stats: SyncStats,
+): Promise<boolean> {
+  let msg: SyncMessage | null = {
+    repo: repo.path,
+    rc: encodeMessage(initiate(repo.syncSet())),
+  };
+  let again = false;
+  let rounds = 0;
+  let sentIds: CommitId[] = [];
+  while (msg) {
+    stats.rounds++;
+    if (++rounds > MAX_SYNC_ROUNDS) {
+      throw new SyncError(
+        "too_many_rounds",
+        `Sync of ${repo.path} did not converge`,
+      );
+    }
+    const out = encodeSyncMessage(msg);
+    stats.bytesSent += out.length;
+    stats.commitsSent += msg.commits?.length ?? 0;
+    const raw = await transport.request(out);
+    stats.bytesReceived += raw.length;
+    const answer = decodeSyncMessage(raw);
+    if (answer.error && !NON_FATAL.has(answer.error.code)) {
+      throw new SyncError(answer.error.code, answer.error.message);
+    }
+    if (answer.error) stats.errors.push(answer.error.message);
+    if (answer.horizon) {
+      stats.peerHorizon = Math.max(stats.peerHorizon, answer.horizon);
+      for (const id of sentIds) {
+        if (commitTs(repo, id) < answer.horizon) stats.obsolete++;
+      }
+      if (
+        answer.horizon > repo.horizon && hooks.stopAtHorizon?.(answer.horizon)
+      ) {
+        stats.stoppedAtHorizon = true;
+        return false;
+      }
+    }
+    if (answer.commits?.length) {
+      stats.commitsReceived += answer.commits.length;
+      const result = await ingestWith(repo, answer, hooks);
+      stats.rejected.push(...result.rejected);
+    }
+    if (answer.more) again = true;
+    if (!answer.rc) break;
+    const r = respond(repo.syncSet(), decodeMessage(answer.rc));
+    const { records, sent, more, sessions, pruned } = recordsFor(
+      repo,
+      r.have,
+      hooks,
+    );
+    if (more) again = true;
+    sentIds = sent;
+    msg = r.reply || records.length
+      ? {
+        repo: repo.path,
+        ...(r.reply ? { rc: encodeMessage(r.reply) } : {}),
+        ...(records.length ? { commits: records } : {}),
+        ...(sessions.length ? { sessions } : {}),
+        ...(pruned.length ? { pruned } : {}),
+      }
+      : null;
+  }
+  return again;
 }
 
 /** Encodes/decodes around {@link answerSync}: the handler a server mounts per transport. */

@@ -1,0 +1,132 @@
+/**
+ * Garbage collection and sync: a fresh peer pulls a compacted repository, a peer that
+ * synced before follows the server's horizon, and a peer whose unsent edits are older
+ * than the horizon gets a clear error instead of corrupting anything.
+ */
+import assert from "node:assert/strict";
+import { type Database, MemoryStorage, openDatabase } from "../mod.ts";
+import { answerSyncBytes, type SyncTransport } from "../lib/sync/sync_round.ts";
+import { EVERYTHING, snapshot } from "./_helpers.ts";
+
+const DAY = 24 * 3_600_000;
+const REPO = "/all/gcsync";
+
+async function clockedDb(t: { now: number }): Promise<Database> {
+  const db = await openDatabase({
+    storage: new MemoryStorage(),
+    schemas: [EVERYTHING],
+    clock: () => t.now,
+  });
+  await db.open(REPO);
+  return db;
+}
+
+function transportTo(server: Database): SyncTransport {
+  return { request: (bytes) => answerSyncBytes((r) => server.open(r), bytes) };
+}
+
+/** A server repository with long histories, compacted with a 1-day retention. */
+async function compactedServer(t: { now: number }, peers: Database[]) {
+  const server = await clockedDb(t);
+  for (const p of peers) {
+    server.trustSession(p.session);
+    p.trustSession(server.session);
+  }
+  for (let k = 0; k < 5; k++) {
+    const item = server.create(`${REPO}/k${k}`, "all", { s: `v${k}`, n: 0 });
+    for (let i = 1; i <= 40; i++) {
+      t.now += 1000;
+      item.update({ n: i, body: `text ${k} ${i}` });
+      await server.flush();
+    }
+  }
+  return server;
+}
+
+function values(db: Database): string[] {
+  return db.keys(REPO).sort().map((k) => snapshot(db.item(`${REPO}/${k}`)!));
+}
+
+Deno.test("a fresh peer pulls a compacted repository: same values, edits merge both ways", async () => {
+  const t = { now: Date.now() - 10 * DAY };
+  const fresh = await clockedDb(t);
+  const server = await compactedServer(t, [fresh]);
+  t.now += 3 * DAY;
+  server.item(`${REPO}/k0`)!.set("s", "recent");
+  const gc = await server.compact(REPO, { retainMs: DAY });
+  assert.ok(gc.droppedCommits > 150, `dropped ${gc.droppedCommits}`);
+  const stats = await fresh.syncWith(REPO, transportTo(server));
+  assert.deepEqual(stats.rejected, []);
+  assert.equal(fresh.count(REPO), 5);
+  assert.deepEqual(values(fresh), values(server));
+  // Kept commits name collected parents: the fresh peer knows them as pruned, persists
+  // that, and both sides keep merging.
+  fresh.item(`${REPO}/k3`)!.set("b", true);
+  server.item(`${REPO}/k3`)!.update({ tags: new Set(["srv"]) });
+  await fresh.syncWith(REPO, transportTo(server));
+  assert.deepEqual(values(fresh), values(server));
+  assert.equal(fresh.item(`${REPO}/k3`)!.get("b"), true);
+  assert.deepEqual([...fresh.item(`${REPO}/k3`)!.get("tags") as Set<string>], [
+    "srv",
+  ]);
+  const again = await fresh.syncWith(REPO, transportTo(server));
+  assert.equal(again.rounds, 1, "in sync after the pull");
+  for (const d of [fresh, server]) await d.close();
+});
+
+Deno.test("a peer that synced before GC follows the server's horizon and settles in one round", async () => {
+  const t = { now: Date.now() - 10 * DAY };
+  const peer = await clockedDb(t);
+  const server = await compactedServer(t, [peer]);
+  await peer.syncWith(REPO, transportTo(server));
+  const before = peer.repository(REPO).commitIds().length;
+  assert.ok(before >= 200, `${before} commits before`);
+  t.now += 3 * DAY;
+  await server.compact(REPO, { retainMs: DAY });
+  await peer.syncWith(REPO, transportTo(server));
+  const after = peer.repository(REPO).commitIds().sort();
+  assert.deepEqual(
+    after,
+    server.repository(REPO).commitIds().sort(),
+    "the peer dropped the same history as the server",
+  );
+  assert.ok(after.length < before / 10, `${before} → ${after.length}`);
+  assert.deepEqual(values(peer), values(server));
+  const next = await peer.syncWith(REPO, transportTo(server));
+  assert.equal(next.rounds, 1);
+  assert.equal(next.commitsSent, 0, "old history is not pushed back");
+  for (const d of [peer, server]) await d.close();
+});
+
+Deno.test("edits older than the server's horizon are refused with a clear error; nothing changes", async () => {
+  const t = { now: Date.now() - 10 * DAY };
+  const stale = await clockedDb(t);
+  const server = await compactedServer(t, [stale]);
+  await stale.syncWith(REPO, transportTo(server));
+  // The stale peer edits offline, then stays away beyond the retention window.
+  t.now += 1000;
+  stale.item(`${REPO}/k1`)!.set("s", "edited long ago, never sent");
+  await stale.flush();
+  t.now += 3 * DAY;
+  await server.compact(REPO, { retainMs: DAY });
+  const serverValues = values(server);
+  const serverIds = server.repository(REPO).commitIds().sort();
+  const stats = await stale.syncWith(REPO, transportTo(server));
+  assert.equal(stats.obsolete, 1, "the old edit is reported");
+  assert.match(
+    stats.errors.join("\n"),
+    /older than the history horizon/,
+  );
+  assert.deepEqual(values(server), serverValues, "the server is unchanged");
+  assert.deepEqual(server.repository(REPO).commitIds().sort(), serverIds);
+  // The stale replica loses nothing of its own: the edit stays, and every later sync
+  // reports it the same way (the app can show it, or reset the repository).
+  const later = await stale.syncWith(REPO, transportTo(server));
+  assert.equal(later.obsolete, 1);
+  assert.equal(
+    stale.item(`${REPO}/k1`)!.get("s"),
+    "edited long ago, never sent",
+  );
+  assert.deepEqual(values(server), serverValues);
+  for (const d of [stale, server]) await d.close();
+});
