@@ -12,6 +12,8 @@ import { DatabaseSync } from "node:sqlite";
 import { openDatabase } from "../mod.ts";
 import { BENCH_SCHEMA } from "./bench_schema.ts";
 import { benchQueries } from "./bench_query.ts";
+import { benchSync } from "./bench_sync.ts";
+import { bundleSizes, CLIENT_GZIP_TARGET_BYTES } from "./bundle.ts";
 
 const N = Number(Deno.env.get("CAPRA_BENCH_N") ?? 100_000);
 const SINGLE = 200;
@@ -310,6 +312,71 @@ for (const q of await benchQueries(N)) {
     fmtMs,
     target,
   );
+}
+
+// --- sync (SQLite has no sync: the pull row compares with copying the same 10,000
+// rows from one SQLite file into a fresh one, durable, in the same run)
+{
+  const dir = await Deno.makeTempDir({ prefix: "capra-bench-sync-" });
+  const src = new DatabaseSync(`${dir}/src.sqlite`);
+  src.exec(
+    "PRAGMA journal_mode=WAL; CREATE TABLE items (key TEXT PRIMARY KEY, n INTEGER, s TEXT)",
+  );
+  const ins = src.prepare("INSERT INTO items VALUES (?, ?, ?)");
+  src.exec("BEGIN");
+  for (let i = 0; i < 10_000; i++) ins.run(`k${i}`, i, `item ${i}`);
+  src.exec("COMMIT");
+  const t0 = performance.now();
+  const dst = new DatabaseSync(`${dir}/dst.sqlite`);
+  dst.exec(
+    "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; CREATE TABLE items (key TEXT PRIMARY KEY, n INTEGER, s TEXT)",
+  );
+  const put = dst.prepare("INSERT INTO items VALUES (?, ?, ?)");
+  dst.exec("BEGIN");
+  for (const r of src.prepare("SELECT key, n, s FROM items").iterate()) {
+    const o = r as { key: string; n: number; s: string };
+    put.run(o.key, o.n, o.s);
+  }
+  dst.exec("COMMIT");
+  const copyMs = performance.now() - t0;
+  src.close();
+  dst.close();
+  await Deno.remove(dir, { recursive: true });
+  for (const r of await benchSync()) {
+    const value = r.unit === "ms"
+      ? fmtMs(r.value)
+      : r.unit === "B"
+      ? `${r.value.toLocaleString("en-US")} B`
+      : `${r.value.toLocaleString("en-US")} ${
+        r.value === 1 ? r.unit.replace(/s$/, "") : r.unit
+      }`;
+    const isPull = r.name.includes("pulls") && r.name.endsWith("wall time");
+    rows.push({
+      name: r.name,
+      capra: value,
+      sqlite: isPull ? fmtMs(copyMs) : "",
+      ratio: isPull ? `${(r.value / copyMs).toFixed(2)}×` : "",
+      target: r.target,
+    });
+    console.error(`${r.name}: ${value}`);
+  }
+}
+// --- browser bundles (deno bundle --minify, then gzip)
+{
+  const b = await bundleSizes();
+  const kb = (x: number) => `${(x / 1024).toFixed(1)} KB`;
+  rows.push({
+    name: "client library bundle, min / min+gzip",
+    capra: `${kb(b.clientBytes)} / ${kb(b.clientGzipBytes)}`,
+    sqlite: "",
+    ratio: "",
+    target: `≤ ${CLIENT_GZIP_TARGET_BYTES / 1024} KB gzip`,
+  }, {
+    name: "web app bundle, min / min+gzip",
+    capra: `${kb(b.appBytes)} / ${kb(b.appGzipBytes)}`,
+    sqlite: "",
+    ratio: "",
+  });
 }
 if (sink === 42) console.error(""); // keep reads observable
 
