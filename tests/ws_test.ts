@@ -210,3 +210,39 @@ Deno.test("WebSocket: an expired session gets session_expired, renews and delive
     for (const d of [a, server.db]) await d.close();
   }
 });
+
+Deno.test("without `repos`, a client keeps every open repository in sync, also those opened later", async () => {
+  const server = await secureServer();
+  const net = await listen(server);
+  const a = await clientDb(), b = await clientDb();
+  await a.open("/all/early");
+  const ca = await SyncClient.connect(a, net.url, { onError: () => {} });
+  const cb = await SyncClient.connect(b, net.url, {
+    repos: ["/all/early", "/all/late"],
+  });
+  try {
+    a.create("/all/early/x", "all", { s: "opened before connect" });
+    await a.open("/all/late"); // opened after connect: followed too
+    a.create("/all/late/y", "all", { s: "opened after connect" });
+    await ca.sync();
+    await cb.sync();
+    assert.equal(b.item("/all/early/x")?.get("s"), "opened before connect");
+    assert.equal(b.item("/all/late/y")?.get("s"), "opened after connect");
+    // And the other way round, by push.
+    b.item("/all/late/y")!.set("n", 7);
+    await cb.sync();
+    await ca.sync();
+    assert.equal(a.item("/all/late/y")!.get("n"), 7);
+    // A closed client stops following.
+    ca.close();
+    await a.open("/all/after-close");
+    a.create("/all/after-close/z", "all", { s: "local only" });
+    await a.flush();
+    assert.equal(server.db.isOpen("/all/after-close"), false);
+  } finally {
+    ca.close();
+    cb.close();
+    await net.close();
+    for (const d of [a, b, server.db]) await d.close();
+  }
+});

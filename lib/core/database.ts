@@ -83,6 +83,7 @@ export class Database {
   readonly #storage: Storage;
   readonly #repos = new Map<RepoPath, Promise<Repository>>();
   readonly #open = new Map<RepoPath, Repository>();
+  readonly #openListeners = new Set<(repo: RepoPath) => void>();
   /** The last peer horizon each repository followed (see followHorizon). */
   readonly #followed = new Map<RepoPath, number>();
   readonly #commitListeners = new Set<CommitsListener>();
@@ -192,6 +193,7 @@ export class Database {
     this.#open.set(path, r);
     this.#repos.set(path, Promise.resolve(r));
     this.#autoClosed.delete(path);
+    this.#announceOpen(path);
     return r;
   }
 
@@ -342,6 +344,7 @@ export class Database {
         const r = new Repository(this.#ctx, path, log);
         this.#open.set(path, r);
         await this.#residency.enforceBudget(r);
+        this.#announceOpen(path);
         return r;
       });
       p.catch(() => this.#repos.delete(path));
@@ -535,6 +538,30 @@ export class Database {
   /** Signs bytes with this replica's session key (signed sync requests). */
   sign(message: Uint8Array): Promise<Uint8Array> {
     return this.#ctx.signer.sign(message);
+  }
+
+  /**
+   * Listens to repositories being opened (by `open`, or by use after an automatic
+   * close); returns an unsubscribe. A sync client follows them this way.
+   */
+  onOpen(listener: (repo: RepoPath) => void): () => void {
+    this.#openListeners.add(listener);
+    return () => void this.#openListeners.delete(listener);
+  }
+
+  /** Paths of the repositories open now. */
+  openRepositories(): RepoPath[] {
+    return [...this.#open.values()].filter((r) => !r.closed).map((r) => r.path);
+  }
+
+  #announceOpen(path: RepoPath): void {
+    for (const l of [...this.#openListeners]) {
+      try {
+        l(path);
+      } catch (e) {
+        console.error("capra: an open listener threw:", e);
+      }
+    }
   }
 
   /** Listens to signed local commits as they are stored; returns an unsubscribe. */

@@ -24,7 +24,11 @@ export const MAX_SYNC_ATTEMPTS = 5;
 
 /** Options of {@link SyncClient.connect}. */
 export interface SyncClientOptions extends ServerSessionOptions {
-  /** Repositories to keep in sync from the start. */
+  /**
+   * Repositories to keep in sync (more with `add`). Without it the client keeps every
+   * repository the database has open in sync, now and as they are opened later
+   * (`/sys/*` excepted: the server manages those).
+   */
   readonly repos?: readonly string[];
   /** WebSocket constructor. */
   readonly WebSocket?: typeof WebSocket;
@@ -51,6 +55,7 @@ export class SyncClient {
   readonly #repos = new Set<string>();
   readonly #inflight = new Set<Promise<unknown>>();
   readonly #unsubscribe: () => void;
+  #stopFollowing: () => void = () => {};
   private readonly reportError: (error: unknown) => void;
   /** Server-reported errors (refused commits, forbidden repositories), newest last. */
   readonly errors: WsError[] = [];
@@ -113,7 +118,16 @@ export class SyncClient {
       connection,
       options.onError,
     );
-    for (const r of options.repos ?? []) await client.add(r);
+    if (options.repos) {
+      for (const r of options.repos) await client.add(r);
+    } else {
+      const follow = (path: string) => {
+        if (!path.startsWith("/sys/")) client.track(client.add(path));
+      };
+      client.#stopFollowing = db.onOpen(follow);
+      for (const path of db.openRepositories()) follow(path);
+      await client.#settle();
+    }
     connection.start();
     return client;
   }
@@ -162,6 +176,7 @@ export class SyncClient {
 
   /** Stops syncing (the database stays open). */
   close(): void {
+    this.#stopFollowing();
     this.#unsubscribe();
     this.connection.close();
   }
