@@ -14,12 +14,14 @@ import { defaultRootKeyPath, loadOrCreateRootKey } from "./root_key.ts";
 import { bearerAuthenticator } from "./users.ts";
 import { RootSessionTrust } from "../lib/sync/root_trust.ts";
 import { COMMANDS, runCommand } from "./cli/commands.ts";
+import { parseDuration } from "./cli/compact.ts";
+import { GcScheduler } from "./gc_scheduler.ts";
 import denoJson from "../deno.json" with { type: "json" };
 
 const USAGE = `capra ${denoJson.version}: local-first database server
 
 Usage:
-  capra serve [--dir DIR] [--port PORT] [--host HOST] [--root-key PATH]
+  capra serve [--dir DIR] [--port PORT] [--host HOST] [--root-key PATH] [--retain 30d]
   capra user add DIR NAME           issue a bearer token for NAME (printed once)
   capra compact DIR --retain 1d     collect history older than the retention
   capra verify DIR [REPO]           check checksums, commit ids and signatures
@@ -35,6 +37,8 @@ Options of serve:
   --root-key  root key file, kept apart from the data (default capra-root.key in
           the data directory's parent, or $CAPRA_ROOT_KEY; created 0600 if absent)
   --session-ttl  session lifetime in seconds (default 86400)
+  --retain  history retention: every 6 hours, commits older than this are collected
+          (default 30d; at least the session lifetime; "off" keeps all history)
   --help  show this help (every command has --help)
 
 verify, stats, export and backup only read DIR: they work while a server holds it.
@@ -57,6 +61,7 @@ async function serve(args: string[]): Promise<void> {
         host: { type: "string" },
         "root-key": { type: "string" },
         "session-ttl": { type: "string" },
+        retain: { type: "string" },
         help: { type: "boolean" },
       },
       strict: true,
@@ -81,13 +86,32 @@ async function serve(args: string[]): Promise<void> {
   if (!Number.isInteger(ttlSeconds) || ttlSeconds <= 0) {
     fail(`invalid --session-ttl "${ttlText}": expected seconds > 0`);
   }
+  const retainText = values.retain ?? "30d";
+  let retainMs: number | null = null;
+  if (retainText !== "off") {
+    try {
+      retainMs = parseDuration(retainText);
+    } catch (e) {
+      fail((e as Error).message);
+    }
+    if (retainMs < ttlSeconds * 1000) {
+      fail(
+        `invalid --retain "${retainText}": must be at least the session lifetime (${ttlSeconds} s)`,
+      );
+    }
+  }
   await Deno.mkdir(dir, { recursive: true });
   const rootPath = values["root-key"] ?? Deno.env.get("CAPRA_ROOT_KEY") ??
     defaultRootKeyPath(dir);
   const { key: root, created } = await loadOrCreateRootKey(rootPath);
   if (created) console.error(`capra: created root key ${rootPath}`);
   const trust = new RootSessionTrust(root.publicKey);
-  const db = await openDatabase({ dir, signer: root, trust });
+  const db = await openDatabase({
+    dir,
+    signer: root,
+    trust,
+    minRetentionMs: ttlSeconds * 1000,
+  });
   for (const r of db.recoveries) {
     console.error(`capra: repaired ${r.repo}: cut ${r.cutBytes} bytes`);
   }
@@ -101,6 +125,8 @@ async function serve(args: string[]): Promise<void> {
       sessionTtlMs: ttlSeconds * 1000,
     },
   });
+  const gc = retainMs === null ? null : new GcScheduler(db, { retainMs });
+  gc?.start();
   const ac = new AbortController();
   const server = Deno.serve({
     hostname,
@@ -117,6 +143,7 @@ async function serve(args: string[]): Promise<void> {
     // Stop accepting, close sockets (clients reconcile on reconnect), flush, close.
     ac.abort();
     hub?.closeAll();
+    await gc?.stop();
     await server.finished;
     await db.flush();
     await db.close();

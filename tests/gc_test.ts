@@ -213,3 +213,41 @@ Deno.test("`capra compact DIR --retain 1d` collects old history; bad arguments e
   assert.equal((await again.load(`${REPO}/c`))!.get("n"), 30);
   await again.close();
 });
+
+Deno.test("opening a repository while it is compacted waits for the new file; nothing to drop leaves the file alone", async () => {
+  await using dir = await tempDir();
+  const t = { now: Date.now() - 10 * DAY };
+  const db = await openDatabase({
+    dir: dir.path,
+    schemas: [EVERYTHING],
+    clock: () => t.now,
+  });
+  await db.open(REPO);
+  const item = db.create(`${REPO}/w`, "all", { n: 0 });
+  for (let i = 1; i <= 50; i++) {
+    t.now += 1000;
+    item.set("n", i);
+    await db.flush();
+  }
+  t.now += 3 * DAY;
+  const compaction = db.compact(REPO, { retainMs: DAY });
+  const during = await db.open(REPO); // does not see the closed, old repository
+  assert.equal(during.closed, false);
+  assert.equal(db.item(`${REPO}/w`)!.get("n"), 50);
+  const result = await compaction;
+  assert.ok(result.droppedCommits > 40);
+  assert.equal(during, db.repository(REPO), "open returned the new repository");
+  const file = `${dir.path}/all.gc.capra`;
+  const mtime = (await Deno.stat(file)).mtime!.getTime();
+  const size = (await Deno.stat(file)).size;
+  await new Promise((r) => setTimeout(r, 20));
+  const again = await db.compact(REPO, { retainMs: DAY });
+  assert.equal(again.droppedCommits, 0);
+  assert.equal((await Deno.stat(file)).size, size);
+  assert.equal(
+    (await Deno.stat(file)).mtime!.getTime(),
+    mtime,
+    "not rewritten",
+  );
+  await db.close();
+});

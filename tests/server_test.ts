@@ -87,9 +87,13 @@ Deno.test("`deno task start` entry serves a data directory over HTTP", async () 
 Deno.test("bad CLI arguments exit with code 2 and a clear message", async () => {
   const main = new URL("../server/main.ts", import.meta.url).pathname;
   for (
-    const args of [["serve", "--port", "http"], ["serve", "--bogus"], [
-      "frobnicate",
-    ]]
+    const args of [
+      ["serve", "--port", "http"],
+      ["serve", "--bogus"],
+      ["frobnicate"],
+      ["serve", "--retain", "soon"],
+      ["serve", "--retain", "2h"], // shorter than the 24 h session lifetime
+    ]
   ) {
     const out = await new Deno.Command(Deno.execPath(), {
       args: ["run", "-A", main, ...args],

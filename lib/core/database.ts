@@ -100,7 +100,8 @@ export class Database {
   /** Repositories closed automatically (idle, budget): reopened on their next use. */
   readonly #autoClosed = new Set<RepoPath>();
   readonly #residency: Residency;
-  readonly #compacting = new Set<RepoPath>();
+  /** Repositories being compacted: `open` waits for these to end. */
+  readonly #compacting = new Map<RepoPath, Promise<void>>();
   readonly #minRetentionMs: number;
 
   private constructor(options: DatabaseOptions, signer: SigningKey) {
@@ -239,9 +240,8 @@ export class Database {
       this.#compacting.has(path) || (this.#followed.get(path) ?? 0) >= cutoff
     ) return null;
     this.#followed.set(path, cutoff);
-    // Dry run first: when the peer's horizon drops nothing here, leave the file alone.
-    if (compactedLog(r, cutoff).dropped === 0) return null;
-    return await this.#compactTo(path, cutoff);
+    const result = await this.#compactTo(path, cutoff);
+    return result.droppedCommits ? result : null;
   }
 
   async #compactTo(
@@ -256,9 +256,21 @@ export class Database {
     if (this.#compacting.has(path)) {
       throw new Error(`Repository ${path} is already being compacted`);
     }
-    const r = await this.open(path);
-    this.#compacting.add(path);
+    // Marked before the first await: an `open` from now on waits for the new file.
+    let done!: () => void;
+    this.#compacting.set(path, new Promise<void>((res) => done = res));
     try {
+      const r = await this.#openOnce(path);
+      // Dry run: when nothing is old enough to drop, leave the file alone.
+      const plan = compactedLog(r, cutoff);
+      if (plan.dropped === 0) {
+        return {
+          repo: path,
+          keptCommits: plan.kept,
+          droppedCommits: 0,
+          bytesAfter: plan.frames.reduce((n, f) => n + f.length, 0),
+        };
+      }
       await r.close("compacted");
       const { frames, kept, dropped } = compactedLog(r, cutoff);
       await this.#storage.replaceLog(path, frames);
@@ -268,7 +280,7 @@ export class Database {
       }
       this.#compacting.delete(path);
       // Reopen at once: live queries and item listeners move to the new repository.
-      const fresh = await this.open(path);
+      const fresh = await this.#openOnce(path);
       fresh.adopt(r);
       return {
         repo: path,
@@ -278,6 +290,7 @@ export class Database {
       };
     } finally {
       this.#compacting.delete(path);
+      done();
     }
   }
 
@@ -336,6 +349,23 @@ export class Database {
   async open(repo: string): Promise<Repository> {
     this.#ctx.checkOpen();
     const path = repoPathOf(repo);
+    for (;;) {
+      // A repository being compacted is reopened once its new file is in place.
+      for (
+        let c = this.#compacting.get(path);
+        c;
+        c = this.#compacting.get(path)
+      ) {
+        await c;
+        this.#ctx.checkOpen();
+      }
+      const r = await this.#openOnce(path);
+      // A compaction that started meanwhile closes `r`: wait for the new one.
+      if (!this.#compacting.has(path)) return r;
+    }
+  }
+
+  #openOnce(path: RepoPath): Promise<Repository> {
     let p = this.#repos.get(path);
     if (!p) {
       this.#autoClosed.delete(path);
@@ -350,7 +380,7 @@ export class Database {
       p.catch(() => this.#repos.delete(path));
       this.#repos.set(path, p);
     }
-    return await p;
+    return p;
   }
 
   /** Number of open repositories. */
