@@ -187,6 +187,13 @@ export function decodeStoredBody(
  * content cannot disagree with its id. Throws a SyntaxError describing malformed input.
  */
 export function decodeCommit(bytes: Uint8Array): Commit {
+  return decodeCommitWithId(bytes).commit;
+}
+
+/** {@link decodeCommit}, also returning the binary id (the SHA-256 of the bytes). */
+export function decodeCommitWithId(
+  bytes: Uint8Array,
+): { commit: Commit; idBytes: Uint8Array } {
   const r = new MsgpackReader(bytes);
   try {
     if (r.readArrayHeader() !== 7) fail("expected a 7-element array");
@@ -220,8 +227,9 @@ export function decodeCommit(bytes: Uint8Array): Commit {
     parseSchemaId(schema);
     const body = readBody(r);
     if (!r.atEnd) fail("trailing bytes");
-    return {
-      id: commitIdFromBytes(sha256(bytes)),
+    const idBytes = sha256(bytes);
+    const commit: Commit = {
+      id: commitIdFromBytes(idBytes),
       key: key as ItemPath,
       parents,
       session: encodeBase64Url(session) as SessionId,
@@ -230,6 +238,7 @@ export function decodeCommit(bytes: Uint8Array): Commit {
       body,
       bytes,
     };
+    return { commit, idBytes };
   } catch (e) {
     if (e instanceof SyntaxError && e.message.startsWith("Invalid commit")) {
       throw e;

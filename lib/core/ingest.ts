@@ -20,11 +20,7 @@
  * @module
  */
 
-import {
-  type CommitId,
-  commitIdBytes,
-  decodeCommit,
-} from "../commit/commit.ts";
+import { type CommitId, decodeCommitWithId } from "../commit/commit.ts";
 import { verifySignature } from "../crypto/keys.ts";
 import type { ItemPath } from "../path.ts";
 import type { SessionRecord } from "./session.ts";
@@ -72,10 +68,43 @@ export async function ingestRecords(
   mayWrite?: WriteCheck,
   options: IngestOptions = {},
 ): Promise<IngestResult> {
+  return await beginIngest(repo, records, mayWrite, options).finish();
+}
+
+/**
+ * A batch of records checked up to their signatures, whose verification has started.
+ * Nothing of it is stored or visible until {@link PendingIngest.finish} has verified
+ * every signature.
+ */
+export interface PendingIngest {
+  /** Waits for the signatures, then stores the commits whose signature verifies. */
+  finish(): Promise<IngestResult>;
+}
+
+/**
+ * @internal The first half of {@link ingestRecords}: decodes and checks the records
+ * (id = hash of the bytes, item, clock, author, write rule) and starts verifying their
+ * signatures, without waiting. A caller may do other work (e.g. ask its peer for the
+ * next batch) while the signatures are verified, then calls `finish`.
+ */
+export function beginIngest(
+  repo: Repository,
+  records: readonly Uint8Array[],
+  mayWrite?: WriteCheck,
+  options: IngestOptions = {},
+): PendingIngest {
   const stored = options.alreadyStored === true;
   const ctx = repo.ctx;
   const rejected: RejectedRecord[] = [];
-  const candidates: { node: CommitNode; key: string; index: number }[] = [];
+  const candidates: {
+    node: CommitNode;
+    key: string;
+    index: number;
+    /** The binary id (what the signature signs). */
+    idBytes: Uint8Array;
+    /** The stored form of the record (`[kind][sig][commit]`): our private copy. */
+    record: Uint8Array;
+  }[] = [];
   const index = repo.commitIndex();
   let duplicates = 0;
   let obsolete = 0;
@@ -108,11 +137,16 @@ export async function ingestRecords(
       continue;
     }
     let node: CommitNode;
+    let idBytes: Uint8Array;
+    // One private copy: the caller's buffer may change after the checks.
+    const own = rec.slice();
     try {
-      // One private copy: the caller's buffer may change after the checks.
-      const own = rec.slice();
-      const commit = decodeCommit(own.subarray(COMMIT_RECORD_HEADER));
-      node = { commit, sig: own.subarray(1, COMMIT_RECORD_HEADER) };
+      const decoded = decodeCommitWithId(own.subarray(COMMIT_RECORD_HEADER));
+      idBytes = decoded.idBytes;
+      node = {
+        commit: decoded.commit,
+        sig: own.subarray(1, COMMIT_RECORD_HEADER),
+      };
     } catch (e) {
       rejected.push({ index: i, reason: (e as Error).message });
       continue;
@@ -143,9 +177,17 @@ export async function ingestRecords(
       continue;
     }
     seen.add(c.id);
-    candidates.push({ node, key: c.key.slice(prefix.length), index: i });
+    candidates.push({
+      node,
+      key: c.key.slice(prefix.length),
+      index: i,
+      idBytes,
+      record: own,
+    });
   }
-  const reasons = await Promise.all(candidates.map(async ({ node }) => {
+  const check = async (
+    { node, idBytes }: { node: CommitNode; idBytes: Uint8Array },
+  ): Promise<string | null> => {
     if (stored) return null;
     const author = authorOf(node);
     if (typeof author === "string") return author;
@@ -156,24 +198,32 @@ export async function ingestRecords(
     const ok = await verifySignature(
       author.publicKey,
       node.sig!,
-      commitIdBytes(node.commit.id),
+      idBytes,
     );
     return ok ? null : `signature of commit ${node.commit.id} does not verify`;
-  }));
-  repo.checkOpen();
-  const valid: { node: CommitNode; key: string }[] = [];
-  candidates.forEach((cand, j) => {
-    const reason = reasons[j];
-    if (reason) {
-      rejected.push({ index: cand.index, id: cand.node.commit.id, reason });
-    } else valid.push(cand);
-  });
-  for (const { node } of valid) ctx.clock.observe(node.commit.ts);
-  const added = repo.addRemote(valid, !stored);
-  for (const r of added.rejected) {
-    const cand = candidates.find((c) => c.node.commit.id === r.id);
-    rejected.push({ index: cand?.index ?? -1, id: r.id, reason: r.reason });
-  }
-  rejected.sort((x, y) => x.index - y.index);
-  return { accepted: added.accepted, duplicates, obsolete, rejected };
+  };
+  const verifying = Promise.all(candidates.map(check));
+  // finish() reports a failure; until it is called, it is not unhandled.
+  verifying.catch(() => {});
+  return {
+    finish: async () => {
+      const reasons = await verifying;
+      repo.checkOpen();
+      const valid: typeof candidates = [];
+      candidates.forEach((cand, j) => {
+        const reason = reasons[j];
+        if (reason) {
+          rejected.push({ index: cand.index, id: cand.node.commit.id, reason });
+        } else valid.push(cand);
+      });
+      for (const { node } of valid) ctx.clock.observe(node.commit.ts);
+      const added = repo.addRemote(valid, !stored);
+      for (const r of added.rejected) {
+        const cand = candidates.find((c) => c.node.commit.id === r.id);
+        rejected.push({ index: cand?.index ?? -1, id: r.id, reason: r.reason });
+      }
+      rejected.sort((x, y) => x.index - y.index);
+      return { accepted: added.accepted, duplicates, obsolete, rejected };
+    },
+  };
 }

@@ -734,8 +734,8 @@ export class Repository {
   }
 
   /** Appends a signed commit's record. */
-  #appendCommit(n: CommitNode): void {
-    const payload = commitPayload(n);
+  #appendCommit(n: CommitNode, record?: Uint8Array): void {
+    const payload = record ?? commitPayload(n);
     const at = this.#append(encodeFrame(payload), payload.length);
     if (at >= 0) n.at = at;
     this.#sinceCheckpoint++;
@@ -837,7 +837,17 @@ export class Repository {
    * @internal Adds verified remote commits to their items; `persist` false when they are
    * already in the storage (written by another tab).
    */
-  addRemote(nodes: { node: CommitNode; key: string }[], persist = true): {
+  addRemote(
+    nodes: {
+      node: CommitNode;
+      key: string;
+      /** The binary id, when the caller has it. */
+      idBytes?: Uint8Array;
+      /** The record's stored form (`[kind][sig][commit]`), when the caller has it. */
+      record?: Uint8Array;
+    }[],
+    persist = true,
+  ): {
     accepted: CommitId[];
     rejected: { id: CommitId; reason: string }[];
   } {
@@ -846,7 +856,7 @@ export class Repository {
     const touched = new Set<ItemEntry>();
     const accepted: CommitId[] = [];
     const rejected: { id: CommitId; reason: string }[] = [];
-    for (const { node, key } of nodes) {
+    for (const { node, key, idBytes, record } of nodes) {
       const c = node.commit;
       if (index.has(c.id)) continue;
       const e = this.ensureEntry(key);
@@ -869,10 +879,10 @@ export class Repository {
           this.#recordedSessions.add(c.session);
         }
       }
-      if (persist) this.#appendCommit(node);
+      if (persist) this.#appendCommit(node, record);
       // Another writer appends to this log: offsets of later records are unknown.
       else this.#appendAt = -1;
-      this.#idSet?.add(commitIdBytes(c.id));
+      this.#idSet?.add(idBytes ?? commitIdBytes(c.id));
       accepted.push(c.id);
       if (result.completed.length) {
         e.value = null;

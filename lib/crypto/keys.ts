@@ -102,9 +102,23 @@ export function signingKeyFromCryptoKey(
 }
 
 const verifyKeys = new Map<string, Promise<CryptoKey>>();
+/**
+ * Imported keys by the key bytes' object, with a copy of the bytes they were imported
+ * from (checked on every use: the object may have been reused for another key).
+ */
+const importedKeys = new WeakMap<
+  Uint8Array,
+  { readonly raw: Uint8Array; readonly key: CryptoKey }
+>();
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
 
 /** Verifies an Ed25519 signature with a raw public key. Never throws on bad input. */
-export async function verifySignature(
+export function verifySignature(
   publicKey: Uint8Array,
   signature: Uint8Array,
   message: Uint8Array,
@@ -112,13 +126,40 @@ export async function verifySignature(
   if (
     publicKey.length !== PUBLIC_KEY_BYTES ||
     signature.length !== SIGNATURE_BYTES
-  ) return false;
-  const cacheKey = encodeBase64Url(publicKey);
+  ) return Promise.resolve(false);
+  // A session's key bytes are one object: the common case starts verifying at once.
+  const known = importedKeys.get(publicKey);
+  if (known && sameBytes(known.raw, publicKey)) {
+    return verifyWith(known.key, signature, message).catch(() => false);
+  }
+  return verifyImporting(publicKey, signature, message);
+}
+
+function verifyWith(
+  key: CryptoKey,
+  signature: Uint8Array,
+  message: Uint8Array,
+): Promise<boolean> {
+  return crypto.subtle.verify(
+    "Ed25519",
+    key,
+    signature as Uint8Array<ArrayBuffer>,
+    message as Uint8Array<ArrayBuffer>,
+  );
+}
+
+async function verifyImporting(
+  publicKey: Uint8Array,
+  signature: Uint8Array,
+  message: Uint8Array,
+): Promise<boolean> {
+  const raw = publicKey.slice();
+  const cacheKey = encodeBase64Url(raw);
   let key = verifyKeys.get(cacheKey);
   if (!key) {
     key = crypto.subtle.importKey(
       "raw",
-      publicKey as Uint8Array<ArrayBuffer>,
+      raw as Uint8Array<ArrayBuffer>,
       "Ed25519",
       false,
       ["verify"],
@@ -127,14 +168,12 @@ export async function verifySignature(
     verifyKeys.set(cacheKey, key);
   }
   try {
-    return await crypto.subtle.verify(
-      "Ed25519",
-      await key,
-      signature as Uint8Array<ArrayBuffer>,
-      message as Uint8Array<ArrayBuffer>,
-    );
+    const imported = await key;
+    importedKeys.set(publicKey, { raw, key: imported });
+    return await verifyWith(imported, signature, message);
   } catch {
     verifyKeys.delete(cacheKey);
+    importedKeys.delete(publicKey);
     return false;
   }
 }

@@ -5,8 +5,7 @@
  * @module
  */
 
-import { decodeSyncMessage } from "./protocol.ts";
-import { SyncError, type SyncTransport } from "./sync_round.ts";
+import { decodeAnswer, SyncError, type SyncTransport } from "./sync_round.ts";
 
 /** A fetch-compatible function (tests pass a Hono app's `request`). */
 export type FetchLike = (
@@ -75,7 +74,7 @@ export class HttpSyncTransport implements SyncTransport {
         code,
       );
     }
-    decodeSyncMessage(body); // validate before handing it on
+    decodeAnswer(body); // validate before handing it on (the sync loop reuses it)
     return body;
   }
 }

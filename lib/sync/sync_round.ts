@@ -8,7 +8,12 @@
  */
 
 import type { Repository } from "../core/repository.ts";
-import type { RejectedRecord, WriteCheck } from "../core/ingest.ts";
+import {
+  beginIngest,
+  type PendingIngest,
+  type RejectedRecord,
+  type WriteCheck,
+} from "../core/ingest.ts";
 import {
   type CommitId,
   commitIdBytes,
@@ -91,6 +96,22 @@ export interface SyncStats {
   peerHorizon: number;
   /** True when `stopAtHorizon` ended the sync early. */
   stoppedAtHorizon?: boolean;
+}
+
+/** Answers a transport already decoded (to validate them), by their bytes. */
+const decodedAnswers = new WeakMap<Uint8Array, SyncMessage>();
+
+/**
+ * @internal Decodes and validates a peer's answer, remembering the result for the sync
+ * loop that receives these bytes next (the decoded message shares no memory with them).
+ */
+export function decodeAnswer(bytes: Uint8Array): SyncMessage {
+  let m = decodedAnswers.get(bytes);
+  if (!m) {
+    m = decodeSyncMessage(bytes);
+    decodedAnswers.set(bytes, m);
+  }
+  return m;
 }
 
 /** Error codes of an answer that do not end the sync (they are reported in stats). */
@@ -188,12 +209,25 @@ export async function ingestWith(
   message: SyncMessage,
   hooks: SyncHooks,
 ) {
+  return await (await beginIngestWith(repo, message, hooks)).finish();
+}
+
+/**
+ * Admits the message's session records and starts ingesting its commits (see
+ * {@link beginIngest}): their signatures are being verified when this resolves.
+ */
+async function beginIngestWith(
+  repo: Repository,
+  message: SyncMessage,
+  hooks: SyncHooks,
+): Promise<PendingIngest> {
   if (message.sessions?.length && hooks.admitSessions) {
     await hooks.admitSessions(message.sessions);
   }
   const pruned = vouchedPruned(message);
   if (pruned.length) repo.admitPruned(pruned);
-  return await repo.ingest(message.commits!, hooks.mayWrite);
+  repo.checkOpen();
+  return beginIngest(repo, message.commits!, hooks.mayWrite);
 }
 
 /**
@@ -291,14 +325,8 @@ async function runPass(
   hooks: SyncHooks,
   stats: SyncStats,
 ): Promise<boolean> {
-  let msg: SyncMessage | null = {
-    repo: repo.path,
-    rc: encodeMessage(initiate(repo.syncSet())),
-  };
-  let again = false;
   let rounds = 0;
-  let sentIds: CommitId[] = [];
-  while (msg) {
+  const send = (msg: SyncMessage): Promise<Uint8Array> => {
     stats.rounds++;
     if (++rounds > MAX_SYNC_ROUNDS) {
       throw new SyncError(
@@ -309,50 +337,79 @@ async function runPass(
     const out = encodeSyncMessage(msg);
     stats.bytesSent += out.length;
     stats.commitsSent += msg.commits?.length ?? 0;
-    const raw = await transport.request(out);
-    stats.bytesReceived += raw.length;
-    const answer = decodeSyncMessage(raw);
-    if (answer.error && !NON_FATAL.has(answer.error.code)) {
-      throw new SyncError(answer.error.code, answer.error.message);
-    }
-    if (answer.error) stats.errors.push(answer.error.message);
-    if (answer.horizon) {
-      stats.peerHorizon = Math.max(stats.peerHorizon, answer.horizon);
-      for (const id of sentIds) {
-        if (commitTs(repo, id) < answer.horizon) stats.obsolete++;
+    const answer = transport.request(out);
+    answer.catch(() => {}); // awaited in the loop; not unhandled meanwhile
+    return answer;
+  };
+  let request: Promise<Uint8Array> | null = send({
+    repo: repo.path,
+    rc: encodeMessage(initiate(repo.syncSet())),
+  });
+  let again = false;
+  let sentIds: CommitId[] = [];
+  // A received batch is stored once its signatures verify, batches in order. Meanwhile
+  // the next round is already on its way: the reply to the peer's reconciliation does
+  // not depend on the batch (the peer's message settled the ranges of its ids), so the
+  // peer, the network and the verification work at the same time.
+  let storing: Promise<void> = Promise.resolve();
+  try {
+    while (request) {
+      const raw = await request;
+      request = null;
+      stats.bytesReceived += raw.length;
+      const answer = decodeAnswer(raw);
+      if (answer.error && !NON_FATAL.has(answer.error.code)) {
+        throw new SyncError(answer.error.code, answer.error.message);
       }
-      if (
-        answer.horizon > repo.horizon && hooks.stopAtHorizon?.(answer.horizon)
-      ) {
-        stats.stoppedAtHorizon = true;
-        return false;
+      if (answer.error) stats.errors.push(answer.error.message);
+      if (answer.horizon) {
+        stats.peerHorizon = Math.max(stats.peerHorizon, answer.horizon);
+        for (const id of sentIds) {
+          if (commitTs(repo, id) < answer.horizon) stats.obsolete++;
+        }
+        if (
+          answer.horizon > repo.horizon &&
+          hooks.stopAtHorizon?.(answer.horizon)
+        ) {
+          stats.stoppedAtHorizon = true;
+          await storing;
+          return false;
+        }
+      }
+      if (answer.more) again = true;
+      if (answer.rc) {
+        const r = respond(repo.syncSet(), decodeMessage(answer.rc));
+        const { records, sent, more, sessions, pruned } = recordsFor(
+          repo,
+          r.have,
+          hooks,
+        );
+        if (more) again = true;
+        sentIds = sent;
+        if (r.reply || records.length) {
+          request = send({
+            repo: repo.path,
+            ...(r.reply ? { rc: encodeMessage(r.reply) } : {}),
+            ...(records.length ? { commits: records } : {}),
+            ...(sessions.length ? { sessions } : {}),
+            ...(pruned.length ? { pruned } : {}),
+          });
+        }
+      }
+      if (answer.commits?.length) {
+        stats.commitsReceived += answer.commits.length;
+        const pending = await beginIngestWith(repo, answer, hooks);
+        storing = storing.then(() => pending.finish()).then((result) => {
+          stats.rejected.push(...result.rejected);
+        });
+        storing.catch(() => {}); // awaited below; not unhandled meanwhile
       }
     }
-    if (answer.commits?.length) {
-      stats.commitsReceived += answer.commits.length;
-      const result = await ingestWith(repo, answer, hooks);
-      stats.rejected.push(...result.rejected);
-    }
-    if (answer.more) again = true;
-    if (!answer.rc) break;
-    const r = respond(repo.syncSet(), decodeMessage(answer.rc));
-    const { records, sent, more, sessions, pruned } = recordsFor(
-      repo,
-      r.have,
-      hooks,
-    );
-    if (more) again = true;
-    sentIds = sent;
-    msg = r.reply || records.length
-      ? {
-        repo: repo.path,
-        ...(r.reply ? { rc: encodeMessage(r.reply) } : {}),
-        ...(records.length ? { commits: records } : {}),
-        ...(sessions.length ? { sessions } : {}),
-        ...(pruned.length ? { pruned } : {}),
-      }
-      : null;
+  } catch (e) {
+    await storing.catch(() => {});
+    throw e;
   }
+  await storing;
   return again;
 }
 
