@@ -130,3 +130,62 @@ Deno.test("edits older than the server's horizon are refused with a clear error;
   assert.deepEqual(values(server), serverValues);
   for (const d of [stale, server]) await d.close();
 });
+
+Deno.test("a peer that synced within the window merges an edit whose base is older than the cut-off", async () => {
+  const t = { now: Date.now() - 10 * DAY };
+  const server = await clockedDb(t);
+  const peer = await clockedDb(t);
+  server.trustSession(peer.session);
+  peer.trustSession(server.session);
+  server.create(`${REPO}/doc`, "all", { body: "hello" }); // h0, day 0
+  await server.flush();
+  t.now += 2 * DAY;
+  await peer.syncWith(REPO, transportTo(server)); // the peer holds h0 (day 2)
+  t.now += DAY / 2;
+  server.item(`${REPO}/doc`)!.set("body", "hello world"); // h1 on top of h0
+  await server.flush();
+  t.now += DAY / 2;
+  await server.compact(REPO, { retainMs: DAY }); // cut-off: day 2, after h0
+  // The peer, offline since day 2 (within the window), edits on top of h0.
+  peer.item(`${REPO}/doc`)!.set("body", "oh hello");
+  await peer.flush();
+  const stats = await peer.syncWith(REPO, transportTo(server));
+  assert.deepEqual(stats.rejected, []);
+  assert.equal(stats.obsolete, 0);
+  assert.equal(server.item(`${REPO}/doc`)!.get("body"), "oh hello world");
+  assert.deepEqual(values(peer), values(server));
+  for (const d of [peer, server]) await d.close();
+});
+
+Deno.test("a replica whose storage cannot rewrite its log collects in place and reconciles", async () => {
+  const t = { now: Date.now() - 10 * DAY };
+  const storage = new MemoryStorage();
+  // Like IndexedDB: no replaceLog.
+  (storage as { replaceLog?: unknown }).replaceLog = undefined;
+  const peer = await openDatabase({
+    storage,
+    schemas: [EVERYTHING],
+    clock: () => t.now,
+  });
+  await peer.open(REPO);
+  const server = await compactedServer(t, [peer]);
+  await peer.syncWith(REPO, transportTo(server));
+  t.now += 3 * DAY;
+  await server.compact(REPO, { retainMs: DAY });
+  const first = await peer.syncWith(REPO, transportTo(server));
+  assert.equal(first.obsolete, 0, "old commits are not offered back");
+  assert.deepEqual(
+    peer.repository(REPO).commitIds().sort(),
+    server.repository(REPO).commitIds().sort(),
+  );
+  assert.deepEqual(values(peer), values(server));
+  const next = await peer.syncWith(REPO, transportTo(server));
+  assert.equal(next.rounds, 1);
+  // After a reopen the collected commits are still left out.
+  await peer.close(REPO);
+  await peer.open(REPO);
+  const again = await peer.syncWith(REPO, transportTo(server));
+  assert.equal(again.rounds, 1);
+  assert.deepEqual(values(peer), values(server));
+  for (const d of [peer, server]) await d.close();
+});

@@ -135,6 +135,9 @@ Deno.test("commits older than the horizon are ignored, not stored", async () => 
   const old = await clocked(new MemoryStorage(), a.t.now);
   a.db.trustSession(old.db.session);
   a.db.create(`${REPO}/y`, "all", { s: "a" });
+  await a.db.flush();
+  a.t.now += 1000;
+  a.db.item(`${REPO}/y`)!.set("s", "b"); // the state at the cut-off stays, "a" goes
   old.db.create(`${REPO}/z`, "all", { s: "written long ago, never synced" });
   await old.db.flush();
   a.t.now += 5 * DAY;

@@ -2,8 +2,9 @@
  * Time-based garbage collection of an item's history. Commits older than the retention
  * cutoff are dropped per item, with the snapshots and deltas that depend on them, while
  * everything the current value needs stays: every head, every commit newer than the
- * cutoff, the merge base of several heads and what lies between it and the heads, and
- * the full snapshot of every kept delta. Parents of kept commits that were dropped are
+ * cutoff, the state at the cutoff (the newest older commits: merge bases for peers that
+ * synced within the window), the merge base of several heads and what lies between it
+ * and the heads, and the full snapshot of every kept delta. Parents of kept commits that were dropped are
  * listed in a horizon record, so the graph treats them as present; commits older than
  * the horizon are refused from then on.
  *
@@ -29,8 +30,16 @@ export interface CompactionResult {
 /** The commits of one item that garbage collection must keep. */
 export function commitsToKeep(g: ItemGraph, cutoffTs: number): Set<CommitId> {
   const keep = new Set<CommitId>();
+  // The state at the cut-off: the newest commits older than it (no older child). A peer
+  // that synced within the window holds them (or newer ones) as heads, so a commit it
+  // makes later still finds its merge base here.
+  const oldWithOldChild = new Set<CommitId>();
   for (const [id, n] of g.nodes) {
     if (n.commit.ts >= cutoffTs) keep.add(id);
+    else for (const a of ancestorsOf(n.commit)) oldWithOldChild.add(a);
+  }
+  for (const [id, n] of g.nodes) {
+    if (n.commit.ts < cutoffTs && !oldWithOldChild.has(id)) keep.add(id);
   }
   for (const h of g.heads) keep.add(h.commit.id);
   // Incomplete commits (waiting for parents) are kept: they are not history yet.
@@ -70,15 +79,24 @@ export function commitsToKeep(g: ItemGraph, cutoffTs: number): Set<CommitId> {
 export function compactedLog(
   repo: Repository,
   cutoffTs: number,
-): { frames: Uint8Array[]; kept: number; dropped: number } {
+): {
+  frames: Uint8Array[];
+  kept: number;
+  dropped: number;
+  droppedIds: CommitId[];
+} {
   const kept: CommitNode[] = [];
   const pruned = new Set<CommitId>();
+  const droppedIds: CommitId[] = [];
   let dropped = 0;
   for (const g of repo.allGraphs()) {
     const keep = commitsToKeep(g, cutoffTs);
     for (const [id, n] of g.nodes) {
       if (!keep.has(id)) {
-        dropped++;
+        if (!repo.collected.has(id)) {
+          dropped++;
+          droppedIds.push(id);
+        }
         continue;
       }
       if (!n.sig) continue; // unsigned local commits cannot exist after a flush
@@ -102,7 +120,7 @@ export function compactedLog(
     ),
   );
   for (const n of kept) frames.push(encodeFrame(commitPayload(n)));
-  return { frames, kept: kept.length, dropped };
+  return { frames, kept: kept.length, dropped, droppedIds };
 }
 
 function frame(kind: number, body: Uint8Array): Uint8Array {

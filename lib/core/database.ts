@@ -236,10 +236,22 @@ export class Database {
     const cutoff = this.#followCutoff(peerHorizon);
     const r = await this.open(path);
     if (
-      !(cutoff > r.horizon) || !this.#storage.replaceLog ||
-      this.#compacting.has(path) || (this.#followed.get(path) ?? 0) >= cutoff
+      !(cutoff > r.horizon) || this.#compacting.has(path) ||
+      (this.#followed.get(path) ?? 0) >= cutoff
     ) return null;
     this.#followed.set(path, cutoff);
+    if (!this.#storage.replaceLog) {
+      // The log cannot be rewritten: collect in place (kept, but no longer offered).
+      const plan = compactedLog(r, cutoff);
+      if (!plan.dropped) return null;
+      r.collectInPlace(cutoff, plan.droppedIds);
+      return {
+        repo: path,
+        keptCommits: plan.kept,
+        droppedCommits: plan.dropped,
+        bytesAfter: 0,
+      };
+    }
     const result = await this.#compactTo(path, cutoff);
     return result.droppedCommits ? result : null;
   }
@@ -538,7 +550,6 @@ export class Database {
     const stats = await syncRepository(r, transport, {
       ...hooks,
       stopAtHorizon: (h) =>
-        this.#storage.replaceLog !== undefined &&
         (this.#followed.get(r.path) ?? 0) < this.#followCutoff(h),
     });
     if (stats.peerHorizon <= r.horizon) return stats;

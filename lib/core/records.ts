@@ -33,15 +33,24 @@ export type RecordKind = typeof RecordKind[keyof typeof RecordKind];
 /** Offset of the commit bytes inside a commit record payload. */
 export const COMMIT_RECORD_HEADER = 65;
 
-/** What garbage collection left: commits before `ts` are gone; `pruned` parents are gone. */
+/**
+ * What garbage collection left: commits before `ts` are gone; `pruned` parents are gone.
+ * With `inPlace` (storages that cannot rewrite their log) the `pruned` commits are still
+ * in the log but count as collected: they are no longer offered to peers.
+ */
 export interface HorizonRecord {
   readonly ts: number;
   readonly pruned: readonly CommitId[];
+  readonly inPlace?: boolean;
 }
 
 /** Encodes a horizon record body. */
 export function encodeHorizonRecord(h: HorizonRecord): Uint8Array {
-  return encode({ ts: h.ts, pruned: [...h.pruned].sort().map(commitIdBytes) });
+  return encode({
+    ts: h.ts,
+    pruned: [...h.pruned].sort().map(commitIdBytes),
+    ...(h.inPlace ? { inPlace: true } : {}),
+  });
 }
 
 /** Decodes a horizon record body; throws SyntaxError when malformed. */
@@ -49,6 +58,7 @@ export function decodeHorizonRecord(bytes: Uint8Array): HorizonRecord {
   const v = decode(bytes, { maxDepth: 2 }) as {
     ts?: unknown;
     pruned?: unknown;
+    inPlace?: unknown;
   };
   if (
     v === null || typeof v !== "object" || typeof v.ts !== "number" ||
@@ -58,6 +68,7 @@ export function decodeHorizonRecord(bytes: Uint8Array): HorizonRecord {
   return {
     ts: v.ts,
     pruned: (v.pruned as Uint8Array[]).map(commitIdFromBytes),
+    ...(v.inPlace === true ? { inPlace: true } : {}),
   };
 }
 

@@ -159,6 +159,8 @@ export class Repository {
   #signingInFlight = 0;
   /** Commits removed by garbage collection that kept commits name as parents. */
   readonly #pruned = new Set<CommitId>();
+  /** Commits collected in place: still in the log, no longer offered to peers. */
+  readonly #collected = new Set<CommitId>();
   /** Commits older than this timestamp were garbage-collected and are refused. */
   horizon = 0;
   #itemListeners = 0;
@@ -219,7 +221,8 @@ export class Repository {
         try {
           const h = decodeHorizonRecord(data.subarray(start + 1, end));
           this.horizon = Math.max(this.horizon, h.ts);
-          for (const id of h.pruned) this.#pruned.add(id);
+          const into = h.inPlace ? this.#collected : this.#pruned;
+          for (const id of h.pruned) into.add(id);
         } catch { /* reported by `verify` */ }
       } else if (kind === RecordKind.Session) {
         try {
@@ -810,14 +813,36 @@ export class Repository {
     return this.#idSet = set;
   }
 
-  /** Commit ids of every signed commit in this repository. */
+  /**
+   * Commit ids of every signed commit in this repository (those collected in place by
+   * {@link Repository.collectInPlace} excepted: they are no longer offered to peers).
+   */
   commitIds(): CommitId[] {
     this.checkOpen();
     const out: CommitId[] = [];
+    const collected = this.#collected;
     for (const [id, e] of this.commitIndex()) {
-      if (e.graph!.nodes.get(id)?.sig) out.push(id);
+      if (e.graph!.nodes.get(id)?.sig && !collected.has(id)) out.push(id);
     }
     return out;
+  }
+
+  /**
+   * @internal Garbage collection for storages that cannot rewrite their log (IndexedDB):
+   * `dropped` stay on disk and in memory (values do not change) but count as collected
+   * from now on: they are left out of the commit ids offered to peers, so this replica
+   * reconciles with peers that collected them. Persisted as a horizon record.
+   */
+  collectInPlace(cutoff: number, dropped: readonly CommitId[]): void {
+    this.checkOpen();
+    if (!dropped.length) return;
+    for (const id of dropped) this.#collected.add(id);
+    this.horizon = Math.max(this.horizon, cutoff);
+    this.#idSet = null;
+    this.#appendRecord(
+      RecordKind.Horizon,
+      encodeHorizonRecord({ ts: this.horizon, pruned: dropped, inPlace: true }),
+    );
   }
 
   /**
@@ -1012,6 +1037,11 @@ export class Repository {
   /** @internal Ids pruned by garbage collection (frontier parents of kept commits). */
   get pruned(): ReadonlySet<CommitId> {
     return this.#pruned;
+  }
+
+  /** @internal Ids collected in place (still stored, no longer offered to peers). */
+  get collected(): ReadonlySet<CommitId> {
+    return this.#collected;
   }
 
   /** @internal Every item entry, resolved (compaction reads all graphs). */

@@ -166,14 +166,16 @@ function recordsFor(
 
 /** Collected ids that these commits name as parents (the receiver must know them). */
 function prunedParents(repo: Repository, ids: readonly CommitId[]) {
-  const pruned = repo.pruned;
-  if (!pruned.size || !ids.length) return [];
+  const { pruned, collected } = repo;
+  if ((!pruned.size && !collected.size) || !ids.length) return [];
   const out = new Set<CommitId>();
   const index = repo.commitIndex();
   for (const id of ids) {
     const e = index.get(id);
     const c = e && repo.graphOf(e).nodes.get(id)?.commit;
-    for (const p of c?.parents ?? []) if (pruned.has(p)) out.add(p);
+    for (const p of c?.parents ?? []) {
+      if (pruned.has(p) || collected.has(p)) out.add(p);
+    }
   }
   return [...out].map(commitIdBytes);
 }
