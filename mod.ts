@@ -29,6 +29,7 @@
 import { Database, type DatabaseOptions } from "./lib/core/database.ts";
 import { FileStorage } from "./lib/storage/file_storage.ts";
 import { MemoryStorage } from "./lib/storage/memory_storage.ts";
+import { denoPoolVerifier } from "./lib/crypto/deno_verify_pool.ts";
 import type { Storage } from "./lib/storage/storage.ts";
 
 export { Database } from "./lib/core/database.ts";
@@ -130,9 +131,13 @@ export async function openDatabase(options: OpenOptions): Promise<Database> {
     },
     clearInterval: (id: unknown) => clearInterval(id as number),
   };
+  // Received signatures are checked on a worker pool (node:crypto), cheaper than Web
+  // Crypto per signature; it falls back to Web Crypto on its own.
+  const verifier = options.verifier ?? denoPoolVerifier();
   try {
-    return await Database.open({ ...options, storage, timers });
+    return await Database.open({ ...options, storage, timers, verifier });
   } catch (e) {
+    verifier.release?.();
     await storage.close();
     throw e;
   }

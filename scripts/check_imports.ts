@@ -1,8 +1,9 @@
 /**
  * Checks the dependency direction of the layers (DESIGN.md section 1):
- * - lib/ imports neither server/, client/ nor mod.ts, and uses no `Deno.*` outside
- *   its file-storage modules (`lib/**\/file*`) and tests;
- * - nothing in lib/ but file* modules imports a file* module;
+ * - lib/ imports neither server/, client/ nor mod.ts, and uses no `Deno.*` or `node:`
+ *   modules outside its Deno-only modules (file storage `lib/**\/file*`, the verifier
+ *   pool `lib/**\/deno_*`) and tests;
+ * - nothing in lib/ but Deno-only modules imports a Deno-only module;
  * - server/ and client/ never import each other; client/ never reaches file storage
  *   or mod.ts (which opens files), and uses no `Deno.*` (the browser type-check in
  *   `deno task test` proves the same with the compiler).
@@ -39,8 +40,7 @@ function stripComments(src: string): string {
 }
 
 const isTest = (p: string) => /_test\.ts$/.test(p);
-const isFileModule = (p: string) =>
-  /^lib\/.*\/file[^/]*$/.test(p) || /^lib\/file[^/]*$/.test(p);
+const isFileModule = (p: string) => /^lib\/(.*\/)?(file|deno_)[^/]*$/.test(p);
 
 const violations: string[] = [];
 for (const layer of ["lib", "server", "client"]) {
@@ -61,7 +61,7 @@ for (const layer of ["lib", "server", "client"]) {
         }
         if (isFileModule(target) && !isFileModule(file) && !isTest(file)) {
           violations.push(
-            `${file} imports ${target}: only mod.ts and server/ may use file storage`,
+            `${file} imports ${target}: only mod.ts and server/ may use Deno-only modules`,
           );
         }
       }
@@ -85,9 +85,11 @@ for (const layer of ["lib", "server", "client"]) {
     }
     if (
       layer === "lib" && !isFileModule(file) && !isTest(file) &&
-      /\bDeno\./.test(src)
+      (/\bDeno\./.test(src) || /from\s*["']node:/.test(src))
     ) {
-      violations.push(`${file} uses Deno.*: lib/ must stay platform-neutral`);
+      violations.push(
+        `${file} uses Deno.* or node: modules: lib/ must stay platform-neutral`,
+      );
     }
     if (layer === "client" && /\bDeno\./.test(src)) {
       violations.push(`${file} uses Deno.*: client/ runs in browsers`);

@@ -34,6 +34,10 @@ export async function compileExecutable(
       "compile",
       "--quiet",
       ...PERMISSIONS,
+      // Workers are loaded by URL at runtime: embed the verifier pool's worker (the
+      // pool falls back to Web Crypto if it is missing).
+      "--include",
+      join(root, "lib/crypto/deno_verify_worker.ts"),
       "--output",
       output,
       join(root, "server/main.ts"),

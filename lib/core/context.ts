@@ -6,6 +6,7 @@
  * @module
  */
 
+import type { SignatureVerifier } from "../crypto/verifier.ts";
 import type { SessionId, SigningKey } from "../crypto/keys.ts";
 import type { SchemaRegistry } from "../schema/schema.ts";
 import type { HybridClock } from "./clock.ts";
@@ -23,6 +24,8 @@ export interface RepoContext {
   readonly trust: SessionTrust;
   /** Sessions seen in logs or received (not necessarily trusted). */
   readonly knownSessions: Map<SessionId, SessionRecord>;
+  /** Checks received commits' signatures. */
+  readonly verifier: SignatureVerifier;
   /** Wall-clock ms. */
   now(): number;
   /** Throws when the database is closed. */

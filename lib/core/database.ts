@@ -5,6 +5,10 @@
  * @module
  */
 
+import {
+  type SignatureVerifier,
+  webCryptoVerifier,
+} from "../crypto/verifier.ts";
 import { decode, encode } from "../encoding/msgpack.ts";
 import {
   generateSigningKey,
@@ -70,6 +74,11 @@ export interface DatabaseOptions extends ResidencyOptions {
    * non-extractable CryptoKey in IndexedDB); otherwise it lives in storage metadata.
    */
   readonly signer?: SigningKey;
+  /**
+   * Checks received commits' signatures (default Web Crypto; the Deno entry passes a
+   * worker pool). `release()`, when present, is called when the database closes.
+   */
+  readonly verifier?: SignatureVerifier & { release?(): void };
 }
 
 /** Called with signed local commits as they are stored (the sync layer pushes them). */
@@ -88,6 +97,7 @@ export class Database {
   readonly #followed = new Map<RepoPath, number>();
   readonly #commitListeners = new Set<CommitsListener>();
   readonly #ctx: RepoContext;
+  readonly #releaseVerifier: (() => void) | undefined;
   readonly #onError: (error: unknown) => void;
   readonly #random: (bytes: Uint8Array) => void;
   /** Repairs made while opening repository logs. */
@@ -106,6 +116,7 @@ export class Database {
 
   private constructor(options: DatabaseOptions, signer: SigningKey) {
     this.#storage = options.storage;
+    this.#releaseVerifier = options.verifier?.release?.bind(options.verifier);
     this.#minRetentionMs = options.minRetentionMs ?? DEFAULT_MIN_RETENTION_MS;
     this.schemas = new SchemaRegistry();
     for (const s of options.schemas ?? []) this.schemas.register(s);
@@ -125,6 +136,7 @@ export class Database {
       ownSession,
       trust: options.trust ?? this.trusted!,
       knownSessions: new Map([[ownSession.id, ownSession]]),
+      verifier: options.verifier ?? webCryptoVerifier,
       now: wall,
       checkOpen: () => {
         if (this.#closed) throw new Error("Database is closed");
@@ -545,6 +557,7 @@ export class Database {
     hooks?: SyncHooks,
   ): Promise<SyncStats> {
     const r = await this.open(repo);
+    this.#ctx.verifier.prepare?.(); // a sync may bring a large batch to verify
     // When the peer collected history this replica still holds, stop before offering
     // it, collect it here too (so both sets match again) and sync once more.
     const stats = await syncRepository(r, transport, {
@@ -641,6 +654,7 @@ export class Database {
     this.#closed = true;
     this.#repos.clear();
     this.#open.clear();
+    this.#releaseVerifier?.();
     await this.#storage.close();
     if (errors.length) throw errors[0];
   }

@@ -21,7 +21,7 @@
  */
 
 import { type CommitId, decodeCommitWithId } from "../commit/commit.ts";
-import { verifySignature } from "../crypto/keys.ts";
+import type { VerifyJob } from "../crypto/verifier.ts";
 import type { ItemPath } from "../path.ts";
 import type { SessionRecord } from "./session.ts";
 import { timestampMs } from "./clock.ts";
@@ -185,24 +185,49 @@ export function beginIngest(
       record: own,
     });
   }
-  const check = async (
-    { node, idBytes }: { node: CommitNode; idBytes: Uint8Array },
-  ): Promise<string | null> => {
-    if (stored) return null;
-    const author = authorOf(node);
-    if (typeof author === "string") return author;
-    if (!ctx.knownSessions.has(author.id)) {
-      // So the log records the session even once it has expired (see addRemote).
-      ctx.knownSessions.set(author.id, author);
-    }
-    const ok = await verifySignature(
-      author.publicKey,
-      node.sig!,
-      idBytes,
-    );
-    return ok ? null : `signature of commit ${node.commit.id} does not verify`;
-  };
-  const verifying = Promise.all(candidates.map(check));
+  // Authors and rules first (synchronous), then every signature in one batch.
+  const reasons: (string | null)[] = [];
+  const jobs: VerifyJob[] = [];
+  const jobOf: number[] = [];
+  if (!stored) {
+    candidates.forEach(({ node, idBytes }, j) => {
+      const author = authorOf(node);
+      if (typeof author === "string") {
+        reasons[j] = author;
+        return;
+      }
+      if (!ctx.knownSessions.has(author.id)) {
+        // So the log records the session even once it has expired (see addRemote).
+        ctx.knownSessions.set(author.id, author);
+      }
+      reasons[j] = null;
+      jobOf.push(j);
+      jobs.push({
+        publicKey: author.publicKey,
+        signature: node.sig!,
+        message: idBytes,
+      });
+    });
+  } else candidates.forEach((_, j) => reasons[j] = null);
+  const verifying =
+    (jobs.length
+      ? ctx.verifier.verifyBatch(jobs)
+      : Promise.resolve([] as boolean[])).then((oks) => {
+        if (oks.length !== jobs.length) {
+          throw new Error(
+            "signature verifier answered the wrong number of jobs",
+          );
+        }
+        oks.forEach((ok, k) => {
+          if (!ok) {
+            const j = jobOf[k];
+            reasons[j] = `signature of commit ${
+              candidates[j].node.commit.id
+            } does not verify`;
+          }
+        });
+        return reasons;
+      });
   // finish() reports a failure; until it is called, it is not unhandled.
   verifying.catch(() => {});
   return {
