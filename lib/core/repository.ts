@@ -798,6 +798,12 @@ export class Repository {
     return this.#index = index;
   }
 
+  /** @internal A commit of this repository by id (decoded on demand). */
+  commitOf(id: CommitId): Commit | undefined {
+    const e = this.commitIndex().get(id);
+    return e && this.graphOf(e).nodes.get(id)?.commit;
+  }
+
   /** @internal The stored record payload (`[kind][sig][commit]`) of a signed commit. */
   commitRecord(id: CommitId): Uint8Array | undefined {
     const e = this.commitIndex().get(id);

@@ -123,10 +123,8 @@ export function authorsOf(
   ids: Iterable<CommitId>,
 ): Set<string> {
   const out = new Set<string>();
-  const index = repo.commitIndex();
   for (const id of ids) {
-    const e = index.get(id);
-    const s = e && repo.graphOf(e).nodes.get(id)?.commit.session;
+    const s = repo.commitOf(id)?.session;
     if (s) out.add(s);
   }
   return out;
@@ -169,11 +167,8 @@ function prunedParents(repo: Repository, ids: readonly CommitId[]) {
   const { pruned, collected } = repo;
   if ((!pruned.size && !collected.size) || !ids.length) return [];
   const out = new Set<CommitId>();
-  const index = repo.commitIndex();
   for (const id of ids) {
-    const e = index.get(id);
-    const c = e && repo.graphOf(e).nodes.get(id)?.commit;
-    for (const p of c?.parents ?? []) {
+    for (const p of repo.commitOf(id)?.parents ?? []) {
       if (pruned.has(p) || collected.has(p)) out.add(p);
     }
   }
@@ -197,12 +192,6 @@ function vouchedPruned(message: SyncMessage): CommitId[] {
     }
   }
   return [...out];
-}
-
-/** Timestamps of local commits by id (to count what a peer will find obsolete). */
-function commitTs(repo: Repository, id: CommitId): number {
-  const e = repo.commitIndex().get(id);
-  return (e && repo.graphOf(e).nodes.get(id)?.commit.ts) ?? 0;
 }
 
 /** Admits the message's session records, then ingests its commits. */
@@ -367,7 +356,7 @@ async function runPass(
       if (answer.horizon) {
         stats.peerHorizon = Math.max(stats.peerHorizon, answer.horizon);
         for (const id of sentIds) {
-          if (commitTs(repo, id) < answer.horizon) stats.obsolete++;
+          if ((repo.commitOf(id)?.ts ?? 0) < answer.horizon) stats.obsolete++;
         }
         if (
           answer.horizon > repo.horizon &&
