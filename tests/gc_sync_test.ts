@@ -114,8 +114,8 @@ Deno.test("edits older than the server's horizon are refused with a clear error;
   const stats = await stale.syncWith(REPO, transportTo(server));
   assert.equal(stats.obsolete, 1, "the old edit is reported");
   assert.match(
-    stats.errors.join("\n"),
-    /older than the history horizon/,
+    stats.errors.map((e) => `${e.code}: ${e.message}`).join("\n"),
+    /obsolete_commits: 1 commit\(s\) older than the history horizon/,
   );
   assert.deepEqual(values(server), serverValues, "the server is unchanged");
   assert.deepEqual(server.repository(REPO).commitIds().sort(), serverIds);

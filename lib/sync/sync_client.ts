@@ -19,6 +19,9 @@ import { signRequest } from "./request_signing.ts";
 import { WS_PATH } from "./ws_protocol.ts";
 import type { CommitId } from "../commit/commit.ts";
 
+/** How many server-reported errors {@link SyncClient.errors} keeps. */
+export const MAX_KEPT_ERRORS = 100;
+
 /** Attempts of {@link SyncClient.sync} across connection losses. */
 export const MAX_SYNC_ATTEMPTS = 5;
 
@@ -57,7 +60,10 @@ export class SyncClient {
   readonly #unsubscribe: () => void;
   #stopFollowing: () => void = () => {};
   private readonly reportError: (error: unknown) => void;
-  /** Server-reported errors (refused commits, forbidden repositories), newest last. */
+  /**
+   * Server-reported errors (refused or obsolete commits, forbidden repositories, expired
+   * sessions), newest last; the last {@link MAX_KEPT_ERRORS} are kept.
+   */
   readonly errors: WsError[] = [];
 
   private constructor(
@@ -99,7 +105,7 @@ export class SyncClient {
         if (e.code === "session_expired") {
           ref.client?.track(session.renew());
         }
-        ref.client?.errors.push(e);
+        ref.client?.keepError(e);
         ref.client?.reportError(
           new Error(`${repo ?? "server"}: ${e.code}: ${e.message}`),
         );
@@ -157,13 +163,7 @@ export class SyncClient {
       await this.connection.ready();
       try {
         await this.#settle();
-        for (const repo of this.#repos) {
-          await this.db.syncWith(
-            repo,
-            this.connection.transport(),
-            this.session.hooks,
-          );
-        }
+        for (const repo of this.#repos) await this.#reconcile(repo);
         await this.#settle();
         return;
       } catch (e) {
@@ -199,11 +199,24 @@ export class SyncClient {
   }
 
   async #reconcile(repo: string): Promise<void> {
-    await this.db.syncWith(
+    const stats = await this.db.syncWith(
       repo,
       this.connection.transport(),
       this.session.hooks,
     );
+    // Refused or obsolete commits do not end a sync: report them.
+    for (const e of stats.errors) {
+      this.keepError(e);
+      this.reportError(new Error(`${repo}: ${e.code}: ${e.message}`));
+    }
+  }
+
+  /** @internal Records a server-reported error (bounded). */
+  keepError(e: WsError): void {
+    this.errors.push(e);
+    if (this.errors.length > MAX_KEPT_ERRORS) {
+      this.errors.splice(0, this.errors.length - MAX_KEPT_ERRORS);
+    }
   }
 
   #pushLocal(repo: Repository, nodes: readonly CommitNode[]): void {

@@ -33,6 +33,7 @@ import {
   encodeSyncMessage,
   MAX_COMMITS_PER_MESSAGE,
   MAX_SYNC_ROUNDS,
+  type SyncError as SyncErrorInfo,
   type SyncMessage,
 } from "./protocol.ts";
 
@@ -91,7 +92,7 @@ export interface SyncStats {
   /** Commits sent that the peer ignored: older than its history horizon. */
   obsolete: number;
   /** Non-fatal errors the peer reported (refused or obsolete commits). */
-  errors: string[];
+  errors: SyncErrorInfo[];
   /** The peer's garbage-collection horizon (HLC timestamp; 0: it collected nothing). */
   peerHorizon: number;
   /** True when `stopAtHorizon` ended the sync early. */
@@ -352,7 +353,7 @@ async function runPass(
       if (answer.error && !NON_FATAL.has(answer.error.code)) {
         throw new SyncError(answer.error.code, answer.error.message);
       }
-      if (answer.error) stats.errors.push(answer.error.message);
+      if (answer.error) stats.errors.push(answer.error);
       if (answer.horizon) {
         stats.peerHorizon = Math.max(stats.peerHorizon, answer.horizon);
         for (const id of sentIds) {
