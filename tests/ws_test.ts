@@ -246,3 +246,41 @@ Deno.test("without `repos`, a client keeps every open repository in sync, also t
     for (const d of [a, b, server.db]) await d.close();
   }
 });
+
+Deno.test("commits the server refuses during a sync reach SyncClient.errors and onError", async () => {
+  const server = await secureServer({
+    rules: [{
+      pattern: "/all/*",
+      rule: (r) => r.op === "read" || !r.itemKey?.startsWith("ro"),
+    }],
+  });
+  const net = await listen(server);
+  const a = await clientDb();
+  const reported: string[] = [];
+  const ca = await SyncClient.connect(a, net.url, {
+    repos: [REPO],
+    onError: (e) => reported.push(String(e)),
+  });
+  try {
+    await ca.sync();
+    a.create(`${REPO}/ok`, "all", { s: "allowed" });
+    a.create(`${REPO}/ro1`, "all", { s: "refused" });
+    await ca.sync();
+    assert.equal(server.db.item(`${REPO}/ok`)?.get("s"), "allowed");
+    assert.equal(server.db.item(`${REPO}/ro1`), undefined);
+    assert.ok(
+      ca.errors.some((e) =>
+        e.code === "rejected_commits" && /may not write/.test(e.message)
+      ),
+      JSON.stringify(ca.errors),
+    );
+    assert.ok(
+      reported.some((r) => /rejected_commits/.test(r)),
+      reported.join(),
+    );
+  } finally {
+    ca.close();
+    await net.close();
+    for (const d of [a, server.db]) await d.close();
+  }
+});
