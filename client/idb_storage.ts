@@ -20,6 +20,7 @@ import type {
   RepoLog,
   Storage,
 } from "../lib/storage/storage.ts";
+import { concatBytes } from "../lib/encoding/bytes.ts";
 
 /** Version of the IndexedDB schema below. */
 const IDB_VERSION = 1;
@@ -47,18 +48,6 @@ function committed(tx: IDBTransaction): Promise<void> {
     tx.onerror = () => reject(tx.error);
     tx.onabort = () => reject(tx.error ?? new Error("transaction aborted"));
   });
-}
-
-function concat(chunks: readonly Uint8Array[]): Uint8Array {
-  let n = 0;
-  for (const c of chunks) n += c.length;
-  const out = new Uint8Array(n);
-  let o = 0;
-  for (const c of chunks) {
-    out.set(c, o);
-    o += c.length;
-  }
-  return out;
 }
 
 class IdbLog implements RepoLog {
@@ -99,7 +88,7 @@ class IdbLog implements RepoLog {
 
   flush(): Promise<void> {
     if (this.#pending.length) {
-      const bytes = concat(this.#pending);
+      const bytes = concatBytes(this.#pending);
       this.#pending = [];
       // Chunks are written in order: each waits for the previous one.
       this.#writing = this.#writing.then(async () => {
@@ -239,7 +228,7 @@ export class IdbStorage implements Storage {
     ]);
     let seenKey = 0;
     for (const k of keys) seenKey = Math.max(seenKey, k as number);
-    const data = concat(chunks.map((c) => c.bytes));
+    const data = concatBytes(chunks.map((c) => c.bytes));
     const scan = scanFrames(data);
     let recovery: RecoveryReport | undefined;
     if (scan.validEnd < data.length || scan.skipped.length) {
@@ -300,7 +289,7 @@ export class IdbStorage implements Storage {
     });
     if (last > log.seenKey) log.seenKey = last;
     for (const k of log.ownKeys) if (k <= log.seenKey) log.ownKeys.delete(k);
-    const data = concat(found);
+    const data = concatBytes(found);
     const { frames } = scanFrames(data);
     const out: Uint8Array[] = [];
     for (let i = 0; i < frames.length; i += 2) {

@@ -11,6 +11,7 @@
 import type { RepoPath } from "../path.ts";
 import { scanFrames } from "./frames.ts";
 import type { RecoveryReport, RepoLog, Storage } from "./storage.ts";
+import { concatBytes } from "../encoding/bytes.ts";
 
 const REPO_FILE = /^([a-z0-9_-]{1,64})\.([a-z0-9_-]{1,64})\.capra$/;
 const LOCK_FILE = "LOCK";
@@ -256,14 +257,7 @@ class FileLog implements RepoLog {
       const batch = this.#pending;
       const upTo = this.#appended;
       this.#pending = [];
-      let size = 0;
-      for (const b of batch) size += b.length;
-      const bytes = new Uint8Array(size);
-      let o = 0;
-      for (const b of batch) {
-        bytes.set(b, o);
-        o += b.length;
-      }
+      const bytes = concatBytes(batch);
       try {
         this.file ??= await openForAppend(this.path);
         await writeAll(this.file, bytes);
@@ -272,7 +266,9 @@ class FileLog implements RepoLog {
         // Keep the batch so a later flush retries it; fail the waiters now.
         this.#pending = [...batch, ...this.#pending];
         const error = new Error(
-          `Cannot write ${size} bytes to ${this.path}: ${(e as Error).message}`,
+          `Cannot write ${bytes.length} bytes to ${this.path}: ${
+            (e as Error).message
+          }`,
           { cause: e },
         );
         for (const w of this.#waiters.splice(0)) w.reject(error);
@@ -401,14 +397,7 @@ export class FileStorage implements Storage {
     frames: readonly Uint8Array[],
   ): Promise<void> {
     this.#check();
-    let size = 0;
-    for (const f of frames) size += f.length;
-    const bytes = new Uint8Array(size);
-    let o = 0;
-    for (const f of frames) {
-      bytes.set(f, o);
-      o += f.length;
-    }
+    const bytes = concatBytes(frames);
     // temp + fsync + rename: a crash leaves the old or the new file, never a mix.
     await writeFileAtomic(`${this.dir}/${repoFileName(repo)}`, bytes, 0o600);
     try {

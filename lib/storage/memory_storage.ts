@@ -8,19 +8,8 @@
 
 import type { RepoPath } from "../path.ts";
 import { scanFrames } from "./frames.ts";
+import { concatBytes } from "../encoding/bytes.ts";
 import type { RecoveryReport, RepoLog, Storage } from "./storage.ts";
-
-function concat(chunks: readonly Uint8Array[]): Uint8Array {
-  let n = 0;
-  for (const c of chunks) n += c.length;
-  const out = new Uint8Array(n);
-  let o = 0;
-  for (const c of chunks) {
-    out.set(c, o);
-    o += c.length;
-  }
-  return out;
-}
 
 const EMPTY = new Uint8Array(0);
 
@@ -59,7 +48,7 @@ class MemoryLog implements RepoLog {
   }
   flush(): Promise<void> {
     if (this.#pending.length) {
-      this.owner.appendBytes(this.repo, concat(this.#pending));
+      this.owner.appendBytes(this.repo, concatBytes(this.#pending));
       this.#pending = [];
     }
     return Promise.resolve();
@@ -77,7 +66,7 @@ export class MemoryStorage implements Storage {
 
   /** The bytes of a repository's log (for tests and tools). */
   bytesOf(repo: RepoPath): Uint8Array {
-    return concat(this.#logs.get(repo) ?? []);
+    return concatBytes(this.#logs.get(repo) ?? []);
   }
 
   /** Replaces a repository's log bytes (for tests that damage logs). */
@@ -114,7 +103,7 @@ export class MemoryStorage implements Storage {
   }
 
   replaceLog(repo: RepoPath, frames: readonly Uint8Array[]): Promise<void> {
-    this.setBytes(repo, concat(frames));
+    this.setBytes(repo, concatBytes(frames));
     return Promise.resolve();
   }
 
