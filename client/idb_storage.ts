@@ -15,10 +15,11 @@
 
 import type { RepoPath } from "../lib/path.ts";
 import { scanFrames } from "../lib/storage/frames.ts";
-import type {
-  RecoveryReport,
-  RepoLog,
-  Storage,
+import {
+  recoveryOf,
+  type RecoveryReport,
+  type RepoLog,
+  type Storage,
 } from "../lib/storage/storage.ts";
 import { concatBytes } from "../lib/encoding/bytes.ts";
 
@@ -230,13 +231,8 @@ export class IdbStorage implements Storage {
     for (const k of keys) seenKey = Math.max(seenKey, k as number);
     const data = concatBytes(chunks.map((c) => c.bytes));
     const scan = scanFrames(data);
-    let recovery: RecoveryReport | undefined;
-    if (scan.validEnd < data.length || scan.skipped.length) {
-      recovery = {
-        repo,
-        cutBytes: data.length - scan.validEnd,
-        skipped: scan.skipped,
-      };
+    const recovery = recoveryOf(repo, data, scan);
+    if (recovery) {
       if (scan.validEnd < data.length) {
         seenKey = await this.#replaceLog(repo, data.slice(0, scan.validEnd));
       }

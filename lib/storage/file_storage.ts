@@ -10,7 +10,12 @@
 
 import type { RepoPath } from "../path.ts";
 import { scanFrames } from "./frames.ts";
-import type { RecoveryReport, RepoLog, Storage } from "./storage.ts";
+import {
+  recoveryOf,
+  type RecoveryReport,
+  type RepoLog,
+  type Storage,
+} from "./storage.ts";
 import { concatBytes } from "../encoding/bytes.ts";
 
 const REPO_FILE = /^([a-z0-9_-]{1,64})\.([a-z0-9_-]{1,64})\.capra$/;
@@ -362,22 +367,14 @@ export class FileStorage implements Storage {
    */
   #finishOpen(repo: RepoPath, path: string, data: Uint8Array): RepoLog {
     const scan = scanFrames(data);
-    let recovery: RecoveryReport | undefined;
     let file: Deno.FsFile | null = null;
-    if (scan.validEnd < data.length || scan.skipped.length) {
-      let preservedAt: string | undefined;
-      if (scan.validEnd < data.length) {
-        preservedAt = `${path}.cut-${Date.now()}`;
-        writeFileAtomicSync(preservedAt, data.subarray(scan.validEnd));
-        Deno.truncateSync(path, scan.validEnd);
-      }
-      recovery = {
-        repo,
-        cutBytes: data.length - scan.validEnd,
-        preservedAt,
-        skipped: scan.skipped,
-      };
+    let preservedAt: string | undefined;
+    if (scan.validEnd < data.length) {
+      preservedAt = `${path}.cut-${Date.now()}`;
+      writeFileAtomicSync(preservedAt, data.subarray(scan.validEnd));
+      Deno.truncateSync(path, scan.validEnd);
     }
+    const recovery = recoveryOf(repo, data, scan, preservedAt);
     // A repository that was never written has no file: it is created on first append,
     // so reading a missing repository leaves no trace on disk.
     if (data.length > 0) {

@@ -9,7 +9,12 @@
 import type { RepoPath } from "../path.ts";
 import { scanFrames } from "./frames.ts";
 import { concatBytes } from "../encoding/bytes.ts";
-import type { RecoveryReport, RepoLog, Storage } from "./storage.ts";
+import {
+  recoveryOf,
+  type RecoveryReport,
+  type RepoLog,
+  type Storage,
+} from "./storage.ts";
 
 const EMPTY = new Uint8Array(0);
 
@@ -88,14 +93,7 @@ export class MemoryStorage implements Storage {
   openLogSync(repo: RepoPath): RepoLog {
     const data = this.bytesOf(repo);
     const scan = scanFrames(data);
-    let recovery: RecoveryReport | undefined;
-    if (scan.validEnd < data.length || scan.skipped.length) {
-      recovery = {
-        repo,
-        cutBytes: data.length - scan.validEnd,
-        skipped: scan.skipped,
-      };
-    }
+    const recovery = recoveryOf(repo, data, scan);
     // The log and the storage share the open-time bytes (appends add chunks).
     const valid = data.subarray(0, scan.validEnd);
     this.#logs.set(repo, valid.length ? [valid] : []);

@@ -7,7 +7,7 @@
  */
 
 import type { RepoPath } from "../path.ts";
-import type { DamagedRange } from "./frames.ts";
+import type { DamagedRange, ScanResult } from "./frames.ts";
 
 /** What opening a log found and repaired. */
 export interface RecoveryReport {
@@ -18,6 +18,25 @@ export interface RecoveryReport {
   readonly preservedAt?: string;
   /** damaged ranges between intact records, skipped */
   readonly skipped: readonly DamagedRange[];
+}
+
+/**
+ * What opening a log with these scanned `data` must report: the cut tail and the skipped
+ * damaged ranges; undefined when the log is intact.
+ */
+export function recoveryOf(
+  repo: RepoPath,
+  data: Uint8Array,
+  scan: ScanResult,
+  preservedAt?: string,
+): RecoveryReport | undefined {
+  if (scan.validEnd === data.length && !scan.skipped.length) return undefined;
+  return {
+    repo,
+    cutBytes: data.length - scan.validEnd,
+    ...(preservedAt ? { preservedAt } : {}),
+    skipped: scan.skipped,
+  };
 }
 
 /** An opened repository log. */
