@@ -21,6 +21,7 @@ import type { RootSessionTrust } from "../lib/sync/root_trust.ts";
 import type { AccessRules } from "../lib/sync/rules.ts";
 import { HttpError } from "./errors.ts";
 import type { ServerMetrics } from "./metrics.ts";
+import type { SessionQuotas } from "./quotas.ts";
 
 /** Called with commits accepted from `origin` (a socket, or undefined for HTTP). */
 export type AcceptedListener = (
@@ -39,6 +40,8 @@ export class SyncService {
     readonly trust: RootSessionTrust,
     readonly rules: AccessRules,
     readonly metrics: ServerMetrics,
+    /** Per-session quotas charged by every message (none when absent). */
+    readonly quotas?: SessionQuotas,
   ) {
     this.hooks = {
       admitSessions: async (records) => {
@@ -144,6 +147,8 @@ export class SyncService {
     this.metrics.bytesIn += bytes.length;
     this.metrics.syncRounds++;
     const message = decodeSyncMessage(bytes);
+    // Over quota: refused before anything of the message is verified or stored.
+    this.quotas?.charge(session.id, bytes.length, message.commits?.length ?? 0);
     if (expectedRepo !== undefined && message.repo !== expectedRepo) {
       throw new HttpError(
         400,
