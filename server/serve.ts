@@ -56,14 +56,14 @@ export async function serveGuarded(
 ): Promise<GuardedServer> {
   const ac = new AbortController();
   const internalReady = Promise.withResolvers<Deno.NetAddr>();
-  let guard: ConnectionGuard | undefined;
+  const ref: { guard?: ConnectionGuard } = {};
   const http = Deno.serve({
     hostname: "127.0.0.1",
     port: 0,
     signal: ac.signal,
     onListen: (addr) => internalReady.resolve(addr),
   }, (req, info) => {
-    const origin = guard?.addressOf(info.remoteAddr.port);
+    const origin = ref.guard?.addressOf(info.remoteAddr.port);
     return server.app.fetch(req, {
       remoteAddr: origin === undefined
         ? info.remoteAddr
@@ -72,7 +72,7 @@ export async function serveGuarded(
   });
   const internal = await internalReady.promise;
   const l = server.limits;
-  guard = ConnectionGuard.listen({
+  const guard = ref.guard = ConnectionGuard.listen({
     hostname: options.hostname,
     port: options.port,
     upstream: { hostname: "127.0.0.1", port: internal.port },
@@ -101,7 +101,7 @@ export async function serveGuarded(
   }
   const close = async () => {
     server.hub?.closeAll();
-    await guard!.close();
+    await guard.close();
     ac.abort();
     await http.finished;
     await metrics?.finished;
