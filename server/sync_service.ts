@@ -146,8 +146,9 @@ export class SyncService {
   ): Promise<Uint8Array> {
     this.metrics.bytesIn += bytes.length;
     this.metrics.syncRounds++;
+    // Over quota: refused before anything of the message is decoded, verified or stored.
+    this.quotas?.checkBytes(session.id, bytes.length);
     const message = decodeSyncMessage(bytes);
-    // Over quota: refused before anything of the message is verified or stored.
     this.quotas?.charge(session.id, bytes.length, message.commits?.length ?? 0);
     if (expectedRepo !== undefined && message.repo !== expectedRepo) {
       throw new HttpError(
