@@ -196,6 +196,7 @@ export function rulesFromPublished(v: unknown): RepoRule[] {
     const write = parseAccessLevel(e.write, `${at}.write`);
     return {
       pattern,
+      declared: { pattern, write },
       rule: (r) => r.op === "read" || levelAllows(write, r),
     };
   });
