@@ -22,6 +22,14 @@
  * - Delete: the merge is deleted when some head is deleted and no live head changed a
  *   field (an edit beats a concurrent delete).
  *
+ * These rules are exact when the merge base is clean: every commit that two heads share
+ * is the base or one of its ancestors, so what a head changed since the base is its own
+ * work. When heads share commits the base does not hold (criss-cross merges, or three
+ * heads of which two share newer history), a single base counts the shared changes as
+ * every sharing head's own and a stale value can win; the model then checks only what
+ * any correct merge satisfies (tests/_model_loose.ts). The engine's single-base merge
+ * loses edits there: see the ignored test in tests/merge_model_test.ts.
+ *
  * @module
  */
 
@@ -32,15 +40,22 @@ import {
   type TextMerge,
   weakTextProblems,
 } from "./_model_text.ts";
+import { looseProblems } from "./_model_loose.ts";
+import {
+  type ModelData,
+  type ModelState,
+  sameValue,
+  showState,
+  showValue,
+} from "./_model_values.ts";
 
-/** An item's data as the public API shows it (Date, Set and Map objects). */
-export type ModelData = Readonly<Record<string, unknown>>;
-
-/** An item state: its data and whether it is deleted. */
-export interface ModelState {
-  readonly deleted: boolean;
-  readonly data: ModelData;
-}
+export {
+  type ModelData,
+  type ModelState,
+  sameValue,
+  showState,
+  showValue,
+} from "./_model_values.ts";
 
 /** One commit as the model knows it. */
 export interface ModelCommit {
@@ -71,41 +86,6 @@ export function commitOrder(
 ): number {
   if (a.ts !== b.ts) return a.ts - b.ts;
   return a.id < b.id ? -1 : a.id > b.id ? 1 : 0;
-}
-
-/** Value equality by field type (dates by time, sets and maps by content). */
-export function sameValue(a: unknown, b: unknown): boolean {
-  if (a === b) return true;
-  if (a instanceof Date && b instanceof Date) return a.getTime() === b.getTime();
-  if (a instanceof Set && b instanceof Set) {
-    return a.size === b.size && [...a].every((e) => b.has(e));
-  }
-  if (a instanceof Map && b instanceof Map) {
-    return a.size === b.size &&
-      [...a].every(([k, v]) => b.has(k) && b.get(k) === v);
-  }
-  return false;
-}
-
-/** A readable, order-independent rendering of a value (for messages and digests). */
-export function showValue(v: unknown): string {
-  if (v instanceof Date) return `Date(${v.getTime()})`;
-  if (v instanceof Set) return `Set(${[...v].map(showValue).sort().join(",")})`;
-  if (v instanceof Map) {
-    return `Map(${
-      [...v].map(([k, x]) => `${k}=${showValue(x)}`).sort().join(",")
-    })`;
-  }
-  return JSON.stringify(v) ?? "undefined";
-}
-
-/** A readable rendering of a state. */
-export function showState(s: ModelState | undefined): string {
-  if (!s) return "absent";
-  const fields = Object.keys(s.data).sort().map((k) =>
-    `${k}: ${showValue(s.data[k])}`
-  );
-  return `${s.deleted ? "deleted " : ""}{ ${fields.join(", ")} }`;
 }
 
 const ABSENT = Symbol("absent");
@@ -150,6 +130,12 @@ function fold(
 
 /** The value of a set of heads: a state, plus the text merges left to check. */
 export interface Expectation {
+  /** False when heads share commits outside the base's ancestry (see the module doc). */
+  readonly clean: boolean;
+  readonly schema: Schema;
+  readonly base: ModelData;
+  /** The heads' states, in (ts, id) order. */
+  readonly heads: readonly ModelState[];
   readonly state: ModelState;
   /** Text fields whose merged text the model constrains instead of computing. */
   readonly text: ReadonlyMap<string, TextMerge>;
@@ -158,8 +144,18 @@ export interface Expectation {
 /** The commits the tests recorded, and the value any set of heads must have. */
 export class ModelHistory {
   readonly commits: Map<string, ModelCommit> = new Map();
-  /** Text merges checked strictly / with the weak rules (so tests can assert coverage). */
-  readonly textChecks = { strict: 0, weak: 0 };
+  /** What the checks exercised (so tests can assert they test something). */
+  readonly stats = {
+    /** Values of several heads checked. */
+    merges: 0,
+    /** ... of which the base was clean and some head deleted, another live. */
+    deleteAgainstLive: 0,
+    /** ... of which the base was not clean (only loose checks). */
+    unclean: 0,
+    /** Text merges checked strictly / with the weak rules. */
+    strictText: 0,
+    weakText: 0,
+  };
   readonly #resolved = new Map<string, ModelState>();
 
   constructor(readonly options: ModelOptions) {}
@@ -204,15 +200,30 @@ export class ModelHistory {
   expect(headIds: readonly string[]): Expectation | undefined {
     if (headIds.length === 0) return undefined;
     const heads = headIds.map((id) => this.#commit(id)).sort(commitOrder);
-    if (heads.length === 1) return { state: heads[0].state, text: new Map() };
-    const base = this.mergeBase(headIds);
     const schema = this.options.schemaOf(heads[0].key);
+    if (heads.length === 1) {
+      const { state } = heads[0];
+      const one = [state];
+      return {
+        clean: true,
+        schema,
+        base: {},
+        heads: one,
+        state,
+        text: new Map(),
+      };
+    }
+    const base = this.mergeBase(headIds);
     const baseData: ModelData = base?.state.data ?? {};
     const states = heads.map((h) => h.state);
     const text = new Map<string, TextMerge>();
     let data: Record<string, unknown> = {};
     if (schema.merge) {
-      const merge = schema.merge as (b: unknown, o: unknown, t: unknown) => unknown;
+      const merge = schema.merge as (
+        b: unknown,
+        o: unknown,
+        t: unknown,
+      ) => unknown;
       data = { ...(fold(merge, baseData, states.map((s) => s.data)) ?? {}) };
     } else {
       for (const [name, def] of Object.entries(schema.fields)) {
@@ -222,10 +233,27 @@ export class ModelHistory {
       }
     }
     const changedAField = (s: ModelState) =>
-      Object.keys(schema.fields).some((f) => !sameValue(s.data[f], baseData[f]));
+      Object.keys(schema.fields).some((f) =>
+        !sameValue(s.data[f], baseData[f])
+      );
     const deleted = states.some((s) => s.deleted) &&
       !states.some((s) => !s.deleted && changedAField(s));
-    return { state: { deleted, data }, text };
+    const clean = this.#isClean(headIds, base);
+    const state = { deleted, data };
+    return { clean, schema, base: baseData, heads: states, state, text };
+  }
+
+  /** True when every commit two heads share is the base or one of its ancestors. */
+  #isClean(heads: readonly string[], base: ModelCommit | undefined): boolean {
+    const below = base ? this.ancestry(base.id) : new Set<string>();
+    const seen = new Set<string>();
+    for (const h of heads) {
+      for (const id of this.ancestry(h)) {
+        if (seen.has(id) && !below.has(id)) return false;
+        seen.add(id);
+      }
+    }
+    return true;
   }
 
   #mergeField(
@@ -276,11 +304,22 @@ export class ModelHistory {
     observed: ModelState | undefined,
   ): { problems: string[]; state: ModelState | undefined } {
     const exp = this.expect(heads);
+    if (heads.length > 1) {
+      this.stats.merges++;
+      const deleted = heads.map((id) => this.#commit(id).state.deleted);
+      if (exp?.clean && deleted.includes(true) && deleted.includes(false)) {
+        this.stats.deleteAgainstLive++;
+      }
+    }
     if (!exp || !observed) {
       const problems = !exp === !observed ? [] : [
         `expected ${showState(exp?.state)}, got ${showState(observed)}`,
       ];
       return { problems, state: exp?.state };
+    }
+    if (!exp.clean) {
+      this.stats.unclean++;
+      return this.#remember(heads, looseProblems(exp, observed), observed);
     }
     const problems: string[] = [];
     const data: Record<string, unknown> = { ...exp.state.data };
@@ -290,11 +329,11 @@ export class ModelHistory {
         problems.push(`${field}: expected merged text, got ${showValue(got)}`);
         continue;
       }
-      const strict = this.options.uniqueText === true;
-      if (strict && !hasUniqueCharacters(merge)) {
-        throw new Error(`model: the generator repeated a character in ${field}`);
-      }
-      this.textChecks[strict ? "strict" : "weak"]++;
+      // An earlier unclean merge may have doubled text (the known single-base bug):
+      // characters are no longer unique then, and only the weak rules apply.
+      const strict = this.options.uniqueText === true &&
+        hasUniqueCharacters(merge);
+      this.stats[strict ? "strictText" : "weakText"]++;
       const why = strict
         ? strictTextProblems(merge, got)
         : weakTextProblems(merge, got);
@@ -328,11 +367,22 @@ export class ModelHistory {
         );
       }
     }
+    return this.#remember(heads, problems, state);
+  }
+
+  /** Adopts `state` for `heads` unless it differs from what they gave before. */
+  #remember(
+    heads: readonly string[],
+    problems: string[],
+    state: ModelState,
+  ): { problems: string[]; state: ModelState } {
     const key = [...heads].sort().join(" ");
     const before = this.#resolved.get(key);
     if (before && showState(before) !== showState(state)) {
       problems.push(
-        `the same heads gave ${showState(before)} before, ${showState(state)} now`,
+        `the same heads gave ${showState(before)} before, ${
+          showState(state)
+        } now`,
       );
     }
     if (!problems.length) this.#resolved.set(key, state);

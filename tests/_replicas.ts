@@ -242,7 +242,11 @@ export class OracleNet {
     if (!records.length) return Promise.resolve();
     const landing = to.db.repository(this.repo).ingest(records);
     return landing.then((result) => {
-      assert.deepEqual(result.rejected, [], "honest commits are never rejected");
+      assert.deepEqual(
+        result.rejected,
+        [],
+        "honest commits are never rejected",
+      );
       for (const id of ids) to.known.add(id);
     });
   }

@@ -11,7 +11,13 @@
  */
 import assert from "node:assert/strict";
 import { EVERYTHING, Rng, snapshot, testSeed } from "./_helpers.ts";
-import { randomChange } from "./_edits.ts";
+import {
+  observe,
+  randomChange,
+  REPEATED_CHARACTERS,
+  type TextSource,
+  uniqueCharacters,
+} from "./_edits.ts";
 import { OracleNet, type Replica, VirtualClock } from "./_replicas.ts";
 
 const REPO = "/all/r";
@@ -42,24 +48,31 @@ async function parcel(
   return { to, ids, records: await net.records(from, ids) };
 }
 
-function randomWrite(net: OracleNet, rng: Rng): void {
+function randomWrite(net: OracleNet, rng: Rng, text: TextSource): void {
   const r = rng.pick(net.replicas);
   const key = rng.pick(KEYS);
-  const item = r.db.item(`${REPO}/${key}`);
-  const current = item && { deleted: item.isDeleted, data: item.toObject() };
-  net.write(r, key, randomChange(rng, current));
+  const current = observe(r.db.item(`${REPO}/${key}`));
+  net.write(r, key, randomChange(rng, current, text));
 }
+
+/** What the model checked over all cases so far. */
+const totals = { merges: 0, unclean: 0, strictText: 0, weakText: 0 };
 
 /** One seeded case; returns the digest of every replica's commits, heads and values. */
 async function runCase(seed: number): Promise<string> {
   const rng = new Rng(seed);
   const clock = new VirtualClock();
   const n = 3 + rng.int(2);
+  // Half the cases insert few, repeated characters (hard for the text diff), half
+  // never the same twice (so the model checks text merges strictly).
+  const uniqueText = rng.bool();
+  const text = uniqueText ? uniqueCharacters() : REPEATED_CHARACTERS;
   const net = await OracleNet.open({
     seed,
     repo: REPO,
     schemas: [EVERYTHING],
     schemaOf: () => EVERYTHING,
+    uniqueText,
     clock,
     skewsMs: Array.from({ length: n }, () => rng.int(2000) - 1000),
   });
@@ -68,7 +81,12 @@ async function runCase(seed: number): Promise<string> {
     net.write(first, "i1", {
       kind: "create",
       schema: "all",
-      data: { s: "start", body: "hello" },
+      data: {
+        s: "start",
+        body: uniqueText
+          ? Array.from({ length: 5 }, () => text.char(rng)).join("")
+          : "hello",
+      },
     });
     const p = await parcel(net, first, second, rng, 1);
     await net.ingest(p.to, p.ids, p.records);
@@ -78,7 +96,7 @@ async function runCase(seed: number): Promise<string> {
       clock.advance(rng.int(4)); // ties and HLC counters happen
       const r = rng.pick(net.replicas);
       const roll = rng.next();
-      if (roll < 0.5) randomWrite(net, rng);
+      if (roll < 0.5) randomWrite(net, rng, text);
       else if (roll < 0.8) {
         const to = rng.pick(net.replicas.filter((x) => x !== r));
         const p = await parcel(net, r, to, rng, rng.next());
@@ -88,7 +106,7 @@ async function runCase(seed: number): Promise<string> {
         else {
           // Lands while the receiver (and others) write.
           const landing = net.ingest(to, p.ids, p.records);
-          for (let w = rng.int(3); w >= 0; w--) randomWrite(net, rng);
+          for (let w = rng.int(3); w >= 0; w--) randomWrite(net, rng, text);
           await landing;
         }
       } else {
@@ -127,6 +145,11 @@ async function runCase(seed: number): Promise<string> {
         assert.equal(snapshot(b), snapshot(a), `${key}: identical values`);
       }
     }
+    const stats = net.model.stats;
+    totals.merges += stats.merges;
+    totals.unclean += stats.unclean;
+    totals.strictText += stats.strictText;
+    totals.weakText += stats.weakText;
     return await net.digest();
   } finally {
     await net.close();
@@ -146,6 +169,11 @@ Deno.test(`randomized convergence against the model: ${CASES} cases, 3-4 replica
       );
       throw e;
     }
+  }
+  console.log("model checks:", totals);
+  if (CASES >= 100) {
+    assert.ok(totals.merges > CASES, `merges checked: ${totals.merges}`);
+    assert.ok(totals.strictText > 0, "text merges checked strictly");
   }
 });
 
