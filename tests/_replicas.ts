@@ -103,6 +103,40 @@ export class OracleNet {
     this.model = new ModelHistory(options);
   }
 
+  /**
+   * Follows databases opened elsewhere (with seeded signers and the virtual clock, for
+   * replay). Their holdings are read with {@link OracleNet.adoptHoldings}.
+   */
+  static attach(
+    dbs: readonly Database[],
+    repo: string,
+    options: ModelOptions,
+  ): OracleNet {
+    const replicas = dbs.map((db, index) => ({
+      index,
+      db,
+      skewMs: 0,
+      known: new Set<string>(),
+    }));
+    return new OracleNet(replicas, repo, options);
+  }
+
+  /**
+   * Takes what `r` holds as what the model says it holds: for transports the test does
+   * not drive commit by commit (the heads are still predicted from those commits).
+   */
+  async adoptHoldings(r: Replica): Promise<void> {
+    const repo = r.db.repository(this.repo);
+    await repo.flush();
+    r.known.clear();
+    for (const id of repo.commitIds()) {
+      if (!this.model.commits.has(id)) {
+        throw new Error(`replica ${r.index} holds ${id}, which no write made`);
+      }
+      r.known.add(id);
+    }
+  }
+
   /** Opens one in-memory replica per skew, all trusting each other. */
   static async open(o: OracleNetOptions): Promise<OracleNet> {
     const replicas: Replica[] = [];
