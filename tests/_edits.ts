@@ -179,13 +179,3 @@ export function changedState(
   }
   return { deleted: before.deleted, data };
 }
-
-/** Applies one random edit (any field type, delete, multi-field update) to `item`. */
-export function randomEdit(rng: Rng, item: Item): void {
-  const c = randomChange(rng, observe(item));
-  if (c.kind === "create") {
-    // A re-create needs the database; an edit of the item stands in for it.
-    item.update(c.data);
-  } else if (c.kind === "delete") item.delete();
-  else item.update(c.changes);
-}
