@@ -116,8 +116,9 @@ export function randomChange(
 ): Change {
   if (!current) {
     const data: Record<string, unknown> = { s: "new", n: rng.int(3) };
-    if (rng.bool(0.5)) data.body = text.char(rng) + text.char(rng);
-    else if (rng.bool(0.5)) data.tags = new Set([rng.pick(["p", "q"])]);
+    const extra = rng.int(4);
+    if (extra < 2) data.body = text.char(rng) + text.char(rng);
+    else if (extra === 2) data.tags = new Set([rng.pick(["p", "q"])]);
     return { kind: "create", schema: "all", data };
   }
   const roll = rng.next();

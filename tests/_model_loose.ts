@@ -2,7 +2,7 @@
  * What any correct merge of several heads satisfies, whatever base it picks: the model
  * oracle (tests/_model.ts) checks only this where the merge base is not clean (heads
  * share commits the base does not hold), because there the single-base rule is known to
- * lose edits (see the ignored test in tests/merge_model_test.ts) and a fixed rule
+ * lose edits (see tests/merge_base_bug_test.ts) and a fixed rule
  * would give another exact value.
  *
  * - What every head agrees on is the result: a scalar all heads hold, a set element
