@@ -31,6 +31,8 @@ export interface SecureServerOptions {
   readonly anonymousSessions?: boolean;
   readonly admins?: readonly string[];
   readonly metricsToken?: string;
+  /** The server database's wall clock (tests that replay a seed pass a virtual one). */
+  readonly clock?: () => number;
 }
 
 /**
@@ -48,18 +50,21 @@ export async function secureServer(
 ): Promise<TestServer> {
   const root = options.root ?? (await generateSigningKey()).key;
   const trust = new RootSessionTrust(root.publicKey, options.now);
+  const clock = options.clock ? { clock: options.clock } : {};
   const db = options.dir
     ? await openDatabase({
       dir: options.dir,
       signer: root,
       trust,
       schemas: [EVERYTHING],
+      ...clock,
     })
     : await openDatabase({
       memory: true,
       signer: root,
       trust,
       schemas: [EVERYTHING],
+      ...clock,
     });
   const server = createServer({
     db,
