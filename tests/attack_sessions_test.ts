@@ -314,6 +314,7 @@ Deno.test("finding 6: anonymous sessions can be switched off", async () => {
 Deno.test("finding 6: expired session records are collected; revoked ones are kept", async () => {
   let now = Date.now();
   const server = await secureServer({
+    authenticate: byName,
     now: () => now,
     sessionTtlMs: 60_000,
     limits: {
@@ -330,6 +331,13 @@ Deno.test("finding 6: expired session records are collected; revoked ones are ke
     assert.equal(res.status, 201);
     await res.body?.cancel();
   }
+  const userKey = await freshKey();
+  const bound = await issueRaw(
+    server,
+    await sessionRequest(userKey, { now, authorization: "Bearer a" }),
+  );
+  assert.equal(bound.status, 201);
+  await bound.body?.cancel();
   // Revoke one with its own key.
   const db = await clientDb();
   const s = await ServerSession.create(db, BASE, {
@@ -342,7 +350,7 @@ Deno.test("finding 6: expired session records are collected; revoked ones are ke
     headers: await s.sign("DELETE", path, new Uint8Array(0)),
   });
   assert.equal(del.status, 200);
-  assert.equal(server.db.count("/sys/sessions"), 21);
+  assert.equal(server.db.count("/sys/sessions"), 22);
   now += 60_000 + 60_000 + 1; // past expiry and the collection delay
   // The next issuance collects (the sweep interval has passed).
   const next = await issueRaw(
@@ -361,5 +369,19 @@ Deno.test("finding 6: expired session records are collected; revoked ones are ke
   const back = await issueRaw(server, await sessionRequest(keys[0], { now }));
   assert.equal(back.status, 201);
   await back.body?.cancel();
+  // A collected key's user still never changes.
+  const moved = await issueRaw(
+    server,
+    await sessionRequest(userKey, { now, authorization: "Bearer b" }),
+  );
+  assert.deepEqual(await statusOf(moved), {
+    status: 409,
+    code: "key_bound_to_other_user",
+  });
+  const renewed = await issueRaw(
+    server,
+    await sessionRequest(userKey, { now, authorization: "Bearer a" }),
+  );
+  assert.equal((await renewed.json()).userId, "a");
   for (const d of [db, server.db]) await d.close();
 });
