@@ -146,11 +146,11 @@ const SHORT = {
   keepAliveTimeoutMs: 500,
   connectionsPerAddress: 5,
   maxHeaderBytes: 8192,
-  wsIdleTimeoutMs: 400,
+  wsIdleTimeoutMs: 1500,
   wsHelloTimeoutMs: 5_000,
 };
 
-Deno.test("finding 5: header, body and keep-alive timeouts; head and per-address caps", async () => {
+Deno.test("finding 5: header, body and keep-alive timeouts; the head cap", async () => {
   const server = await secureServer({ limits: SHORT });
   const served = await serveGuarded(server, { hostname: "127.0.0.1", port: 0 });
   const port = served.addr.port;
@@ -199,6 +199,27 @@ Deno.test("finding 5: header, body and keep-alive timeouts; head and per-address
       /^HTTP\/1\.1 431/,
     );
     big.close();
+    // Normal requests still work through the guard (keep-alive reuse included).
+    for (let i = 0; i < 3; i++) {
+      const res = await fetch(`http://127.0.0.1:${port}/healthz`);
+      assert.equal(res.status, 200);
+      await res.body?.cancel();
+    }
+  } finally {
+    await served.close();
+    await server.db.close();
+  }
+});
+
+Deno.test("finding 5: a client address holds at most connectionsPerAddress connections", async () => {
+  // Default timeouts: the held connections stay open while the test runs, even under load.
+  const server = await secureServer({
+    limits: { sessionsPerAddressPerMinute: 100_000, connectionsPerAddress: 5 },
+  });
+  const served = await serveGuarded(server, { hostname: "127.0.0.1", port: 0 });
+  const open = () =>
+    Deno.connect({ hostname: "127.0.0.1", port: served.addr.port });
+  try {
     // Five connections per address; the sixth is refused at once.
     const held: Deno.Conn[] = [];
     for (let i = 0; i < 5; i++) held.push(await open());
@@ -212,12 +233,10 @@ Deno.test("finding 5: header, body and keep-alive timeouts; head and per-address
     for (let i = 0; i < 500 && served.guard.connections > 0; i++) {
       await new Promise((r) => setTimeout(r, 10));
     }
-    // Normal requests still work through the guard (keep-alive reuse included).
-    for (let i = 0; i < 3; i++) {
-      const res = await fetch(`http://127.0.0.1:${port}/healthz`);
-      assert.equal(res.status, 200);
-      await res.body?.cancel();
-    }
+    const res = await fetch(`http://127.0.0.1:${served.addr.port}/healthz`);
+    assert.equal(res.status, 200, "a closed connection frees its place");
+    await res.body?.cancel();
+    assert.ok(server.metrics.connectionsRefused >= 1);
   } finally {
     await served.close();
     await server.db.close();
@@ -269,7 +288,7 @@ Deno.test("finding 5: silent WebSockets are closed; nothing large is read before
     );
     try {
       await live.sync();
-      await new Promise((r) => setTimeout(r, 600)); // idle-closed meanwhile
+      await new Promise((r) => setTimeout(r, 2000)); // idle-closed meanwhile
       db.create("/all/ws/a", "all", { n: 1 });
       await live.sync();
       assert.equal(server.db.count("/all/ws"), 1);
