@@ -15,6 +15,7 @@
 
 import { FramingError, RequestFramer } from "./request_framing.ts";
 import { addressKey } from "../limits/limits.ts";
+import { Deadline } from "./deadline.ts";
 
 /** Limits the guard enforces. */
 export interface GuardLimits {
@@ -161,30 +162,30 @@ export class ConnectionGuard {
   async #relay(client: Deno.TcpConn, upstream: Deno.TcpConn): Promise<void> {
     const { limits, counters } = this.options;
     const framer = new RequestFramer(limits.maxHeaderBytes);
-    let timer: ReturnType<typeof setTimeout> | undefined;
     let ended = false;
     const end = () => {
       if (ended) return;
       ended = true;
-      clearTimeout(timer);
+      deadline.stop();
       for (const c of [client, upstream]) {
         try {
           c.close();
         } catch { /* already closed */ }
       }
     };
-    /** Arms the one timer of the connection: `onFire` then close. */
-    const arm = (ms: number, response?: Uint8Array) => {
-      clearTimeout(timer);
-      timer = setTimeout(async () => {
-        if (counters) counters.connectionsTimedOut++;
-        if (response) {
-          await client.write(response).catch(() => {});
-        }
-        end();
-      }, ms);
-    };
+    /** What the client is told when the deadline passes (a 408 while headers are due). */
+    let onTimeout: Uint8Array | undefined;
+    const deadline = new Deadline(async () => {
+      if (counters) counters.connectionsTimedOut++;
+      if (onTimeout) await client.write(onTimeout).catch(() => {});
+      end();
+    });
     const timeout408 = rawResponse(408, "Request Timeout");
+    /** Moves the connection's one deadline. */
+    const arm = (ms: number, response?: Uint8Array) => {
+      onTimeout = response;
+      deadline.set(ms);
+    };
     arm(limits.headersTimeoutMs, timeout408);
     let phase: "headers" | "body" | "waiting" | "idle" | "upgraded" = "headers";
     const clientToServer = async () => {
@@ -221,7 +222,7 @@ export class ConnectionGuard {
               } else if (ev === "request-complete") {
                 // The server answers now; no client timer until it has.
                 phase = "waiting";
-                clearTimeout(timer);
+                deadline.clear();
               } else if (ev === "upgraded") {
                 phase = "upgraded";
                 arm(limits.upgradedIdleTimeoutMs);
