@@ -12,7 +12,7 @@ import type { Database } from "../mod.ts";
 import type { Repository } from "../lib/core/repository.ts";
 import type { SessionRecord } from "../lib/core/session.ts";
 import { type CommitId, commitIdBytes } from "../lib/commit/commit.ts";
-import { IdSet } from "../lib/sync/id_set.ts";
+import { IdSet } from "../lib/idset/id_set.ts";
 import type { SessionId } from "../lib/crypto/keys.ts";
 import { parsePath, type RepoPath } from "../lib/path.ts";
 import { decodeSyncMessage, encodeSyncMessage } from "../lib/sync/protocol.ts";

@@ -58,7 +58,7 @@ import {
   type WriteCheck,
 } from "./ingest.ts";
 import type { Packable } from "../encoding/msgpack.ts";
-import { IdSet } from "../sync/id_set.ts";
+import { IdSet } from "../idset/id_set.ts";
 
 /** What changed in a repository. */
 export interface ItemChange {

@@ -21,7 +21,7 @@ import {
   decodeCommit,
 } from "../commit/commit.ts";
 import { COMMIT_RECORD_HEADER } from "../core/records.ts";
-import type { IdSet } from "./id_set.ts";
+import type { IdSet } from "../idset/id_set.ts";
 import {
   decodeMessage,
   encodeMessage,
