@@ -9,7 +9,7 @@
 import type { SignatureVerifier } from "../crypto/verifier.ts";
 import type { SessionId, SigningKey } from "../crypto/keys.ts";
 import type { SchemaRegistry } from "../schema/schema.ts";
-import type { HybridClock } from "./clock.ts";
+import type { HybridClock } from "../commit/clock.ts";
 import type { SessionRecord, SessionTrust } from "./session.ts";
 import type { CommitNode } from "./item_graph.ts";
 import type { Repository } from "./repository.ts";

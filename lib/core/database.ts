@@ -15,7 +15,7 @@ import {
   importSigningKey,
   type SigningKey,
 } from "../crypto/keys.ts";
-import { HybridClock, type WallClock } from "./clock.ts";
+import { HybridClock, type WallClock } from "../commit/clock.ts";
 import { type Schema, SchemaRegistry } from "../schema/schema.ts";
 import {
   parsePath,

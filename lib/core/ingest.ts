@@ -24,7 +24,7 @@ import { type CommitId, decodeCommitWithId } from "../commit/commit.ts";
 import type { VerifyJob } from "../crypto/verifier.ts";
 import type { ItemPath } from "../path.ts";
 import type { SessionRecord } from "./session.ts";
-import { timestampMs } from "./clock.ts";
+import { timestampMs } from "../commit/clock.ts";
 import type { CommitNode } from "./item_graph.ts";
 import { COMMIT_RECORD_HEADER, RecordKind } from "./records.ts";
 import type { Repository } from "./repository.ts";
