@@ -26,26 +26,26 @@
  * @module
  */
 
-import { Database, type DatabaseOptions } from "./lib/core/database.ts";
+import { Database, type DatabaseOptions } from "./lib/database/database.ts";
 import { FileStorage } from "./lib/storage/file_storage.ts";
 import { MemoryStorage } from "./lib/storage/memory_storage.ts";
 import { denoPoolVerifier } from "./lib/crypto/deno_verify_pool.ts";
 import type { Storage } from "./lib/storage/storage.ts";
 
-export { Database } from "./lib/core/database.ts";
-export type { CommitsListener, DatabaseOptions } from "./lib/core/database.ts";
+export { Database, type DatabaseOptions } from "./lib/database/database.ts";
 export { Item } from "./lib/core/item.ts";
-export { Repository } from "./lib/core/repository.ts";
 export type {
-  ChangeListener,
-  CommitInfo,
-  ItemChange,
+  CommitsListener,
+  Repository,
+  RepositoryStats,
+  StoredCommit,
 } from "./lib/core/repository.ts";
-export { Query } from "./lib/query/query.ts";
+export type { ChangeListener, ItemChange } from "./lib/core/item_entry.ts";
+export type { CommitInfo } from "./lib/core/item_history.ts";
+export { Query, type QueryOptions } from "./lib/query/query.ts";
 export { QueryError } from "./lib/query/options.ts";
 export type {
   QueryErrorPhase,
-  QueryOptions,
   QueryPredicate,
   QueryStats,
   ResultsChange,

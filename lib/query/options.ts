@@ -1,5 +1,5 @@
 /**
- * Options, listeners and errors of live queries.
+ * Predicates, sort keys, listeners and errors of live queries.
  *
  * @module
  */
@@ -7,7 +7,6 @@
 import type { Item } from "../core/item.ts";
 import type { ItemPath } from "../path.ts";
 import type { SortKey } from "./sort_key.ts";
-import type { Query } from "./query.ts";
 
 /** Decides whether an item is a result. `ctx` is the query's `ctx` option. */
 export type QueryPredicate<Ctx> = (item: Item, ctx: Ctx) => boolean;
@@ -18,31 +17,6 @@ export type QueryPredicate<Ctx> = (item: Item, ctx: Ctx) => boolean;
  * comparisons per change and no further calls of your code.
  */
 export type SortKeyFunction<Ctx> = (item: Item, ctx: Ctx) => SortKey;
-
-/** Options of `db.query()`. */
-export interface QueryOptions<Ctx = undefined> {
-  /** A repository path (`/type/repo`) or another query (chaining). */
-  readonly source: string | Query<unknown>;
-  /** Only items whose schema has this namespace (e.g. `"todo"`). */
-  readonly schema?: string;
-  /** Only items for which this returns true (all items when absent). */
-  readonly predicate?: QueryPredicate<Ctx>;
-  /**
-   * Order: a field name (its value is the key) or a key function. Without it, results
-   * are ordered by path. Equal keys are always ordered by path.
-   */
-  readonly sortBy?: string | SortKeyFunction<Ctx>;
-  /** Largest key first (equal keys still ordered by path, ascending). */
-  readonly descending?: boolean;
-  /** Only the first `limit` results of the full order. */
-  readonly limit?: number;
-  /** Passed to `predicate` and `sortBy`. */
-  readonly ctx?: Ctx;
-  /** Names the query in error messages (default: from its source). */
-  readonly name?: string;
-  /** Called when the predicate, the sort key or a listener throws. */
-  readonly onError?: (error: QueryError) => void;
-}
 
 /** What a results notification describes. */
 export interface ResultsChange {
@@ -103,7 +77,13 @@ export class QueryError extends Error {
  * checkQueryOptions({ source: "/todo/home", limit: -1 }); // RangeError
  * ```
  */
-export function checkQueryOptions<Ctx>(options: QueryOptions<Ctx>): void {
+export function checkQueryOptions(
+  options: {
+    readonly predicate?: unknown;
+    readonly sortBy?: unknown;
+    readonly limit?: number;
+  },
+): void {
   const { predicate, sortBy, limit } = options;
   if (predicate !== undefined && typeof predicate !== "function") {
     throw new TypeError("Query predicate must be a function");

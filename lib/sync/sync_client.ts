@@ -7,9 +7,8 @@
  * @module
  */
 
-import type { Database } from "../core/database.ts";
-import type { CommitNode } from "../core/item_graph.ts";
-import type { Repository } from "../core/repository.ts";
+import type { Repository, StoredCommit } from "../core/repository.ts";
+import type { SyncDatabase } from "./sync_database.ts";
 import { encodeSyncMessage, type SyncMessage } from "./protocol.ts";
 import { ServerSession, type ServerSessionOptions } from "./server_session.ts";
 import { authorsOf, ingestWith, SyncError } from "./sync_round.ts";
@@ -67,7 +66,7 @@ export class SyncClient {
   readonly errors: WsError[] = [];
 
   private constructor(
-    readonly db: Database,
+    readonly db: SyncDatabase,
     readonly session: ServerSession,
     readonly connection: WsConnection,
     onError: ((error: unknown) => void) | undefined,
@@ -80,7 +79,7 @@ export class SyncClient {
 
   /** Obtains a session from the server at `url` and starts syncing. */
   static async connect(
-    db: Database,
+    db: SyncDatabase,
     url: string,
     options: SyncClientOptions = {},
   ): Promise<SyncClient> {
@@ -219,7 +218,7 @@ export class SyncClient {
     }
   }
 
-  #pushLocal(repo: Repository, nodes: readonly CommitNode[]): void {
+  #pushLocal(repo: Repository, nodes: readonly StoredCommit[]): void {
     if (!this.#repos.has(repo.path) || !this.connected) return;
     const ids: CommitId[] = nodes.map((n) => n.commit.id);
     const commits = ids.map((id) => repo.commitRecord(id)).filter((

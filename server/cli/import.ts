@@ -10,6 +10,7 @@
 
 import { openDatabase } from "../../mod.ts";
 import { RecordKind } from "../../lib/core/records.ts";
+import { openRepositoryOf } from "../../lib/core/open_repository.ts";
 import {
   decodeSessionRecord,
   encodeSessionRecord,
@@ -155,7 +156,11 @@ export async function importCommand(args: string[]): Promise<ExitCode> {
     parsed.sessions.forEach((s, i) => {
       db.trustSession(s);
       if (!known.has(s.id)) {
-        repo.appendRecord(RecordKind.Session, parsed.sessionBytes[i]);
+        // The exported record, byte for byte (its root signature included).
+        openRepositoryOf(repo).appendRecord(
+          RecordKind.Session,
+          parsed.sessionBytes[i],
+        );
         known.add(s.id);
       }
     });
