@@ -32,9 +32,7 @@ export type { Schema } from "../lib/schema/schema.ts";
 export { TrustedSessions } from "../lib/core/session.ts";
 export type { SessionRecord } from "../lib/core/session.ts";
 export { decodeBase64Url, encodeBase64Url } from "../lib/encoding/base64url.ts";
-export { IdbStorage } from "./idb_storage.ts";
 export { BrowserSync } from "./browser_sync.ts";
-export { TabGroup } from "./tab_channel.ts";
 export type { TabMessage } from "./tab_channel.ts";
 export type {
   BrowserSyncOptions,

@@ -12,6 +12,9 @@
  * - server/ and client/ never import each other; client/ never reaches file storage,
  *   mod.ts or testing.ts (which open files), and uses no `Deno.*` (the browser type-check
  *   in `deno task test` proves the same with the compiler);
+ * - tests/ and server/cli/ reach the engine's internals (lib/core, lib/query,
+ *   lib/database) only through the public entry (mod.ts) or the testing entry
+ *   (testing.ts), never directly;
  * - no import cycle, value or type, among mod.ts, testing.ts, lib/, server/ and client/.
  *
  * Exits 1 listing every violation.
@@ -39,6 +42,8 @@ const root = resolve(dirname(new URL(import.meta.url).pathname), "..");
 const IMPORT =
   /(?:^|[\s;])(?:import|export)\s[^"'`;]*?from\s*["']([^"']+)["']|(?:^|[\s;])import\s*["']([^"']+)["']|import\(\s*["']([^"']+)["']\s*\)/gm;
 const ENTRIES = ["mod.ts", "testing.ts"];
+/** The engine's internals: tests and the CLI reach them through mod.ts or testing.ts. */
+const ENGINE = /^lib\/(core|query|database)\//;
 
 async function* walk(dir: string): AsyncGenerator<string> {
   let entries: Deno.DirEntry[];
@@ -128,6 +133,14 @@ for (const [file, targets] of graph) {
           `${file} imports ${target}: the browser client must not reach Deno file storage`,
         );
       }
+    }
+    if (
+      (top === "tests" || file.startsWith("server/cli/")) &&
+      ENGINE.test(target)
+    ) {
+      violations.push(
+        `${file} imports ${target}: tests and the CLI reach lib/core, lib/query and lib/database through mod.ts or testing.ts`,
+      );
     }
   }
   const src = sources.get(file)!;

@@ -15,6 +15,15 @@ import type { CommitInfo } from "./item_history.ts";
 import type { OpenRepository } from "./open_repository.ts";
 import { checkFieldWrite } from "./write_check.ts";
 
+/** Constructs an item (set by the class: its constructor is private). */
+let newItem: (repo: OpenRepository, entry: ItemEntry) => Item;
+
+/** The handle of an entry: one per entry, created on first use. */
+export function itemHandle(repo: OpenRepository, entry: ItemEntry): Item {
+  if (!(entry.handle instanceof Item)) entry.handle = newItem(repo, entry);
+  return entry.handle as Item;
+}
+
 /**
  * A live item.
  *
@@ -30,10 +39,14 @@ export class Item {
   #repo: OpenRepository;
   #entry: ItemEntry;
 
-  /** @internal use db.create() or db.item() */
-  constructor(repo: OpenRepository, entry: ItemEntry) {
+  /** Items come from `db.create()`, `db.item()`, `db.load()` and query results. */
+  private constructor(repo: OpenRepository, entry: ItemEntry) {
     this.#repo = repo;
     this.#entry = entry;
+  }
+
+  static {
+    newItem = (repo, entry) => new Item(repo, entry);
   }
 
   /** `/type/repo/item` */

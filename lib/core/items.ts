@@ -7,8 +7,7 @@
 
 import { parsePath, randomItemKey, type RepoPath } from "../path.ts";
 import type { Schema, SchemaRegistry } from "../schema/schema.ts";
-import { Item } from "./item.ts";
-import type { ItemEntry } from "./item_entry.ts";
+import { type Item, itemHandle } from "./item.ts";
 import type { CommitInfo } from "./item_history.ts";
 import type { OpenRepositories } from "./open_repositories.ts";
 import { OpenRepository } from "./open_repository.ts";
@@ -48,13 +47,7 @@ export class Items {
     const checked = checkNewItem(itemPath, s, data);
     const e = repo.items.ensureEntry(key);
     repo.writeLocal(e, OpenRepository.stateFor(s, checked));
-    return this.handle(repo, e);
-  }
-
-  /** The handle of an entry (one per entry). */
-  handle(repo: OpenRepository, e: ItemEntry): Item {
-    if (!(e.handle instanceof Item)) e.handle = new Item(repo, e);
-    return e.handle as Item;
+    return itemHandle(repo, e);
   }
 
   /** The item at `path`, or undefined when absent (its repository must be open). */
@@ -67,7 +60,7 @@ export class Items {
       if (repo && e && e.path === path) {
         return repo.items.valueOf(e) === undefined
           ? undefined
-          : this.handle(repo, e);
+          : itemHandle(repo, e);
       }
     }
     const p = parsePath(path);
@@ -79,7 +72,7 @@ export class Items {
     const repo = this.repos.repository(p.repoPath);
     const e = repo.items.entry(p.item);
     if (!e || repo.items.valueOf(e) === undefined) return undefined;
-    return this.handle(repo, e);
+    return itemHandle(repo, e);
   }
 
   /** The commit history of an item, oldest first. */

@@ -30,7 +30,12 @@ import {
   type SessionTrust,
   TrustedSessions,
 } from "../core/session.ts";
-import { Query, type QueryOptions, type QuerySource } from "../query/query.ts";
+import {
+  openQuery,
+  type Query,
+  type QueryOptions,
+  type QuerySource,
+} from "../query/query.ts";
 import { syncFollowingHorizon } from "../sync/horizon_sync.ts";
 import type {
   SyncHooks,
@@ -294,7 +299,7 @@ export class Database {
    */
   query<Ctx = undefined>(options: QueryOptions<Ctx>): Query<Ctx> {
     this.#ctx.checkOpen();
-    return new Query(this.#querySource, options);
+    return openQuery(this.#querySource, options);
   }
 
   // --- garbage collection -----------------------------------------------------------

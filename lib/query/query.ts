@@ -66,6 +66,17 @@ export interface QuerySource {
   item(path: string): Item | undefined;
 }
 
+/** Constructs a query (set by the class: its constructor is private). */
+let newQuery: <Ctx>(db: QuerySource, options: QueryOptions<Ctx>) => Query<Ctx>;
+
+/** A live query over `options.source`, reading from `db` (see `Database.query`). */
+export function openQuery<Ctx>(
+  db: QuerySource,
+  options: QueryOptions<Ctx>,
+): Query<Ctx> {
+  return newQuery(db, options);
+}
+
 const NO_MATCH: unique symbol = Symbol("no match");
 type Evaluation = SortKey | typeof NO_MATCH;
 type DeltaListener = (paths: readonly ItemPath[]) => void;
@@ -118,8 +129,12 @@ export class Query<Ctx = undefined> {
   /** Resolves when the first scan is done (or the query was closed). Never rejects. */
   readonly ready: Promise<void>;
 
-  /** @internal use db.query() */
-  constructor(db: QuerySource, options: QueryOptions<Ctx>) {
+  static {
+    newQuery = (db, options) => new Query(db, options);
+  }
+
+  /** Queries come from `db.query()`. */
+  private constructor(db: QuerySource, options: QueryOptions<Ctx>) {
     checkQueryOptions(options);
     const { source, sortBy, predicate, limit, schema } = options;
     const ctx = options.ctx as Ctx;

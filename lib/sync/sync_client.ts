@@ -104,7 +104,7 @@ export class SyncClient {
         if (e.code === "session_expired") {
           ref.client?.track(session.renew());
         }
-        ref.client?.keepError(e);
+        if (ref.client) ref.client.#keepError(e);
         ref.client?.reportError(
           new Error(`${repo ?? "server"}: ${e.code}: ${e.message}`),
         );
@@ -205,13 +205,13 @@ export class SyncClient {
     );
     // Refused or obsolete commits do not end a sync: report them.
     for (const e of stats.errors) {
-      this.keepError(e);
+      this.#keepError(e);
       this.reportError(new Error(`${repo}: ${e.code}: ${e.message}`));
     }
   }
 
-  /** @internal Records a server-reported error (bounded). */
-  keepError(e: WsError): void {
+  /** Records a server-reported error (bounded). */
+  #keepError(e: WsError): void {
     this.errors.push(e);
     if (this.errors.length > MAX_KEPT_ERRORS) {
       this.errors.splice(0, this.errors.length - MAX_KEPT_ERRORS);

@@ -9,13 +9,12 @@
  */
 
 import { openDatabase } from "../../mod.ts";
-import { RecordKind } from "../../lib/core/records.ts";
-import { openRepositoryOf } from "../../lib/core/open_repository.ts";
+import { openRepositoryOf, RecordKind } from "../../testing.ts";
 import {
   decodeSessionRecord,
   encodeSessionRecord,
   type SessionRecord,
-} from "../../lib/core/session.ts";
+} from "../../testing.ts";
 import { decodeBase64Url } from "../../lib/encoding/base64url.ts";
 import { repoFileName } from "../../lib/storage/file_storage.ts";
 import { repoPathOf } from "../../lib/path.ts";
