@@ -108,8 +108,8 @@ export interface SyncStats {
 const decodedAnswers = new WeakMap<Uint8Array, SyncMessage>();
 
 /**
- * @internal Decodes and validates a peer's answer, remembering the result for the sync
- * loop that receives these bytes next (the decoded message shares no memory with them).
+ * Decodes and validates a peer's answer, remembering the result for the sync loop that
+ * receives these bytes next (the transports hand over fresh buffers nobody changes).
  */
 export function decodeAnswer(bytes: Uint8Array): SyncMessage {
   let m = decodedAnswers.get(bytes);
