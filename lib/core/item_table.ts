@@ -95,6 +95,30 @@ export class ItemTable {
     return v !== undefined && !v.deleted;
   }
 
+  /**
+   * Commits decoded (in graphs) and left undecoded (lazy history), and a rough estimate
+   * of the bytes this bookkeeping holds (160 per entry, 400 per decoded commit).
+   */
+  usage(): {
+    decodedCommits: number;
+    lazyCommits: number;
+    bookkeepingBytes: number;
+  } {
+    let decoded = 0, lazy = 0, lazyBytes = 0;
+    for (const e of this.map.values()) {
+      if (e.graph) decoded += e.graph.nodes.size;
+      if (e.hist) {
+        lazy += e.hist.records.length / 2;
+        lazyBytes += e.hist.records.byteLength;
+      }
+    }
+    return {
+      decodedCommits: decoded,
+      lazyCommits: lazy,
+      bookkeepingBytes: this.map.size * 160 + decoded * 400 + lazyBytes,
+    };
+  }
+
   /** Keys of the items (deleted items only when asked). */
   keys(includeDeleted: boolean): string[] {
     const out: string[] = [];

@@ -151,15 +151,11 @@ export class OpenRepository implements Repository {
 
   /** Memory-use counters (tests and tools check that history stays on disk). */
   stats(): RepositoryStats {
-    let decoded = 0, lazy = 0;
-    for (const e of this.items.entries()) {
-      if (e.graph) decoded += e.graph.nodes.size;
-      if (e.hist) lazy += e.hist.records.length / 2;
-    }
+    const { decodedCommits, lazyCommits } = this.items.usage();
     return {
       items: this.items.size,
-      decodedCommits: decoded,
-      lazyCommits: lazy,
+      decodedCommits,
+      lazyCommits,
       logBytesInMemory: this.#bytes.bytesInMemory,
       storageReads: this.#bytes.storageReads,
     };
@@ -367,12 +363,7 @@ export class OpenRepository implements Repository {
    * bookkeeping. Used by the database's memory budget.
    */
   estimatedBytes(): number {
-    let n = this.#bytes.bytesInMemory + this.items.size * 160;
-    for (const e of this.items.entries()) {
-      if (e.graph) n += e.graph.nodes.size * 400;
-      if (e.hist) n += e.hist.records.byteLength;
-    }
-    return n;
+    return this.#bytes.bytesInMemory + this.items.usage().bookkeepingBytes;
   }
 
   /** Resolves when every earlier write of this repository is durable. */

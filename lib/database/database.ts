@@ -30,12 +30,8 @@ import {
   type SessionTrust,
   TrustedSessions,
 } from "../core/session.ts";
-import {
-  openQuery,
-  type Query,
-  type QueryOptions,
-  type QuerySource,
-} from "../query/query.ts";
+import { openQuery, type Query, type QueryOptions } from "../query/query.ts";
+import type { QuerySource } from "../query/options.ts";
 import { syncFollowingHorizon } from "../sync/horizon_sync.ts";
 import type {
   SyncHooks,

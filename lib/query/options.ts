@@ -1,12 +1,26 @@
 /**
- * Predicates, sort keys, listeners and errors of live queries.
+ * What a live query reads from (its source) and what it calls: predicates, sort keys,
+ * listeners, and its errors.
  *
  * @module
  */
 
 import type { Item } from "../core/item.ts";
-import type { ItemPath } from "../path.ts";
+import type { OpenRepository } from "../core/open_repository.ts";
+import type { ItemPath, RepoPath } from "../path.ts";
 import type { SortKey } from "./sort_key.ts";
+
+/** What a query reads from its database: the open repositories and their items. */
+export interface QuerySource {
+  /** True when the repository is open. */
+  isOpen(repo: RepoPath): boolean;
+  /** Opens the repository. */
+  open(repo: RepoPath): Promise<OpenRepository>;
+  /** The open repository (throws when it is not open). */
+  repository(repo: RepoPath): OpenRepository;
+  /** The item at `path`, or undefined. */
+  item(path: string): Item | undefined;
+}
 
 /** Decides whether an item is a result. `ctx` is the query's `ctx` option. */
 export type QueryPredicate<Ctx> = (item: Item, ctx: Ctx) => boolean;

@@ -20,12 +20,13 @@ import {
   QueryError,
   type QueryErrorPhase,
   type QueryPredicate,
+  type QuerySource,
   type QueryStats,
   type ResultsChange,
   type ResultsListener,
   type SortKeyFunction,
 } from "./options.ts";
-import { compareSortKeys, normalizeSortKey, type SortKey } from "./sort_key.ts";
+import { normalizeSortKey, type SortKey } from "./sort_key.ts";
 import { type RowRun, SortedRows } from "./sorted_rows.ts";
 import { scanCandidates } from "./scan.ts";
 
@@ -52,18 +53,6 @@ export interface QueryOptions<Ctx = undefined> {
   readonly name?: string;
   /** Called when the predicate, the sort key or a listener throws. */
   readonly onError?: (error: QueryError) => void;
-}
-
-/** What a query reads from its database: the open repositories and their items. */
-export interface QuerySource {
-  /** True when the repository is open. */
-  isOpen(repo: RepoPath): boolean;
-  /** Opens the repository. */
-  open(repo: RepoPath): Promise<OpenRepository>;
-  /** The open repository (throws when it is not open). */
-  repository(repo: RepoPath): OpenRepository;
-  /** The item at `path`, or undefined. */
-  item(path: string): Item | undefined;
 }
 
 /** Constructs a query (set by the class: its constructor is private). */
@@ -400,27 +389,12 @@ export class Query<Ctx = undefined> {
       item = undefined; // its repository was closed
     }
     const key = item ? this.#test(item) : NO_MATCH;
-    const rows = this.#rows;
-    if (rows.has(path)) {
-      if (key !== NO_MATCH && compareSortKeys(rows.keyOf(path), key) === 0) {
-        // Same place; the value changed, which chained queries must see.
-        if (this.#limit === Infinity || rows.indexOf(path) < this.#limit) {
-          changed.add(path);
-        }
-        return;
-      }
-      const i = rows.remove(path);
-      if (i < this.#limit) {
-        changed.add(path);
-        if (rows.size >= this.#limit) changed.add(rows.pathAt(this.#limit - 1));
-      }
-    }
-    if (key === NO_MATCH) return;
-    const j = rows.insert(item!, key);
-    if (j < this.#limit) {
-      changed.add(path);
-      if (rows.size > this.#limit) changed.add(rows.pathAt(this.#limit));
-    }
+    this.#rows.place(
+      path,
+      key === NO_MATCH ? undefined : { item: item!, key },
+      this.#limit,
+      changed,
+    );
   }
 
   #flush(): void {
