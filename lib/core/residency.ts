@@ -31,7 +31,7 @@ export interface ResidencyOptions {
   readonly timers?: SweepTimers;
 }
 
-/** @internal */
+/** Idle closing and the memory budget of one database's open repositories. */
 export class Residency {
   readonly #idleMs: number;
   readonly #budget: number;
