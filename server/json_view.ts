@@ -11,6 +11,7 @@
 import type { FieldValue, Item, Repository } from "../mod.ts";
 import type { Packable } from "../lib/encoding/msgpack.ts";
 import { encodeBase64Url } from "../lib/encoding/base64url.ts";
+import { openRepositoryOf } from "../lib/core/open_repository.ts";
 
 /** A JSON-safe copy of a field value. */
 export function jsonValue(v: FieldValue): unknown {
@@ -56,11 +57,12 @@ export function undecodedJson(
   key: string,
   reason: string,
 ): Record<string, unknown> | undefined {
-  const e = repo.entry(key);
+  const open = openRepositoryOf(repo);
+  const e = open.items.entry(key);
   if (!e) return undefined;
   let graph;
   try {
-    graph = repo.graphOf(e);
+    graph = open.graphs.graphOf(e);
   } catch (err) {
     return {
       path: `${repo.path}/${key}`,
@@ -114,15 +116,16 @@ export function repoEntries(
   mayRead: (key: string) => boolean,
 ): RepoViewEntry[] {
   const out: RepoViewEntry[] = [];
-  for (const e of repo.entries()) {
+  const open = openRepositoryOf(repo);
+  for (const e of open.items.entries()) {
     if (!mayRead(e.key)) continue;
     try {
-      const v = repo.valueOf(e);
+      const v = open.items.valueOf(e);
       if (v && !v.deleted) out.push({ key: e.key });
     } catch (err) {
       let schema: string | undefined;
       try {
-        const heads = repo.graphOf(e).heads;
+        const heads = open.graphs.graphOf(e).heads;
         schema = heads[heads.length - 1]?.commit.schema;
       } catch { /* unknown */ }
       out.push({

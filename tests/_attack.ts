@@ -14,7 +14,7 @@ import {
   type CommitId,
   commitIdBytes,
 } from "../lib/commit/commit.ts";
-import { RecordKind } from "../lib/core/records.ts";
+import { RecordKind } from "../testing.ts";
 import type { TestServer } from "./_sync_server.ts";
 
 const utf8 = new TextEncoder();

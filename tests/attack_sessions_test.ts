@@ -6,12 +6,13 @@
 
 import assert from "node:assert/strict";
 import { ServerSession } from "../mod.ts";
-import { decodeSessionRecord } from "../lib/core/session.ts";
+import { decodeSessionRecord } from "../testing.ts";
 import { decodeBase64Url } from "../lib/encoding/base64url.ts";
 import { decodeSyncMessage, encodeSyncMessage } from "../lib/sync/protocol.ts";
 import { clientDb, secureServer, type TestServer } from "./_sync_server.ts";
 import { freshKey, issueRaw, sessionRequest, statusOf } from "./_attack.ts";
 import { tempDir } from "./_helpers.ts";
+import { IdSet } from "../lib/idset/id_set.ts";
 
 const BASE = "http://capra.test";
 const SHARED = "/all/shared";
@@ -52,7 +53,7 @@ Deno.test("finding 1: a key's session cannot be taken over by someone without it
       repo: SHARED as never,
       rc: (await import("../lib/sync/reconcile.ts")).encodeMessage(
         (await import("../lib/sync/reconcile.ts")).initiate(
-          m.db.repository(SHARED).syncSet(),
+          new IdSet(),
         ),
       ),
     }),

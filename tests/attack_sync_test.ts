@@ -11,6 +11,7 @@ import { commitIdBytes } from "../lib/commit/commit.ts";
 import { clientDb, secureServer, type TestServer } from "./_sync_server.ts";
 import { craftCommit, randomIds, signedRecord, statusOf } from "./_attack.ts";
 import { tempDir } from "./_helpers.ts";
+import { openRepositoryOf } from "../testing.ts";
 
 const BASE = "http://capra.test";
 const BOARD = "/board/main";
@@ -95,7 +96,11 @@ Deno.test("finding 2: refused commits cannot make the server store their pruned 
     assert.equal(answer.error?.code, "rejected_commits");
   }
   const repo = await server.db.open(BOARD);
-  assert.equal(repo.pruned.size, 0, "no pruned id of a refused commit kept");
+  assert.equal(
+    openRepositoryOf(repo).gc.pruned.size,
+    0,
+    "no pruned id of a refused commit kept",
+  );
   assert.equal(repo.count(), 0);
   await server.db.flush();
   const files = [...Deno.readDirSync(dir.path)].filter((e) =>

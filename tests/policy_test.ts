@@ -15,7 +15,7 @@ import {
 } from "../lib/sync/declared_rules.ts";
 import { AccessRules, ANONYMOUS_READER } from "../lib/sync/rules.ts";
 import { TODO_SCHEMA } from "../client/app/todo_schema.ts";
-import type { SessionRecord } from "../lib/core/session.ts";
+import type { SessionRecord } from "../testing.ts";
 import { tempDir } from "./_helpers.ts";
 import { freshKey, sessionRequest } from "./_attack.ts";
 

@@ -22,35 +22,14 @@
  * @module
  */
 
-import type { AccessRequest, RepoRule } from "./rules.ts";
+import type {
+  AccessLevel,
+  AccessRequest,
+  DeclaredRule,
+  RepoRule,
+} from "./rules.ts";
 
-/** Who may do something. */
-export type AccessLevel =
-  | "session"
-  | "user"
-  | "root"
-  | { readonly users: readonly string[] };
-
-/** One rule of a config file. */
-export interface DeclaredRule {
-  /** `/type/repo`, `*` matching one segment. */
-  readonly pattern: string;
-  /** Who may read (default `"session"`). */
-  readonly read?: AccessLevel;
-  /** Who may write (default `"session"`). */
-  readonly write?: AccessLevel;
-  /** Unsigned requests may read too (default false). */
-  readonly public?: boolean;
-}
-
-/**
- * A write rule as a server publishes it; `"server"` stands for a rule only the server
- * can evaluate (a function): clients accept what it matches.
- */
-export interface PublishedRule {
-  readonly pattern: string;
-  readonly write: AccessLevel | "server";
-}
+export type { AccessLevel, DeclaredRule, PublishedRule } from "./rules.ts";
 
 /** Most rules a config (or a server's published list) may hold. */
 export const MAX_DECLARED_RULES = 1000;

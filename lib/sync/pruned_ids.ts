@@ -6,7 +6,7 @@
  * @module
  */
 
-import type { Repository } from "../core/repository.ts";
+import type { OpenRepository } from "../core/open_repository.ts";
 import {
   type Commit,
   type CommitId,
@@ -15,14 +15,14 @@ import {
   decodeCommitWithId,
 } from "../commit/commit.ts";
 import { COMMIT_RECORD_HEADER } from "../core/records.ts";
-import { timestampMs } from "../core/clock.ts";
+import { timestampMs } from "../commit/clock.ts";
 import type { VerifyJob } from "../crypto/verifier.ts";
 import type { SyncMessage } from "./protocol.ts";
-import type { SyncHooks } from "./sync_round.ts";
+import type { WriteCheck } from "../core/ingest.ts";
 
 /** Collected ids that these commits name as parents (the receiver must know them). */
-export function prunedParents(repo: Repository, ids: readonly CommitId[]) {
-  const { pruned, collected } = repo;
+export function prunedParents(repo: OpenRepository, ids: readonly CommitId[]) {
+  const { pruned, collected } = repo.gc;
   if ((!pruned.size && !collected.size) || !ids.length) return [];
   const out = new Set<CommitId>();
   for (const id of ids) {
@@ -41,9 +41,9 @@ export function prunedParents(repo: Repository, ids: readonly CommitId[]) {
  * nothing of a message is stored before what it belongs to is verified and authorized.
  */
 export async function vouchedPruned(
-  repo: Repository,
+  repo: OpenRepository,
   message: SyncMessage,
-  hooks: SyncHooks,
+  mayWrite: WriteCheck | undefined,
 ): Promise<CommitId[]> {
   if (!message.pruned?.length || !message.commits?.length) return [];
   const offered = new Set(message.pruned.map(commitIdFromBytes));
@@ -66,7 +66,7 @@ export async function vouchedPruned(
       ? ctx.trust.author(c.session, timestampMs(c.ts))
       : ctx.trust.lookup(c.session, ctx.now())) ??
       (c.session === ctx.ownSession.id ? ctx.ownSession : undefined);
-    if (!author || (hooks.mayWrite && !hooks.mayWrite(c.key, author))) {
+    if (!author || (mayWrite && !mayWrite(c.key, author))) {
       continue;
     }
     candidates.push({

@@ -20,7 +20,6 @@
 import type { RepoPath } from "../path.ts";
 import type { SessionRecord } from "../core/session.ts";
 import type { SessionId } from "../crypto/keys.ts";
-import type { DeclaredRule, PublishedRule } from "./declared_rules.ts";
 
 /** What a rule is asked about. */
 export type AccessOp = "read" | "write";
@@ -35,6 +34,34 @@ export interface AccessRequest {
   /** True for an unsigned reader ({@link ANONYMOUS_READER}) of a public repository. */
   readonly anonymous: boolean;
   readonly op: AccessOp;
+}
+
+/** Who may do something. */
+export type AccessLevel =
+  | "session"
+  | "user"
+  | "root"
+  | { readonly users: readonly string[] };
+
+/** One rule of a config file. */
+export interface DeclaredRule {
+  /** `/type/repo`, `*` matching one segment. */
+  readonly pattern: string;
+  /** Who may read (default `"session"`). */
+  readonly read?: AccessLevel;
+  /** Who may write (default `"session"`). */
+  readonly write?: AccessLevel;
+  /** Unsigned requests may read too (default false). */
+  readonly public?: boolean;
+}
+
+/**
+ * A write rule as a server publishes it; `"server"` stands for a rule only the server
+ * can evaluate (a function): clients accept what it matches.
+ */
+export interface PublishedRule {
+  readonly pattern: string;
+  readonly write: AccessLevel | "server";
 }
 
 /** A rule: true allows. */

@@ -9,7 +9,7 @@
  * @module
  */
 
-import type { Database } from "../core/database.ts";
+import type { SessionDatabase } from "./sync_database.ts";
 import {
   decodeSessionRecord,
   type SessionRecord,
@@ -47,7 +47,7 @@ export class ServerSession {
   #rules: AccessRules;
 
   private constructor(
-    readonly db: Database,
+    readonly db: SessionDatabase,
     readonly baseUrl: string,
     record: SessionRecord,
     encoded: Uint8Array,
@@ -96,7 +96,7 @@ export class ServerSession {
 
   /** Requests a session for `db`'s key from the server at `baseUrl`. */
   static async create(
-    db: Database,
+    db: SessionDatabase,
     baseUrl: string,
     options: ServerSessionOptions = {},
   ): Promise<ServerSession> {
@@ -203,7 +203,7 @@ function rulesOf(trust: RootSessionTrust, published: unknown): AccessRules {
 
 /** Asks for a session for `db`'s key, proving possession of it (signed request). */
 async function requestSession(
-  db: Database,
+  db: SessionDatabase,
   base: string,
   fetchFn: FetchLike,
   token: string | undefined,
@@ -243,7 +243,7 @@ async function requestSession(
 
 /** Verifies a record the server issued to `db`: root-signed, ours, not expired. */
 async function checkIssued(
-  db: Database,
+  db: SessionDatabase,
   trust: RootSessionTrust,
   encoded: Uint8Array,
   nowMs: number,

@@ -7,16 +7,21 @@
  * @module
  */
 
+import {
+  type OpenRepository,
+  openRepositoryOf,
+} from "../core/open_repository.ts";
 import type { Repository } from "../core/repository.ts";
 import {
   beginIngest,
+  type IngestResult,
   type PendingIngest,
   type RejectedRecord,
   type WriteCheck,
 } from "../core/ingest.ts";
 import { type CommitId, commitIdFromBytes } from "../commit/commit.ts";
 import { prunedParents, vouchedPruned } from "./pruned_ids.ts";
-import type { IdSet } from "./id_set.ts";
+import type { IdSet } from "../idset/id_set.ts";
 import {
   decodeMessage,
   encodeMessage,
@@ -98,8 +103,8 @@ export interface SyncStats {
 const decodedAnswers = new WeakMap<Uint8Array, SyncMessage>();
 
 /**
- * @internal Decodes and validates a peer's answer, remembering the result for the sync
- * loop that receives these bytes next (the decoded message shares no memory with them).
+ * Decodes and validates a peer's answer, remembering the result for the sync loop that
+ * receives these bytes next (the transports hand over fresh buffers nobody changes).
  */
 export function decodeAnswer(bytes: Uint8Array): SyncMessage {
   let m = decodedAnswers.get(bytes);
@@ -112,6 +117,14 @@ export function decodeAnswer(bytes: Uint8Array): SyncMessage {
 
 /** Error codes of an answer that do not end the sync (they are reported in stats). */
 const NON_FATAL = new Set(["rejected_commits", "obsolete_commits"]);
+
+/**
+ * The set of signed commit ids `repo` offers to peers, as reconciliation compares them
+ * (built on first use, then kept current). Read it; never change it.
+ */
+export function syncSetOf(repo: Repository): IdSet {
+  return openRepositoryOf(repo).syncSet();
+}
 
 /** Session ids of the authors of these commits. */
 export function authorsOf(
@@ -127,7 +140,7 @@ export function authorsOf(
 }
 
 function recordsFor(
-  repo: Repository,
+  repo: OpenRepository,
   ids: readonly Uint8Array[],
   hooks: SyncHooks,
 ) {
@@ -163,8 +176,9 @@ export async function ingestWith(
   repo: Repository,
   message: SyncMessage,
   hooks: SyncHooks,
-) {
-  return await (await beginIngestWith(repo, message, hooks)).finish();
+): Promise<IngestResult> {
+  const open = openRepositoryOf(repo);
+  return await (await beginIngestWith(open, message, hooks)).finish();
 }
 
 /**
@@ -172,14 +186,14 @@ export async function ingestWith(
  * {@link beginIngest}): their signatures are being verified when this resolves.
  */
 async function beginIngestWith(
-  repo: Repository,
+  repo: OpenRepository,
   message: SyncMessage,
   hooks: SyncHooks,
 ): Promise<PendingIngest> {
   if (message.sessions?.length && hooks.admitSessions) {
     await hooks.admitSessions(message.sessions);
   }
-  const pruned = await vouchedPruned(repo, message, hooks);
+  const pruned = await vouchedPruned(repo, message, hooks.mayWrite);
   if (pruned.length) repo.admitPruned(pruned);
   repo.checkOpen();
   return beginIngest(repo, message.commits!, hooks.mayWrite);
@@ -190,12 +204,13 @@ async function beginIngestWith(
  * carries, then replies to its reconciliation with the commits the peer lacks.
  */
 export async function answerSync(
-  repo: Repository,
+  publicRepo: Repository,
   message: SyncMessage,
   hooks: SyncHooks = {},
 ): Promise<
   { answer: SyncMessage; accepted: CommitId[]; rejected: RejectedRecord[] }
 > {
+  const repo = openRepositoryOf(publicRepo);
   let rejected: RejectedRecord[] = [];
   let accepted: CommitId[] = [];
   let obsolete = 0;
@@ -250,10 +265,11 @@ export async function answerSync(
 
 /** Runs rounds with a peer until both sides hold the same commits of `repo`. */
 export async function syncRepository(
-  repo: Repository,
+  publicRepo: Repository,
   transport: SyncTransport,
   hooks: SyncHooks = {},
 ): Promise<SyncStats> {
+  const repo = openRepositoryOf(publicRepo);
   const stats: SyncStats = {
     rounds: 0,
     bytesSent: 0,
@@ -275,7 +291,7 @@ export async function syncRepository(
 
 /** One pass of rounds from a fresh initiate; true when the peer left commits out. */
 async function runPass(
-  repo: Repository,
+  repo: OpenRepository,
   transport: SyncTransport,
   hooks: SyncHooks,
   stats: SyncStats,
