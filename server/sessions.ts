@@ -159,9 +159,10 @@ export class SessionService {
     await this.trust.admit(records);
   }
 
-  #storedAt(key: string): Stored | undefined {
+  /** The live record at `key` (with `collected`: also the last one collection deleted). */
+  #storedAt(key: string, collected = false): Stored | undefined {
     const item = this.db.item(`${SESSIONS_REPO}/${key}`);
-    if (!item || item.isDeleted) return undefined;
+    if (!item || (item.isDeleted && !collected)) return undefined;
     const text = item.get("record");
     if (typeof text !== "string") return undefined;
     try {
@@ -197,6 +198,8 @@ export class SessionService {
     userId: string | undefined,
   ): Promise<IssuedSession> {
     const stored = this.#stored(id);
+    // A collected record's tombstone still names the key's user: it never changes.
+    const previous = stored ?? this.#storedAt(sessionItemKey(id), true);
     if (this.trust.isRevoked(id) || stored?.revoked) {
       // Refused before anything is stored: re-issuing must not undo the revocation.
       throw new HttpError(
@@ -205,7 +208,7 @@ export class SessionService {
         "This key's session was revoked; generate a new key",
       );
     }
-    const owner = stored?.record.userId;
+    const owner = previous?.record.userId;
     if (owner !== undefined && userId === undefined) {
       throw new HttpError(
         401,
