@@ -96,7 +96,7 @@ export class PowerCutError extends Error {
 }
 
 class Inode {
-  bytes = new Uint8Array(64);
+  bytes: Uint8Array = new Uint8Array(64);
   size = 0;
   durable: Uint8Array = new Uint8Array(0);
   lockedBy: FaultyHandle | null = null;
@@ -121,8 +121,8 @@ class Inode {
 }
 
 class DirNode {
-  entries = new Map<string, Node>();
-  durable = new Map<string, Node>();
+  entries: Map<string, Node> = new Map();
+  durable: Map<string, Node> = new Map();
   constructor(readonly id: number) {}
 }
 
@@ -261,6 +261,7 @@ export class FaultyFileSystem implements FileSystem {
   #cutAfter = Infinity;
   #powerCut = false;
   #openHandles = 0;
+  #peakHandles = 0;
   /** Bytes the files may hold: past it, writes fail `ENOSPC` (`Infinity`: no limit). */
   capacity: number;
   /** When true every change fails `EROFS`, like a read-only mount. */
@@ -281,6 +282,11 @@ export class FaultyFileSystem implements FileSystem {
   /** Handles open now (a leak shows here). */
   get openHandles(): number {
     return this.#openHandles;
+  }
+
+  /** The most handles that were open at once. */
+  get peakOpenHandles(): number {
+    return this.#peakHandles;
   }
 
   /** True once the power was cut: every operation throws {@link PowerCutError}. */
@@ -538,6 +544,7 @@ export class FaultyFileSystem implements FileSystem {
     if (node instanceof DirNode && write) throw fsError("EISDIR", "open", path);
     if (options.truncate && node instanceof Inode) node.resize(0);
     this.#openHandles++;
+    this.#peakHandles = Math.max(this.#peakHandles, this.#openHandles);
     return new FaultyHandle(this, node, path, {
       read: !!options.read,
       write,

@@ -159,7 +159,12 @@ export class FileStorage implements Storage {
     const path = this.#pathOf(repo);
     let bytes: Uint8Array | null;
     try {
-      bytes = await readWholeFile(this.fs, path);
+      // Through the pool: opening many logs at once stays under its bound.
+      bytes = await readWholeFile(
+        this.fs,
+        path,
+        (open, fn) => this.#pool.useOnce(open, fn),
+      );
     } catch (e) {
       throw this.#error("Cannot open", repo, path, e);
     }

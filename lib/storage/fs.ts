@@ -244,40 +244,53 @@ const END_PROBE_BYTES = 4096;
 export async function readWholeFile(
   fs: FileSystem,
   path: string,
+  /** Runs the read with a handle (default: opened and closed around it). */
+  withHandle: <T>(
+    open: () => Promise<FileHandle>,
+    fn: (file: FileHandle) => Promise<T>,
+  ) => Promise<T> = async (open, fn) => {
+    const file = await open();
+    try {
+      return await fn(file);
+    } finally {
+      file.close();
+    }
+  },
 ): Promise<Uint8Array | null> {
-  let file: FileHandle;
   try {
-    file = await fs.open(path, { read: true });
+    return await withHandle(
+      () => fs.open(path, { read: true }),
+      (file) => readToEnd(file, path),
+    );
   } catch (e) {
     if (isNotFound(e)) return null;
     throw e;
   }
-  try {
-    const info = await file.stat();
-    if (info.isDirectory) throw isADirectoryError(path);
-    let buf = new Uint8Array(info.size);
-    let o = 0;
-    for (;;) {
-      if (o === buf.length) {
-        // Full: probe for the end before growing, so the usual read allocates once.
-        const probe = new Uint8Array(END_PROBE_BYTES);
-        const n = await file.read(probe);
-        if (n === null) break;
-        const bigger = new Uint8Array(buf.length * 2 + END_PROBE_BYTES);
-        bigger.set(buf);
-        bigger.set(probe.subarray(0, n), o);
-        buf = bigger;
-        o += n;
-        continue;
-      }
-      const n = await file.read(buf.subarray(o));
+}
+
+async function readToEnd(file: FileHandle, path: string): Promise<Uint8Array> {
+  const info = await file.stat();
+  if (info.isDirectory) throw isADirectoryError(path);
+  let buf = new Uint8Array(info.size);
+  let o = 0;
+  for (;;) {
+    if (o === buf.length) {
+      // Full: probe for the end before growing, so the usual read allocates once.
+      const probe = new Uint8Array(END_PROBE_BYTES);
+      const n = await file.read(probe);
       if (n === null) break;
+      const bigger = new Uint8Array(buf.length * 2 + END_PROBE_BYTES);
+      bigger.set(buf);
+      bigger.set(probe.subarray(0, n), o);
+      buf = bigger;
       o += n;
+      continue;
     }
-    return o === buf.length ? buf : buf.subarray(0, o);
-  } finally {
-    file.close();
+    const n = await file.read(buf.subarray(o));
+    if (n === null) break;
+    o += n;
   }
+  return o === buf.length ? buf : buf.subarray(0, o);
 }
 
 /** Synchronous {@link readWholeFile}. */

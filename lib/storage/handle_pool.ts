@@ -34,7 +34,10 @@ function closeQuietly(h: FileHandle): void {
 export class HandlePool {
   /** Insertion order is recency order: the first entry is the least recently used. */
   readonly #entries = new Map<string, Entry>();
-  #opening = 0;
+  /** Slots reserved for handles being opened or lent by {@link HandlePool.useOnce}. */
+  #reserved = 0;
+  /** Handles lent by {@link HandlePool.useOnce} (open, outside the entries). */
+  #lent = 0;
   #waiting: (() => void)[] = [];
   #closed = false;
   /** Handles opened so far (a measure of the churn a too small pool causes). */
@@ -48,9 +51,14 @@ export class HandlePool {
     }
   }
 
-  /** Handles open now. */
+  /** Handles open now (pooled and lent). */
   get size(): number {
-    return this.#entries.size;
+    return this.#entries.size + this.#lent;
+  }
+
+  /** Handles open, being opened or lent: what the capacity bounds. */
+  #count(): number {
+    return this.#entries.size + this.#reserved;
   }
 
   /** True once {@link HandlePool.closeAll} ran. */
@@ -69,16 +77,20 @@ export class HandlePool {
   ): Promise<T> {
     let e = this.#pin(key);
     while (!e) {
-      await this.#freeSlot();
+      await this.#reserve();
       e = this.#pin(key); // another user may have opened it meanwhile
-      if (e) break;
-      this.#opening++;
+      if (e) {
+        this.#unreserve();
+        break;
+      }
       let handle: FileHandle;
       try {
         handle = await open();
-      } finally {
-        this.#opening--;
+      } catch (err) {
+        this.#unreserve();
+        throw err;
       }
+      this.#reserved--; // the entry takes the reserved slot
       this.opened++;
       if (this.#closed) {
         closeQuietly(handle);
@@ -91,6 +103,30 @@ export class HandlePool {
       return await fn(e.handle);
     } finally {
       this.#unpin(key, e);
+    }
+  }
+
+  /**
+   * Runs `fn` with a handle of its own, opened with `open` once a slot is free and closed
+   * when `fn` settles (one-off reads: a log read whole at open, metadata).
+   */
+  async useOnce<T>(
+    open: () => Promise<FileHandle>,
+    fn: (handle: FileHandle) => Promise<T>,
+  ): Promise<T> {
+    await this.#reserve(); // the slot stays reserved while the handle is lent
+    try {
+      const handle = await open();
+      this.opened++;
+      this.#lent++;
+      try {
+        return await fn(handle);
+      } finally {
+        this.#lent--;
+        closeQuietly(handle);
+      }
+    } finally {
+      this.#unreserve();
     }
   }
 
@@ -160,20 +196,31 @@ export class HandlePool {
 
   /** Closes unpinned handles, least recently used first, until at most `limit` are open. */
   #evict(limit: number): void {
-    if (this.#entries.size + this.#opening <= limit) return;
+    if (this.#count() <= limit) return;
     for (const [key, e] of this.#entries) {
-      if (this.#entries.size + this.#opening <= limit) return;
+      if (this.#count() <= limit) return;
       if (e.pins === 0) this.#close(key, e);
     }
   }
 
-  /** Resolves once a handle can be opened without passing the capacity. */
-  async #freeSlot(): Promise<void> {
+  /**
+   * Resolves once a slot is reserved (counted at once, so that concurrent callers
+   * cannot take the same free slot): a handle may then be opened within the capacity.
+   */
+  async #reserve(): Promise<void> {
     for (;;) {
       this.#check();
       this.#evict(this.capacity - 1);
-      if (this.#entries.size + this.#opening < this.capacity) return;
+      if (this.#count() < this.capacity) {
+        this.#reserved++;
+        return;
+      }
       await new Promise<void>((resolve) => this.#waiting.push(resolve));
     }
+  }
+
+  #unreserve(): void {
+    this.#reserved--;
+    this.#waiting.shift()?.();
   }
 }
