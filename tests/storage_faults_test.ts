@@ -46,7 +46,7 @@ function create(db: Database, from: number, to: number, pad = 0): void {
   }
 }
 
-async function assertItems(db: Database, n: number, what: string) {
+function assertItems(db: Database, n: number, what: string): void {
   assert.equal(db.count("/todo/a"), n, `${what}: item count`);
   for (let i = 0; i < n; i++) {
     assert.equal(db.item(`/todo/a/k${i}`)?.get("n"), i, `${what}: k${i}`);
@@ -85,7 +85,7 @@ Deno.test("a full disk fails the flush clearly, leaves the file clean, keeps the
     assert.equal(fs.peekDurable(FILE)!.length, good, "durably cut back");
     assertClean(fs.peek(FILE), `after failure ${attempt}`);
   }
-  await assertItems(db, 50, "in memory while the disk is full");
+  assertItems(db, 50, "in memory while the disk is full");
   fs.capacity = Infinity; // space returns
   await db.flush();
   assert.equal(assertClean(fs.peek(FILE), "after"), records + 30);
@@ -94,7 +94,7 @@ Deno.test("a full disk fails the flush clearly, leaves the file clean, keeps the
   assert.equal(fs.openHandles, 0, "every handle released");
   const again = await openOn(fs.restart("lose"));
   assert.deepEqual(again.recoveries, [], "nothing to repair");
-  await assertItems(again, 55, "after a power cut");
+  assertItems(again, 55, "after a power cut");
   await again.close();
 });
 
@@ -113,7 +113,7 @@ Deno.test("a failed fsync is rolled back and retried: nothing lost, nothing writ
   assert.equal(assertClean(fs.peek(FILE), "after"), records + 5);
   await db.close();
   const again = await openOn(fs.restart("lose"));
-  await assertItems(again, 10, "after a power cut");
+  assertItems(again, 10, "after a power cut");
   await again.close();
 });
 
@@ -132,7 +132,7 @@ Deno.test("a short write followed by an error is cut back to the last good offse
   await db.close();
   const again = await openOn(fs);
   assert.deepEqual(again.recoveries, []);
-  await assertItems(again, 8, "reopened");
+  assertItems(again, 8, "reopened");
   await again.close();
 });
 
@@ -167,7 +167,7 @@ Deno.test("close() releases every handle and the lock even when its flush throws
   assert.equal(fs.openHandles, 0, "no handle left open (lock included)");
   fs.capacity = Infinity;
   const again = await openOn(fs); // the lock was released
-  await assertItems(again, 4, "the flushed items");
+  assertItems(again, 4, "the flushed items");
   await again.open("/todo/b");
   assert.equal(again.item("/todo/b/x")?.get("text"), "b");
   assert.deepEqual(again.recoveries, []);
