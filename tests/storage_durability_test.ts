@@ -88,13 +88,18 @@ Deno.test("a new repository's file survives a power cut after its first flush (t
   assert.deepEqual(await recordsAfterCut(fs, B), ["b0", "b1"]);
 });
 
-Deno.test("a replaced log and the records appended after it survive a power cut (the directory fsync after rename)", async () => {
-  const fs = new FaultyFileSystem();
-  const s = await open(fs);
-  await (await write(s, A, ["old0", "old1", "old2"])).close();
-  await s.replaceLog(A, [frame("new0")]);
-  await write(s, A, ["new1"]); // lands in the new file only
-  assert.deepEqual(await recordsAfterCut(fs, A), ["new0", "new1"]);
+Deno.test("a replaced log survives a power cut once replaceLog resolves, and so do the records appended after it (the directory fsync after rename)", async () => {
+  for (const appendAfter of [false, true]) {
+    const fs = new FaultyFileSystem();
+    const s = await open(fs);
+    await (await write(s, A, ["old0", "old1", "old2"])).close();
+    await s.replaceLog(A, [frame("new0")]);
+    if (appendAfter) await write(s, A, ["new1"]); // lands in the new file only
+    assert.deepEqual(
+      await recordsAfterCut(fs, A),
+      appendAfter ? ["new0", "new1"] : ["new0"],
+    );
+  }
 });
 
 Deno.test("written metadata survives a power cut (the directory fsync after rename)", async () => {
