@@ -8,7 +8,7 @@
  */
 
 import { parseArgs } from "node:util";
-import { type Database, openDatabase } from "../mod.ts";
+import { type Database, FileStorage, openDatabase } from "../mod.ts";
 import type { SigningKey } from "../lib/crypto/keys.ts";
 import { createServer } from "./app.ts";
 import { defaultRootKeyPath, loadOrCreateRootKey } from "./root_key.ts";
@@ -103,19 +103,21 @@ async function serve(args: string[]): Promise<void> {
   }
   let root: SigningKey, trust: RootSessionTrust, db: Database;
   try {
-    await Deno.mkdir(dir, { recursive: true }).catch((e) => {
-      throw new Error(
-        `Cannot create data directory "${dir}": ${(e as Error).message}`,
-      );
-    });
-    const rootPath = values["root-key"] ?? Deno.env.get("CAPRA_ROOT_KEY") ??
-      defaultRootKeyPath(dir);
-    const loaded = await loadOrCreateRootKey(rootPath);
-    root = loaded.key;
-    if (loaded.created) console.error(`capra: created root key ${rootPath}`);
+    // The directory first: a locked or read-only one is refused before anything is created.
+    const storage = await FileStorage.open(dir);
+    try {
+      const rootPath = values["root-key"] ?? Deno.env.get("CAPRA_ROOT_KEY") ??
+        defaultRootKeyPath(dir);
+      const loaded = await loadOrCreateRootKey(rootPath);
+      root = loaded.key;
+      if (loaded.created) console.error(`capra: created root key ${rootPath}`);
+    } catch (e) {
+      await storage.close();
+      throw e;
+    }
     trust = new RootSessionTrust(root.publicKey);
     db = await openDatabase({
-      dir,
+      storage,
       signer: root,
       trust,
       minRetentionMs: ttlSeconds * 1000,
