@@ -144,17 +144,7 @@ export async function selectRepoFiles(
 export async function readRepoFile(
   ref: RepoFileRef,
 ): Promise<RepoFileContents> {
-  let bytes: Uint8Array;
-  try {
-    bytes = await Deno.readFile(ref.path);
-  } catch (e) {
-    throw new Error(
-      `Cannot read repository ${ref.repo} (file ${ref.path}): ${
-        (e as Error).message
-      }`,
-      { cause: e },
-    );
-  }
+  const bytes = await Deno.readFile(ref.path);
   const scan = scanFrames(bytes);
   const commits: StoredCommit[] = [];
   const seen = new Set<string>();

@@ -112,7 +112,9 @@ async function verifyRef(ref: RepoFileRef): Promise<RepoVerdict> {
       records: 0,
       commits: 0,
       sessions: 0,
-      problems: [(e as Error).message],
+      problems: [
+        `cannot read ${ref.path}: ${e instanceof Error ? e.message : e}`,
+      ],
     };
   }
   const progress = new Progress(`verify ${ref.repo}`, file.commits.length);
