@@ -220,6 +220,23 @@ Deno.test("a read-only data directory gets one clear error at open", async () =>
   assert.equal(fs.openHandles, 0);
 });
 
+Deno.test("a directory that takes no new files is refused at open, also when a crashed holder left its lock file", async () => {
+  const fs = new FaultyFileSystem();
+  const crashed = await openOn(fs);
+  const after = fs.restart("keep"); // a crash: the lock file stays
+  await crashed.close().catch(() => {}); // (its file system is gone)
+  // The directory refuses new entries (as a 0555 directory does to its owner).
+  after.failNext("open", { path: /write-probe/, code: "EACCES", times: 9 });
+  await assert.rejects(
+    FileStorage.open(DIR, { fs: after }),
+    /^StorageError: Cannot open database "\/data": the directory is not writable \(Permission denied/,
+  );
+  assert.equal(after.openHandles, 0, "the lock is released");
+  after.clearFaults();
+  const db = await openOn(after);
+  await db.close();
+});
+
 Deno.test("a repository file that is a directory is refused with an error naming the repository and the file", async () => {
   const fs = new FaultyFileSystem();
   await fs.mkdirAll(`${DIR}/todo.x.capra`);

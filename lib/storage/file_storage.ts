@@ -39,7 +39,7 @@ export { LOCK_FILE } from "./dir_lock.ts";
 
 const REPO_FILE = /^([a-z0-9_-]{1,64})\.([a-z0-9_-]{1,64})\.capra$/;
 const META_NAME = /^[a-z0-9_.-]{1,64}$/;
-/** Probe file created and removed at open to prove the directory takes writes. */
+/** Probe file created and removed at open, when the lock file existed, to prove the directory takes new files. */
 const WRITE_PROBE = "LOCK.write-probe";
 
 /** The file name of a repository inside the data directory. */
@@ -121,11 +121,14 @@ export class FileStorage implements Storage {
     }
     const lock = await DirectoryLock.acquire(fs, dir, options.pid ?? Deno.pid);
     try {
-      // The lock file may exist and be writable in a directory that takes no new files.
-      const probe = `${dir}/${WRITE_PROBE}`;
-      (await fs.open(probe, { write: true, create: true, mode: 0o600 }))
-        .close();
-      await fs.remove(probe);
+      // A lock file left behind may be writable in a directory that takes no new
+      // files; a lock file created just now proves the directory takes them.
+      if (!lock.created) {
+        const probe = `${dir}/${WRITE_PROBE}`;
+        (await fs.open(probe, { write: true, create: true, mode: 0o600 }))
+          .close();
+        await fs.remove(probe);
+      }
     } catch (e) {
       await lock.release();
       throw new StorageError(
