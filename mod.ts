@@ -94,6 +94,7 @@ export type {
 export { DirectoryLockedError, StorageError } from "./lib/storage/storage.ts";
 export {
   DEFAULT_MAX_OPEN_FILES,
+  defaultMaxOpenFiles,
   FileStorage,
   type FileStorageOptions,
 } from "./lib/storage/file_storage.ts";
@@ -106,8 +107,9 @@ export type OpenOptions =
   & Omit<DatabaseOptions, "storage">
   & {
     /**
-     * With `dir`: most files open at once over all repositories (default
-     * `DEFAULT_MAX_OPEN_FILES`, 256); idle repositories hold no file handle.
+     * With `dir`: most files open at once over all repositories (default: a quarter
+     * of the descriptor limit, 256 under the common 1,024, at most 4,096); idle
+     * repositories hold no file handle.
      */
     readonly maxOpenFiles?: number;
   }

@@ -6,7 +6,6 @@
  */
 
 import assert from "node:assert/strict";
-import { DEFAULT_MAX_OPEN_FILES } from "../lib/storage/file_storage.ts";
 import { tempDir } from "./_helpers.ts";
 
 const fixture = new URL("./fixtures/many_repos.ts", import.meta.url).pathname;
@@ -31,8 +30,10 @@ Deno.test(`${REPOSITORIES} open repositories under a limit of ${DESCRIPTOR_LIMIT
   assert.equal(out.code, 0, `the child failed:\n${stderr.slice(-2000)}`);
   const result = JSON.parse(stdout.trim().split("\n").pop()!);
   assert.equal(result.repositories, REPOSITORIES);
+  assert.equal(result.descriptorLimit, DESCRIPTOR_LIMIT, "the limit is seen");
+  assert.equal(result.maxOpenFiles, DESCRIPTOR_LIMIT / 4, "a quarter of it");
   console.log(
-    `peak descriptors: ${result.peakDescriptors} (pool of ${DEFAULT_MAX_OPEN_FILES})`,
+    `peak descriptors: ${result.peakDescriptors} (pool of ${result.maxOpenFiles})`,
   );
   assert.ok(result.peakDescriptors < DESCRIPTOR_LIMIT);
   const files = [...Deno.readDirSync(dir.path)].filter((e) =>

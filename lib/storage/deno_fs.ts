@@ -154,3 +154,18 @@ export const denoFileSystem: FileSystem = {
     }
   },
 };
+
+/**
+ * The soft limit of open descriptors of this process (Linux `/proc/self/limits`), or
+ * null where it cannot be read.
+ */
+export function descriptorLimit(): number | null {
+  try {
+    const text = Deno.readTextFileSync("/proc/self/limits");
+    const m = /^Max open files\s+(\d+|unlimited)/m.exec(text);
+    if (!m) return null;
+    return m[1] === "unlimited" ? Number.MAX_SAFE_INTEGER : Number(m[1]);
+  } catch {
+    return null; // not Linux, or no permission to read /proc
+  }
+}

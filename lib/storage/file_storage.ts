@@ -29,12 +29,16 @@ import {
   writeFileAtomic as writeFileAtomicOn,
   writeFileAtomicSync,
 } from "./fs.ts";
-import { denoFileSystem } from "./deno_fs.ts";
-import { DEFAULT_MAX_OPEN_FILES, HandlePool } from "./handle_pool.ts";
+import { denoFileSystem, descriptorLimit } from "./deno_fs.ts";
+import { defaultMaxOpenFiles, HandlePool } from "./handle_pool.ts";
 import { DirectoryLock } from "./dir_lock.ts";
 import { LogFile } from "./log_file.ts";
 
-export { DEFAULT_MAX_OPEN_FILES } from "./handle_pool.ts";
+export {
+  DEFAULT_MAX_OPEN_FILES,
+  defaultMaxOpenFiles,
+  MAX_DEFAULT_OPEN_FILES,
+} from "./handle_pool.ts";
 export { LOCK_FILE } from "./dir_lock.ts";
 
 const REPO_FILE = /^([a-z0-9_-]{1,64})\.([a-z0-9_-]{1,64})\.capra$/;
@@ -50,7 +54,11 @@ export function repoFileName(repo: RepoPath): string {
 
 /** Options of {@link FileStorage.open}. */
 export interface FileStorageOptions {
-  /** Most file handles open at once, over all repository logs (default {@link DEFAULT_MAX_OPEN_FILES}). */
+  /**
+   * Most file handles open at once, over all repository logs. Default: a quarter of
+   * the process's descriptor limit (256 under the common 1,024), at most 4,096; 256
+   * where the limit is unknown.
+   */
   readonly maxOpenFiles?: number;
   /** The file system (default: the machine's; tests pass a fault-injecting one). */
   readonly fs?: FileSystem;
@@ -108,7 +116,9 @@ export class FileStorage implements Storage {
     options: FileStorageOptions = {},
   ): Promise<FileStorage> {
     const fs = options.fs ?? denoFileSystem;
-    const pool = new HandlePool(options.maxOpenFiles ?? DEFAULT_MAX_OPEN_FILES);
+    const pool = new HandlePool(
+      options.maxOpenFiles ?? defaultMaxOpenFiles(descriptorLimit()),
+    );
     try {
       if (await fs.mkdirAll(dir)) await fs.syncDir(parentDir(dir));
     } catch (e) {
@@ -144,6 +154,11 @@ export class FileStorage implements Storage {
   /** Handles open now (at most `maxOpenFiles`, briefly one more for a read). */
   get openHandles(): number {
     return this.#pool.size;
+  }
+
+  /** The bound on open handles (`maxOpenFiles`). */
+  get maxOpenFiles(): number {
+    return this.#pool.capacity;
   }
 
   #pathOf(repo: RepoPath): string {

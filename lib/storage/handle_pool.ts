@@ -10,8 +10,31 @@
 
 import type { FileHandle } from "./fs.ts";
 
-/** Default {@link HandlePool.capacity} of a file storage (a quarter of the usual 1,024 descriptors). */
+/**
+ * Default {@link HandlePool.capacity} of a file storage where the descriptor limit is
+ * unknown: a quarter of the usual 1,024.
+ */
 export const DEFAULT_MAX_OPEN_FILES = 256;
+/** Share of the process's descriptor limit a file storage's pool takes by default. */
+export const OPEN_FILES_SHARE_OF_LIMIT = 1 / 4;
+/** Largest default pool, however high the descriptor limit. */
+export const MAX_DEFAULT_OPEN_FILES = 4096;
+
+/**
+ * The default pool capacity for a process allowed `limit` descriptors (null: unknown):
+ * a quarter of it (the rest stays for sockets and everything else), at least
+ * {@link MIN_MAX_OPEN_FILES}, at most {@link MAX_DEFAULT_OPEN_FILES}.
+ */
+export function defaultMaxOpenFiles(limit: number | null): number {
+  if (limit === null || !(limit > 0)) return DEFAULT_MAX_OPEN_FILES;
+  return Math.max(
+    MIN_MAX_OPEN_FILES,
+    Math.min(
+      MAX_DEFAULT_OPEN_FILES,
+      Math.floor(limit * OPEN_FILES_SHARE_OF_LIMIT),
+    ),
+  );
+}
 /** Smallest pool: one handle writing while another one reads. */
 export const MIN_MAX_OPEN_FILES = 2;
 

@@ -1,6 +1,11 @@
 import assert from "node:assert/strict";
 import type { FileHandle } from "./fs.ts";
-import { HandlePool } from "./handle_pool.ts";
+import {
+  DEFAULT_MAX_OPEN_FILES,
+  defaultMaxOpenFiles,
+  HandlePool,
+  MAX_DEFAULT_OPEN_FILES,
+} from "./handle_pool.ts";
 
 /** A handle that only records whether it was closed. */
 function fakeHandle(name: string, log: string[]): FileHandle {
@@ -78,4 +83,11 @@ Deno.test("a pinned handle is never closed; users wait for a free slot", async (
 Deno.test("the capacity is checked", () => {
   assert.throws(() => new HandlePool(1), RangeError);
   assert.throws(() => new HandlePool(2.5), /Invalid maxOpenFiles 2.5/);
+});
+
+Deno.test("the default pool is a quarter of the descriptor limit, within bounds", () => {
+  assert.equal(defaultMaxOpenFiles(1024), 256);
+  assert.equal(defaultMaxOpenFiles(20_000), MAX_DEFAULT_OPEN_FILES);
+  assert.equal(defaultMaxOpenFiles(4), 2);
+  assert.equal(defaultMaxOpenFiles(null), DEFAULT_MAX_OPEN_FILES);
 });
