@@ -175,6 +175,22 @@ Deno.test("close() releases every handle and the lock even when its flush throws
   assert.equal(fs.openHandles, 0);
 });
 
+Deno.test("commits of a repository whose close() failed are written when the database closes, once space returned", async () => {
+  const fs = new FaultyFileSystem();
+  const db = await openOn(fs);
+  create(db, 0, 2);
+  await db.flush();
+  fs.capacity = fs.usedBytes;
+  create(db, 2, 4);
+  await assert.rejects(db.close("/todo/a"), isStorageError("ENOSPC", FILE));
+  fs.capacity = Infinity;
+  await db.close();
+  assert.equal(fs.openHandles, 0);
+  const again = await openOn(fs.restart("lose"));
+  assertItems(again, 4, "after the database closed");
+  await again.close();
+});
+
 Deno.test("a log whose close() throws holds no handle and stays usable until space returns", async () => {
   const fs = new FaultyFileSystem();
   const storage = await FileStorage.open(DIR, { fs });

@@ -312,12 +312,14 @@ export class FileStorage implements Storage {
   }
 
   /**
-   * Releases every handle and the directory lock, also when logs are still open (their
-   * unflushed records are dropped: a database closes its logs first).
+   * Releases every handle and the directory lock. Logs still open (a database closes
+   * its logs first: these are logs whose close failed) get one last attempt to write
+   * what they queued; what still fails is dropped, its error already reported.
    */
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    await Promise.all([...this.#logs].map((log) => log.flush().catch(() => {})));
     for (const log of [...this.#logs]) log.abandon();
     this.#pool.closeAll();
     await this.lock.release();
