@@ -68,7 +68,12 @@ class DenoFileHandle implements FileHandle {
     return statOf(await this.file.stat());
   }
   tryLock(): Promise<boolean> {
-    return this.file.tryLock(true);
+    // flock(LOCK_EX | LOCK_NB) never waits: no need for a trip to the thread pool.
+    try {
+      return Promise.resolve(this.file.tryLockSync(true));
+    } catch (e) {
+      return Promise.reject(e);
+    }
   }
   close(): void {
     this.file.close();
@@ -155,11 +160,18 @@ export const denoFileSystem: FileSystem = {
   },
 };
 
+let knownLimit: number | null | undefined;
+
 /**
  * The soft limit of open descriptors of this process (Linux `/proc/self/limits`), or
- * null where it cannot be read.
+ * null where it cannot be read. Read once per process.
  */
 export function descriptorLimit(): number | null {
+  if (knownLimit === undefined) knownLimit = readDescriptorLimit();
+  return knownLimit;
+}
+
+function readDescriptorLimit(): number | null {
   try {
     const text = Deno.readTextFileSync("/proc/self/limits");
     const m = /^Max open files\s+(\d+|unlimited)/m.exec(text);

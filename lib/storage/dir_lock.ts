@@ -100,22 +100,26 @@ export class DirectoryLock {
         if (!await file.tryLock()) {
           throw new DirectoryLockedError(dir, await holderPid(file), pid);
         }
-        // Ours, unless a closing holder removed the file before we locked it: then the
-        // lock is on a file nobody else will look at, so lock the current one.
-        const mine = await file.stat();
-        const current = await fs.stat(path).catch((e) => {
-          if (isNotFound(e)) return null;
-          throw e;
-        });
-        if (!current || (mine.ino !== null && mine.ino !== current.ino)) {
-          file.close();
-          continue;
+        // Ours, unless we opened an existing file that a closing holder removed before
+        // we locked it: then the lock is on a file nobody else will look at, so lock
+        // the current one. (A file we created is the current one: only its holder
+        // removes it.)
+        if (!created) {
+          const mine = await file.stat();
+          const current = await fs.stat(path).catch((e) => {
+            if (isNotFound(e)) return null;
+            throw e;
+          });
+          if (!current || (mine.ino !== null && mine.ino !== current.ino)) {
+            file.close();
+            continue;
+          }
         }
         // Write, then cut what an older, longer pid left (a truncate to zero before the
         // write would make ext4 flush the file on close: milliseconds per open).
         const text = new TextEncoder().encode(`${pid}\n`);
         await writeAll(file, text);
-        await file.truncate(text.length);
+        if (!created) await file.truncate(text.length);
         return new DirectoryLock(fs, path, file, created);
       } catch (e) {
         try {

@@ -319,7 +319,9 @@ export class FileStorage implements Storage {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    await Promise.all([...this.#logs].map((log) => log.flush().catch(() => {})));
+    await Promise.all(
+      [...this.#logs].map((log) => log.flush().catch(() => {})),
+    );
     for (const log of [...this.#logs]) log.abandon();
     this.#pool.closeAll();
     await this.lock.release();
