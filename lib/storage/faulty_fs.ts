@@ -26,6 +26,7 @@ import {
   FaultyHandle,
   fsError,
   generator,
+  type HandleHost,
   Inode,
   type Node,
   PowerCutError,
@@ -96,6 +97,13 @@ export class FaultyFileSystem implements FileSystem {
   readonly counts = { mutations: 0, fsync: 0, syncDir: 0, writes: 0 };
   /** The mutating operations so far, in order (`"write /d/x"`), for failure messages. */
   readonly trace: string[] = [];
+  /** What the handles of this file system reach (kept out of its public API). */
+  readonly #host: HandleHost = {
+    counts: this.counts,
+    enter: (op, path, mutates) => this.#enter(op, path, mutates),
+    admitWrite: (path, n, extend) => this.#admitWrite(path, n, extend),
+    handleClosed: () => this.#handleClosed(),
+  };
 
   constructor(options: FaultyFileSystemOptions = {}) {
     this.#ids = { next: 2 };
@@ -195,8 +203,8 @@ export class FaultyFileSystem implements FileSystem {
     return node instanceof Inode ? node.durable.slice() : null;
   }
 
-  /** @internal Counts an operation, applying the power cut and the fault rules. */
-  enter(op: string, path: string, mutates: boolean, what = path): void {
+  /** Counts an operation, applying the power cut and the fault rules. */
+  #enter(op: string, path: string, mutates: boolean, what = path): void {
     if (this.#powerCut) throw new PowerCutError(op, path);
     if (mutates) {
       if (this.counts.mutations >= this.#cutAfter) {
@@ -215,8 +223,8 @@ export class FaultyFileSystem implements FileSystem {
     }
   }
 
-  /** @internal How many of `n` bytes a write may store now (throws when none). */
-  admitWrite(path: string, n: number, extend = false): number {
+  /** How many of `n` bytes a write may store now (throws when none). */
+  #admitWrite(path: string, n: number, extend = false): number {
     this.counts.writes++;
     let allowed = n;
     const rule = extend ? undefined : this.#match("write", path);
@@ -245,8 +253,7 @@ export class FaultyFileSystem implements FileSystem {
     return allowed;
   }
 
-  /** @internal */
-  handleClosed(): void {
+  #handleClosed(): void {
     this.#openHandles--;
   }
 
@@ -297,19 +304,19 @@ export class FaultyFileSystem implements FileSystem {
     const [dir, name] = this.#parentOf(path, "open");
     let node = dir.entries.get(name);
     if (node && options.createNew) {
-      this.enter("open", path, false);
+      this.#enter("open", path, false);
       throw fsError("EEXIST", "open", path);
     }
     if (!node) {
       if (!create) {
-        this.enter("open", path, false);
+        this.#enter("open", path, false);
         throw fsError("ENOENT", "open", path);
       }
-      this.enter("create", path, true);
+      this.#enter("create", path, true);
       node = new Inode(this.#ids.next++, options.mode ?? 0o644);
       dir.entries.set(name, node);
     } else {
-      this.enter("open", path, write || !!options.truncate);
+      this.#enter("open", path, write || !!options.truncate);
     }
     const rule = this.#match("open", path);
     if (rule) {
@@ -320,7 +327,7 @@ export class FaultyFileSystem implements FileSystem {
     if (options.truncate && node instanceof Inode) node.resize(0);
     this.#openHandles++;
     this.#peakHandles = Math.max(this.#peakHandles, this.#openHandles);
-    return new FaultyHandle(this, node, path, {
+    return new FaultyHandle(this.#host, node, path, {
       read: !!options.read,
       write,
       append: !!options.append,
@@ -339,7 +346,7 @@ export class FaultyFileSystem implements FileSystem {
           dir = next;
           continue;
         }
-        this.enter("mkdir", path, true);
+        this.#enter("mkdir", path, true);
         const made = new DirNode(this.#ids.next++);
         dir.entries.set(parts[i], made);
         dir = made;
@@ -351,7 +358,7 @@ export class FaultyFileSystem implements FileSystem {
 
   readDir(path: string): Promise<DirEntry[]> {
     return Promise.resolve().then(() => {
-      this.enter("readDir", path, false);
+      this.#enter("readDir", path, false);
       const dir = this.#lookup(path);
       if (!dir) throw fsError("ENOENT", "readdir", path);
       if (!(dir instanceof DirNode)) throw fsError("ENOTDIR", "readdir", path);
@@ -369,7 +376,7 @@ export class FaultyFileSystem implements FileSystem {
   }
 
   statSync(path: string): FileStat {
-    this.enter("stat", path, false);
+    this.#enter("stat", path, false);
     const node = this.#lookup(path);
     if (!node) throw fsError("ENOENT", "stat", path);
     return statOf(node);
@@ -380,7 +387,7 @@ export class FaultyFileSystem implements FileSystem {
   }
 
   renameSync(from: string, to: string): void {
-    this.enter("rename", to, true, `${from} -> ${to}`);
+    this.#enter("rename", to, true, `${from} -> ${to}`);
     const [src, a] = this.#parentOf(from, "rename");
     const [dst, b] = this.#parentOf(to, "rename");
     const node = src.entries.get(a);
@@ -394,7 +401,7 @@ export class FaultyFileSystem implements FileSystem {
 
   remove(path: string): Promise<void> {
     return Promise.resolve().then(() => {
-      this.enter("remove", path, true);
+      this.#enter("remove", path, true);
       const [dir, name] = this.#parentOf(path, "remove");
       const node = dir.entries.get(name);
       if (!node) throw fsError("ENOENT", "remove", path);
@@ -407,7 +414,7 @@ export class FaultyFileSystem implements FileSystem {
 
   chmod(path: string, mode: number): Promise<void> {
     return Promise.resolve().then(() => {
-      this.enter("chmod", path, true);
+      this.#enter("chmod", path, true);
       const node = this.#lookup(path);
       if (!node) throw fsError("ENOENT", "chmod", path);
       if (node instanceof Inode) node.mode = mode;
@@ -419,7 +426,7 @@ export class FaultyFileSystem implements FileSystem {
   }
 
   syncDirSync(path: string): void {
-    this.enter("syncDir", path, true);
+    this.#enter("syncDir", path, true);
     const dir = this.#lookup(path);
     if (!dir) throw fsError("ENOENT", "fsync", path);
     if (!(dir instanceof DirNode)) throw fsError("ENOTDIR", "fsync", path);
