@@ -299,3 +299,20 @@ Deno.test("repository logs share a bounded pool of handles: 60 logs, 4 handles",
   await storage.close();
   assert.equal(fs.openHandles, 0);
 });
+
+Deno.test("a repository whose close() failed stays open: db.flush() writes its commits once space returns, and it closes then", async () => {
+  const fs = new FaultyFileSystem();
+  const db = await openOn(fs);
+  create(db, 0, 2);
+  await db.flush();
+  fs.capacity = fs.usedBytes;
+  create(db, 2, 4);
+  await assert.rejects(db.close("/todo/a"), isStorageError("ENOSPC", FILE));
+  assertItems(db, 4, "after the failed close");
+  fs.capacity = Infinity;
+  await db.flush();
+  const durable = await openOn(fs.restart("lose"));
+  assertItems(durable, 4, "after db.flush(), before any close");
+  await durable.close();
+  await db.close().catch(() => {}); // its storage was restarted under it
+});
