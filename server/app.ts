@@ -17,6 +17,8 @@ import type { SecuredContext, ServerContext } from "./context.ts";
 import { errorResponse, HttpError } from "./errors.ts";
 import { ByteBudget } from "./limits/byte_budget.ts";
 import { limitsWith, type ServerLimits } from "./limits/limits.ts";
+import { Admission, LoopLagMonitor } from "./limits/admission.ts";
+import { takeGuardedUpgrade } from "./net/ws_upgrade.ts";
 import { KeyedRateLimiter } from "./limits/token_bucket.ts";
 import { ServerMetrics } from "./metrics.ts";
 import { SessionQuotas } from "./quotas.ts";
@@ -87,6 +89,11 @@ export interface Server {
   readonly limits: ServerLimits;
   readonly hub?: WsHub;
   readonly sessions?: SessionService;
+  /**
+   * Admission control; its lag monitor runs only once started (serve.ts starts it), so
+   * in-process apps admit everything.
+   */
+  readonly admission: Admission;
 }
 
 /** Largest JSON body of `POST /v1/sessions` (the default pre-authentication cap). */
@@ -130,6 +137,11 @@ export function createServer(deps: AppDeps): Server {
   );
   const nonces = new NonceCache();
   const quotas = new SessionQuotas(limits, now);
+  const admission = new Admission(new LoopLagMonitor(), {
+    connectLagMs: limits.admissionConnectLagMs,
+    writeLagMs: limits.admissionWriteLagMs,
+    maxIngestsInFlight: limits.maxIngestsInFlight,
+  });
   let secured: SecuredContext | undefined;
   if (security) {
     const sessions = new SessionService(db, security.root, security.trust, {
@@ -140,11 +152,26 @@ export function createServer(deps: AppDeps): Server {
       collectAfterMs: limits.sessionCollectAfterMs,
       sweepIntervalMs: limits.sessionSweepIntervalMs,
     });
-    const sync = new SyncService(db, security.trust, rules, metrics, quotas);
+    const sync = new SyncService(
+      db,
+      security.trust,
+      rules,
+      metrics,
+      quotas,
+      admission,
+    );
     const hub = new WsHub(sync, nonces, now, {
       helloTimeoutMs: limits.wsHelloTimeoutMs,
       idleTimeoutMs: limits.wsIdleTimeoutMs,
       preHelloFrameBytes: limits.wsPreHelloFrameBytes,
+      pushBufferBytes: limits.wsPushBufferBytes,
+      stuckTimeoutMs: limits.wsStuckTimeoutMs,
+    });
+    metrics.moreGauges = () => ({
+      laggingClients: hub.lagging,
+      unsentPushBytes: hub.bufferedBytes,
+      eventLoopLagMs: admission.lag.medianMs,
+      ingestsInFlight: admission.ingestsInFlight,
     });
     db.onCommits((repo, nodes) =>
       sync.announce(repo, nodes.map((n) => n.commit.id), undefined)
@@ -212,9 +239,14 @@ export function createServer(deps: AppDeps): Server {
     ctx,
     deps.upgradeWebSocket ??
       ((r: Request) =>
-        Deno.upgradeWebSocket(r, {
-          idleTimeout: Math.max(1, Math.round(limits.wsPingIntervalMs / 1000)),
-        })),
+        // A socket the connection guard runs itself (serve.ts), else Deno.serve's.
+        takeGuardedUpgrade(r) ??
+          Deno.upgradeWebSocket(r, {
+            idleTimeout: Math.max(
+              1,
+              Math.round(limits.wsPingIntervalMs / 1000),
+            ),
+          })),
   );
 
   const metricsApp = new Hono();
@@ -226,6 +258,7 @@ export function createServer(deps: AppDeps): Server {
     metricsApp,
     metrics,
     limits,
+    admission,
     ...(secured ? { hub: secured.hub, sessions: secured.sessions } : {}),
   };
 }
