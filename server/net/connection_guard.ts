@@ -211,13 +211,14 @@ export class ConnectionGuard {
     const framer = new RequestFramer(limits.maxHeaderBytes);
     const timeout408 = rawResponse(408, "Request Timeout");
     let ended = false;
-    let upstream: Deno.TcpConn | undefined;
+    /** The relay's connection to the HTTP server, once there is one. */
+    const link: { upstream?: Deno.TcpConn } = {};
     const end = () => {
       if (ended) return;
       ended = true;
       deadline.stop();
       closeQuietly(client);
-      closeQuietly(upstream);
+      closeQuietly(link.upstream);
     };
     /** What the client is told when the deadline passes (a 408 while headers are due). */
     let onTimeout: Uint8Array | undefined = timeout408;
@@ -296,7 +297,7 @@ export class ConnectionGuard {
       await outcome.socket.ended;
       return end();
     }
-    upstream = await Deno.connect({
+    const upstream = link.upstream = await Deno.connect({
       hostname: this.options.upstream.hostname,
       port: this.options.upstream.port,
     });
