@@ -36,6 +36,8 @@ export interface LoadRow {
   readonly direct: boolean;
   readonly loadAverage: string;
   readonly serverCpu: number;
+  /** CPU of each load-generator process (1 core = 100). */
+  readonly loadCpu: number[];
   readonly rssMaxMb: number;
   readonly commitsSentPerS: number;
   readonly commitsAcceptedPerS: number;
@@ -102,6 +104,10 @@ async function startServer(dir: string, clients: number, direct: boolean) {
     args: [
       "run",
       "-A",
+      // Profiling aid: CAPRA_BENCH_INSPECT=host:port opens the server's inspector.
+      ...(Deno.env.get("CAPRA_BENCH_INSPECT")
+        ? [`--inspect=${Deno.env.get("CAPRA_BENCH_INSPECT")}`]
+        : []),
       entry,
       "serve",
       "--dir",
@@ -213,6 +219,7 @@ export async function runLoad(
     await new Promise((r) => setTimeout(r, 2000));
     const m0 = await metricsOf(server.url);
     const t0 = performance.now(), ticks0 = procTicks(server.child.pid);
+    const loadTicks0 = loads.map((l) => procTicks(l.child.pid));
     const health: number[] = [];
     let healthFailures = 0, rssMax = 0;
     const probes: Promise<void>[] = [];
@@ -235,6 +242,11 @@ export async function runLoad(
     clearInterval(rssTimer);
     const seconds = (performance.now() - t0) / 1000;
     const cpu = (procTicks(server.child.pid) - ticks0) / 100 / seconds * 100;
+    const loadCpu = loads.map((l, i) =>
+      Math.round(
+        (procTicks(l.child.pid) - loadTicks0[i]) / 100 / seconds * 100,
+      )
+    );
     const m1 = await metricsOf(server.url);
     await Promise.all(probes);
     const reports: LoadReport[] = await withTimeout(
@@ -260,6 +272,7 @@ export async function runLoad(
       direct,
       loadAverage: la1,
       serverCpu: Math.round(cpu),
+      loadCpu,
       rssMaxMb: Math.round(rssMax),
       commitsSentPerS: Math.round(sum((r) => r.commitsSent) / (runMs / 1000)),
       commitsAcceptedPerS: Math.round(rate("capra_commits_accepted_total")),
@@ -298,7 +311,9 @@ export function formatLoadRow(r: LoadRow): string {
   return `C=${r.clients}${
     r.direct ? " (direct)" : ""
   }: load ${r.loadAverage}, ` +
-    `cpu ${r.serverCpu}, rss ${r.rssMaxMb} MB, sent ${r.commitsSentPerS}/s, ` +
+    `cpu ${r.serverCpu} (load gens ${
+      r.loadCpu.join("+")
+    }), rss ${r.rssMaxMb} MB, sent ${r.commitsSentPerS}/s, ` +
     `accepted ${r.commitsAcceptedPerS}/s, deliveries ${r.pushDeliveriesPerS}/s ` +
     `(clients counted ${r.clientCommitsPerS}/s), propagation p50/p99 ` +
     `${ms(r.propagationP50Ms)}/${ms(r.propagationP99Ms)} ms, healthz p50/p99 ` +

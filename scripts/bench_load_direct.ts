@@ -13,6 +13,10 @@ import { parseArgs } from "node:util";
 import { FileStorage, openDatabase } from "../mod.ts";
 import { RootSessionTrust } from "../lib/sync/root_trust.ts";
 import { createServer } from "../server/app.ts";
+import {
+  denoPoolVerifier,
+  SERVER_POOL_MIN_BATCH,
+} from "../lib/crypto/deno_verify_pool.ts";
 import { loadOrCreateRootKey } from "../server/root_key.ts";
 import { loadPolicy } from "../server/policy/parse_policy.ts";
 import { applyPolicy } from "../server/policy/apply_policy.ts";
@@ -36,6 +40,7 @@ const db = await openDatabase({
   trust,
   minRetentionMs: policy.sessionTtlMs,
   idleCloseMs: 10 * 60_000,
+  verifier: denoPoolVerifier({ minBatch: SERVER_POOL_MIN_BATCH }),
 });
 const fromPolicy = applyPolicy(db, policy);
 const server = createServer({

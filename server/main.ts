@@ -17,6 +17,10 @@ import { RootSessionTrust } from "../lib/sync/root_trust.ts";
 import { COMMANDS, runCommand } from "./cli/commands.ts";
 import { parseDuration } from "./cli/compact.ts";
 import { GcScheduler } from "./gc_scheduler.ts";
+import {
+  denoPoolVerifier,
+  SERVER_POOL_MIN_BATCH,
+} from "../lib/crypto/deno_verify_pool.ts";
 import { loadPolicy } from "./policy/parse_policy.ts";
 import { applyPolicy, defaultPolicy } from "./policy/apply_policy.ts";
 import { parseListenAddress, serveGuarded } from "./serve.ts";
@@ -152,6 +156,8 @@ async function serve(args: string[]): Promise<void> {
       trust,
       minRetentionMs: ttlSeconds * 1000,
       idleCloseMs: SERVER_IDLE_CLOSE_MS,
+      // Every received signature is checked on the worker pool, off the event loop.
+      verifier: denoPoolVerifier({ minBatch: SERVER_POOL_MIN_BATCH }),
     });
   } catch (e) {
     // A locked or read-only directory, an unreadable root key: one line, no stack.

@@ -34,6 +34,8 @@ export interface HubSocket {
   binaryType: string;
   readonly readyState: number;
   readonly bufferedAmount: number;
+  /** Bytes written to the peer so far, when the socket counts them (progress while lagging). */
+  readonly bytesWritten?: number;
   onmessage: ((ev: { data: unknown }) => void) | null;
   onclose: ((ev: unknown) => void) | null;
   onerror: ((ev: unknown) => void) | null;
@@ -84,6 +86,7 @@ export class HubConnection {
   /** Set while over the bound: the repositories whose pushes were left out. */
   lagging: Set<string> | undefined;
   #lastBuffered = 0;
+  #lastWritten = 0;
   #lastProgressAt = 0;
   #queued = 0;
   #queuedBytes = 0;
@@ -121,9 +124,9 @@ export class HubConnection {
   }
 
   /**
-   * Hands pushes of `repo` to the socket, unless it is lagging or they would take it past
-   * the bound: then they are left out and the repository is remembered for the catch-up.
-   * Returns the commits delivered.
+   * Hands pushes of `repo` to the socket, unless it is lagging or already past the bound:
+   * then they are left out and the repository is remembered for the catch-up. Returns
+   * the commits delivered.
    */
   deliver(repo: string, frames: readonly PushFrame[], now: number): number {
     if (!this.open) return 0;
@@ -132,10 +135,12 @@ export class HubConnection {
       bytes += f.payload.length;
       commits += f.commits;
     }
+    // Over the bound already: left out (so a socket holds at most the bound plus one tick).
     if (
-      !this.lagging &&
-      this.socket.bufferedAmount + bytes > this.flow.pushBufferBytes
-    ) this.#enterLag(now);
+      !this.lagging && this.socket.bufferedAmount > this.flow.pushBufferBytes
+    ) {
+      this.#enterLag(now);
+    }
     if (this.lagging) {
       this.lagging.add(repo);
       this.metrics.pushesSkipped += commits;
@@ -153,6 +158,7 @@ export class HubConnection {
     if (this.lagging) return;
     this.lagging = new Set();
     this.#lastBuffered = this.socket.bufferedAmount;
+    this.#lastWritten = this.socket.bytesWritten ?? 0;
     this.#lastProgressAt = now;
     this.metrics.socketsLagged++;
     this.#updateReading();
@@ -182,8 +188,12 @@ export class HubConnection {
       }
       return false;
     }
-    if (buffered < this.#lastBuffered) {
+    // Progress: bytes reached the peer (or, without that count, fewer are unsent); a
+    // socket that reads while answers keep coming is slow, not stuck.
+    const written = this.socket.bytesWritten ?? 0;
+    if (buffered < this.#lastBuffered || written > this.#lastWritten) {
       this.#lastBuffered = buffered;
+      this.#lastWritten = written;
       this.#lastProgressAt = now;
     } else if (now - this.#lastProgressAt >= this.flow.stuckTimeoutMs) {
       this.metrics.stuckCloses++;

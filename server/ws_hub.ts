@@ -122,6 +122,13 @@ export class WsHub {
     return n;
   }
 
+  /** Unsent bytes of the socket that has the most. */
+  get maxBufferedBytes(): number {
+    let n = 0;
+    for (const c of this.#conns) n = Math.max(n, c.socket.bufferedAmount);
+    return n;
+  }
+
   /** Commits waiting for the next push tick. */
   get pendingPushes(): number {
     return this.#fanout.pendingCommits;

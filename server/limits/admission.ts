@@ -2,7 +2,10 @@
  * Admission control: past its capacity the server refuses new work instead of
  * collapsing, so the clients it already serves keep their latency. Capacity is read
  * from the event loop itself ({@link LoopLagMonitor}: how late a periodic timer fires,
- * the median of the last second) and from the number of ingests in flight. Over the
+ * the median of the last second, counted only while the process itself is busy, at least
+ * {@link ADMISSION_MIN_CPU_SHARE} of a core: a loop that is late because other processes
+ * took the CPU is not this server's overload) and from the number of ingests in flight.
+ * Over the
  * connection threshold, new connections are refused (503 with Retry-After, before the
  * request is relayed; health and metrics probes excepted); over the write threshold,
  * messages carrying commits are refused too (503 `server_busy` with Retry-After; a
@@ -11,6 +14,7 @@
  * @module
  */
 
+import process from "node:process";
 import { HttpError } from "../errors.ts";
 
 /** Period of the event-loop lag probe. */
@@ -19,6 +23,8 @@ export const LAG_SAMPLE_MS = 20;
 export const LAG_WINDOW_SAMPLES = 50;
 /** Retry-After of refusals, in seconds. */
 export const ADMISSION_RETRY_AFTER_S = 2;
+/** Share of a core the process must use for its lag to count as overload. */
+export const ADMISSION_MIN_CPU_SHARE = 0.5;
 /** Paths a new connection may still request past capacity (probes). */
 export const ALWAYS_ADMITTED_PATHS: readonly string[] = [
   "/healthz",
@@ -33,6 +39,9 @@ export class LoopLagMonitor {
   #max = 0;
   #timer: ReturnType<typeof setTimeout> | undefined;
   #expected = 0;
+  #cpuAt = 0;
+  #cpuUsed = 0;
+  #cpuShare = 0;
 
   /** Starts probing (the timer does not keep the process alive). */
   start(): void {
@@ -50,6 +59,15 @@ export class LoopLagMonitor {
 
   #tick(): void {
     const now = performance.now();
+    if (now - this.#cpuAt >= 1000) {
+      const u = process.cpuUsage();
+      const used = (u.user + u.system) / 1000;
+      if (this.#cpuAt) {
+        this.#cpuShare = (used - this.#cpuUsed) / (now - this.#cpuAt);
+      }
+      this.#cpuAt = now;
+      this.#cpuUsed = used;
+    }
     this.record(Math.max(0, now - this.#expected));
     this.#expected = now + LAG_SAMPLE_MS;
     this.#arm();
@@ -69,6 +87,21 @@ export class LoopLagMonitor {
   /** Median lag of the last second (ms). */
   get medianMs(): number {
     return this.#median;
+  }
+
+  /** Share of one core the process used over the last second or so. */
+  get cpuShare(): number {
+    return this.#cpuShare;
+  }
+
+  /** Sets the CPU share (tests). */
+  set cpuShare(share: number) {
+    this.#cpuShare = share;
+  }
+
+  /** Median lag of the last second while the process is busy, else 0 (ms). */
+  get busyLagMs(): number {
+    return this.#cpuShare >= ADMISSION_MIN_CPU_SHARE ? this.#median : 0;
   }
 
   /** Largest lag of the last second (ms). */
@@ -109,13 +142,13 @@ export class Admission {
 
   /** True while new connections are taken. */
   get acceptsConnections(): boolean {
-    return this.lag.medianMs <= this.limits.connectLagMs &&
+    return this.lag.busyLagMs <= this.limits.connectLagMs &&
       this.#ingests <= this.limits.maxIngestsInFlight / 2;
   }
 
   /** True while writes are taken. */
   get acceptsWrites(): boolean {
-    return this.lag.medianMs <= this.limits.writeLagMs &&
+    return this.lag.busyLagMs <= this.limits.writeLagMs &&
       this.#ingests < this.limits.maxIngestsInFlight;
   }
 

@@ -75,6 +75,7 @@ export class GuardedWebSocket {
   #reader: WsFrameReader;
   #queue: Uint8Array[] = [];
   #queued = 0;
+  #written = 0;
   #writing = false;
   #paused = false;
   #resume: (() => void) | undefined;
@@ -92,6 +93,11 @@ export class GuardedWebSocket {
   /** Bytes queued and not yet taken by the kernel. */
   get bufferedAmount(): number {
     return this.#queued;
+  }
+
+  /** Bytes written to the connection so far (grows while the peer reads). */
+  get bytesWritten(): number {
+    return this.#written;
   }
 
   /** Largest message accepted from now on. */
@@ -230,6 +236,7 @@ export class GuardedWebSocket {
           const n = await conn.write(chunk.subarray(o));
           o += n;
           this.#queued -= n;
+          this.#written += n;
         }
       }
     } catch {
