@@ -265,6 +265,11 @@ export class OpenRepository implements Repository {
     return this.#index.map();
   }
 
+  /** The signature of a received commit waiting for a dependency (undefined: none). */
+  waitingSignature(id: CommitId): Uint8Array | null | undefined {
+    return this.#index.waitingSignature(id);
+  }
+
   /** A commit of this repository by id (decoded on demand). */
   commitOf(id: CommitId): Commit | undefined {
     return this.#index.commitOf(id);
@@ -354,6 +359,14 @@ export class OpenRepository implements Repository {
       old.items.entries(),
       (key) => this.items.entry(key) ?? this.items.ensureEntry(key),
     );
+    // Received commits waiting for a dependency lived in memory only: they wait here.
+    const waiting: ReceivedCommit[] = [];
+    for (const e of old.items.entries()) {
+      for (const node of e.graph?.waitingNodes() ?? []) {
+        waiting.push({ node, key: e.key });
+      }
+    }
+    if (waiting.length) this.addRemote(waiting);
   }
 
   // --- memory, durability, closing --------------------------------------------------
