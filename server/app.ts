@@ -40,6 +40,8 @@ export interface ServerSecurity {
   readonly rules?: readonly RepoRule[];
   /** Lifetime of issued sessions. */
   readonly sessionTtlMs?: number;
+  /** History retention of the GC (ms), announced in session responses: clients follow it. */
+  readonly retentionMs?: number;
 }
 
 /** What the app needs. */
@@ -213,6 +215,7 @@ export function createServer(deps: AppDeps): Server {
       expiresAt: record.expiresAt,
       ...(record.userId !== undefined ? { userId: record.userId } : {}),
       rootPublicKey: encodeBase64Url(security!.root.publicKey),
+      ...(security!.retentionMs ? { retentionMs: security!.retentionMs } : {}),
     }, 201);
   });
 

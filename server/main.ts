@@ -123,6 +123,7 @@ async function serve(args: string[]): Promise<void> {
       trust,
       authenticate: bearerAuthenticator(dir),
       sessionTtlMs: ttlSeconds * 1000,
+      ...(retainMs !== null ? { retentionMs: retainMs } : {}),
     },
   });
   const gc = retainMs === null ? null : new GcScheduler(db, { retainMs });

@@ -27,6 +27,11 @@ export interface SecureServerOptions {
   readonly now?: () => number;
   /** The server database's wall clock (tests that replay a seed pass a virtual one). */
   readonly clock?: () => number;
+  /**
+   * The history retention the server announces (and may compact with: the database
+   * accepts retentions down to it).
+   */
+  readonly retentionMs?: number;
 }
 
 /** Opens a server database signed by a root key with a RootSessionTrust. */
@@ -35,7 +40,10 @@ export async function secureServer(
 ): Promise<TestServer> {
   const root = options.root ?? (await generateSigningKey()).key;
   const trust = new RootSessionTrust(root.publicKey, options.now);
-  const clock = options.clock ? { clock: options.clock } : {};
+  const clock = {
+    ...(options.clock ? { clock: options.clock } : {}),
+    ...(options.retentionMs ? { minRetentionMs: options.retentionMs } : {}),
+  };
   const db = options.dir
     ? await openDatabase({
       dir: options.dir,
@@ -60,6 +68,7 @@ export async function secureServer(
       ...(options.rules ? { rules: options.rules } : {}),
       ...(options.authenticate ? { authenticate: options.authenticate } : {}),
       ...(options.sessionTtlMs ? { sessionTtlMs: options.sessionTtlMs } : {}),
+      ...(options.retentionMs ? { retentionMs: options.retentionMs } : {}),
     },
   });
   return {

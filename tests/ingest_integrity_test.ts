@@ -208,7 +208,10 @@ Deno.test("a copy with a forged signature before the genuine record does not get
     assert.deepEqual(result.accepted, [id]);
     assert.equal(result.rejected.length, 1);
     assert.equal(result.rejected[0].index, 0);
-    assert.match(result.rejected[0].reason, /signature of commit .* does not verify/);
+    assert.match(
+      result.rejected[0].reason,
+      /signature of commit .* does not verify/,
+    );
     assert.equal(result.duplicates, 1, "the identical second copy");
     assert.deepEqual(rb.commitIds(), [id]);
     // The stored record carries the genuine signature.

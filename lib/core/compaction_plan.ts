@@ -49,8 +49,15 @@ export function mergeBaseClosure(
 }
 
 /** The commits of one item that garbage collection must keep. */
-export function commitsToKeep(g: ItemGraph, cutoffTs: number): Set<CommitId> {
+export function commitsToKeep(
+  g: ItemGraph,
+  cutoffTs: number,
+  alsoKeep?: ReadonlySet<CommitId>,
+): Set<CommitId> {
   const keep = new Set<CommitId>();
+  if (alsoKeep) {
+    for (const id of g.nodes.keys()) if (alsoKeep.has(id)) keep.add(id);
+  }
   // The state at the cut-off: the newest commits older than it (no older child). A peer
   // that synced within the window holds them (or newer ones) as heads, so a commit it
   // makes later still finds its merge base here.
@@ -96,26 +103,36 @@ export function commitsToKeep(g: ItemGraph, cutoffTs: number): Set<CommitId> {
 
 /**
  * The framed records of a compacted log for `repo`: the session records its kept
- * commits need, a horizon record, and the kept commits in timestamp order.
+ * commits need, a horizon record, and the kept commits in timestamp order. `alsoKeep`
+ * names commits to keep beyond what the cut-off needs (those a sync peer holds, so that
+ * both replicas hold the same history). Kept commits that were collected in place stay
+ * collected (a horizon record lists them).
  */
 export function compactedLog(
   repo: OpenRepository,
   cutoffTs: number,
+  alsoKeep?: ReadonlySet<CommitId>,
 ): {
   frames: Uint8Array[];
   kept: number;
+  /** Commits dropped that were offered to peers until now. */
   dropped: number;
   droppedIds: CommitId[];
+  /** Commits dropped in all (those collected in place before included). */
+  removed: number;
 } {
   const kept: CommitNode[] = [];
   const pruned = new Set<CommitId>();
+  const stillCollected: CommitId[] = [];
   const droppedIds: CommitId[] = [];
-  let dropped = 0;
+  let dropped = 0, removed = 0;
+  const { collected } = repo.gc;
   for (const g of repo.graphs.allGraphs(repo.items.entries())) {
-    const keep = commitsToKeep(g, cutoffTs);
+    const keep = commitsToKeep(g, cutoffTs, alsoKeep);
     for (const [id, n] of g.nodes) {
       if (!keep.has(id)) {
-        if (!repo.gc.collected.has(id)) {
+        removed++;
+        if (!collected.has(id)) {
           dropped++;
           droppedIds.push(id);
         }
@@ -123,6 +140,7 @@ export function compactedLog(
       }
       if (!n.sig) continue; // unsigned local commits cannot exist after a flush
       kept.push(n);
+      if (collected.has(id)) stillCollected.push(id);
       // Only parents that were held (or collected before) are collected now: one that
       // never arrived is not history, and its children keep waiting for it.
       for (const p of n.commit.parents) {
@@ -140,15 +158,25 @@ export function compactedLog(
       repo.ctx.trust.lookup(id, repo.ctx.now());
     if (s) frames.push(frame(RecordKind.Session, encodeSessionRecord(s)));
   }
-  const horizon = Math.max(repo.horizon, dropped > 0 ? cutoffTs : 0);
+  const horizon = Math.max(repo.horizon, removed > 0 ? cutoffTs : 0);
   frames.push(
     frame(
       RecordKind.Horizon,
       encodeHorizonRecord({ ts: horizon, pruned: [...pruned] }),
     ),
   );
+  if (stillCollected.length) {
+    frames.push(frame(
+      RecordKind.Horizon,
+      encodeHorizonRecord({
+        ts: horizon,
+        pruned: stillCollected,
+        inPlace: true,
+      }),
+    ));
+  }
   for (const n of kept) frames.push(encodeFrame(commitPayload(n)));
-  return { frames, kept: kept.length, dropped, droppedIds };
+  return { frames, kept: kept.length, dropped, droppedIds, removed };
 }
 
 function frame(kind: number, body: Uint8Array): Uint8Array {

@@ -66,8 +66,13 @@ export interface IngestResult {
   readonly waiting: CommitId[];
   /** Commits already present. */
   readonly duplicates: number;
-  /** Commits older than the repository's garbage-collection horizon: ignored. */
+  /**
+   * Commits ignored because they need history this repository garbage-collected: older
+   * than its horizon, or built on a parent it collected (see {@link beginIngest}).
+   */
   readonly obsolete: number;
+  /** The ids of those commits (the sender re-applies them, see refused_edits.ts). */
+  readonly obsoleteIds: CommitId[];
   readonly rejected: RejectedRecord[];
 }
 
@@ -79,6 +84,8 @@ export interface IngestTarget {
   readonly ctx: RepoContext;
   readonly path: RepoPath;
   readonly horizon: number;
+  /** What garbage collection left: the ids of collected commits kept ones name. */
+  readonly gc: { readonly pruned: ReadonlySet<CommitId> };
   /** Commits already held, by id. */
   commitIndex(): ReadonlyMap<CommitId, unknown>;
   /** The signature of a received commit waiting for a dependency (undefined: none). */
@@ -100,6 +107,11 @@ export interface IngestOptions {
    * without re-checking sessions, signatures and the clock, as when a log is opened.
    */
   readonly alreadyStored?: boolean;
+  /**
+   * Collected commits the sender vouches for (its own garbage collection dropped them;
+   * its commits still name them as parents): commits naming them are not obsolete.
+   */
+  readonly vouchedPruned?: ReadonlySet<CommitId>;
 }
 
 /** Checks, verifies and adds a batch of records (see {@link beginIngest}). */
@@ -149,6 +161,8 @@ export function beginIngest(
   const index = repo.commitIndex();
   let duplicates = 0;
   let obsolete = 0;
+  const obsoleteIds: CommitId[] = [];
+  const vouched = options.vouchedPruned ?? NOTHING;
   const now = ctx.now();
   const waiting: CommitId[] = [];
   /** Signatures of the batch's candidates by id: identical copies are checked once. */
@@ -224,9 +238,11 @@ export function beginIngest(
       rejected.push({ index: i, id: c.id, reason: notCanonical });
       continue;
     }
-    if (c.ts < repo.horizon) {
-      // History this repository garbage-collected: ignored, like a duplicate.
+    if (needsCollectedHistory(c, index, repo, vouched, stored)) {
+      // Merging it would need history this repository garbage-collected: ignored, and
+      // reported to the sender, who still holds that history and re-applies it.
       obsolete++;
+      obsoleteIds.push(c.id);
       continue;
     }
     try {
@@ -320,6 +336,7 @@ export function beginIngest(
         waiting: [...waiting, ...added.waiting],
         duplicates,
         obsolete,
+        obsoleteIds,
         rejected,
       };
     },
@@ -345,4 +362,29 @@ function canonicalProblem(c: Commit): string | null {
   while (i < n && canonical[i] === got[i]) i++;
   if (i === n && canonical.length === got.length) return null;
   return `commit ${c.id} of ${c.key} is not in the canonical encoding (its bytes differ from the canonical ones at byte ${i} of ${got.length}: unsorted map keys, a non-minimal integer or header, or a float holding an integer): it would have several ids`;
+}
+
+const NOTHING: ReadonlySet<CommitId> = new Set();
+
+/**
+ * True when merging `c` would need history this repository garbage-collected: it is
+ * older than the horizon (unless it is a collected parent coming back, which a peer that
+ * kept it sends along with its children), or it names as parent a commit collected here
+ * that the sender does not vouch it collected too (the commit was built on state older
+ * than what this repository kept: its merge base is gone). Commits another tab stored
+ * passed this check there.
+ */
+function needsCollectedHistory(
+  c: Commit,
+  index: ReadonlyMap<CommitId, unknown>,
+  repo: IngestTarget,
+  vouched: ReadonlySet<CommitId>,
+  stored: boolean,
+): boolean {
+  const pruned = repo.gc.pruned;
+  if (c.ts < repo.horizon && !pruned.has(c.id)) return true;
+  if (stored || pruned.size === 0) return false;
+  return c.parents.some((p) =>
+    pruned.has(p) && !vouched.has(p) && !index.has(p)
+  );
 }

@@ -53,6 +53,11 @@ import {
   type ReceivedCommit,
 } from "./received_commits.ts";
 import { encodeCheckpointRecord, RecordKind } from "./records.ts";
+import {
+  type PeerHoldings,
+  reapplyRefusedEdits,
+  type RefusedEditsResult,
+} from "./refused_edits.ts";
 import type { CloseReason, Repository, RepositoryStats } from "./repository.ts";
 
 /** An open repository of items. */
@@ -251,7 +256,8 @@ export class OpenRepository implements Repository {
         entryFor: (key) => this.items.ensureEntry(key),
         sessionFor: (id) =>
           this.ctx.trust.lookup(id, this.ctx.now()) ??
-            this.ctx.knownSessions.get(id),
+            this.ctx.knownSessions.get(id) ??
+            (id === this.ctx.ownSession.id ? this.ctx.ownSession : undefined),
       },
       commits,
       persist,
@@ -302,6 +308,14 @@ export class OpenRepository implements Repository {
   admitPruned(ids: Iterable<CommitId>): number {
     this.checkOpen();
     return this.gc.admitPruned(ids, this.#index.map());
+  }
+
+  /**
+   * Re-applies the local edits a sync peer refused because it collected the history
+   * they build on, and collects what the peer collected (see refused_edits.ts).
+   */
+  reapplyRefused(peer: PeerHoldings): Promise<RefusedEditsResult> {
+    return reapplyRefusedEdits(this, peer);
   }
 
   /**

@@ -2,7 +2,9 @@
  * A replica's session with a server: obtains a root-signed session record for the
  * database's key (`POST /v1/sessions`), signs requests with it, sends it (and the records
  * of other authors it relays) along with commits, and trusts only sessions whose records
- * verify against the server's root key.
+ * verify against the server's root key. The session response also announces the
+ * server's history retention (`retentionMs`, optional): sync follows the server's
+ * garbage-collection horizon down to it.
  *
  * @module
  */
@@ -37,12 +39,14 @@ export class ServerSession {
   #record: SessionRecord;
   #encoded: Uint8Array;
   #renewing: Promise<void> | undefined;
+  #retentionMs: number | undefined;
 
   private constructor(
     readonly db: SessionDatabase,
     readonly baseUrl: string,
     record: SessionRecord,
     encoded: Uint8Array,
+    retentionMs: number | undefined,
     readonly trust: RootSessionTrust,
     private readonly fetchFn: FetchLike,
     private readonly now: () => number,
@@ -50,7 +54,12 @@ export class ServerSession {
   ) {
     this.#record = record;
     this.#encoded = encoded;
+    this.#retentionMs = retentionMs;
+    const retention = () => this.#retentionMs;
     this.hooks = {
+      get peerRetentionMs() {
+        return retention();
+      },
       admitSessions: (records) => this.admit(records),
       sessionRecords: (ids) => {
         const out: Uint8Array[] = [];
@@ -68,6 +77,15 @@ export class ServerSession {
   /** Our session record (replaced by {@link ServerSession.renew}). */
   get record(): SessionRecord {
     return this.#record;
+  }
+
+  /**
+   * The history retention (ms) the server announced: it garbage-collects commits older
+   * than that, and this replica follows its horizon down to it. Undefined when the
+   * server does not say (it does not collect, or predates the announcement).
+   */
+  get retentionMs(): number | undefined {
+    return this.#retentionMs;
   }
 
   /** Our encoded session record, sent with requests and commits. */
@@ -92,6 +110,7 @@ export class ServerSession {
       base,
       record,
       issued.encoded,
+      issued.retentionMs,
       trust,
       fetchFn,
       now,
@@ -122,6 +141,7 @@ export class ServerSession {
         );
         this.#record = record;
         this.#encoded = issued.encoded;
+        this.#retentionMs = issued.retentionMs;
         await this.admit([]);
       } finally {
         this.#renewing = undefined;
@@ -170,7 +190,9 @@ async function requestSession(
   base: string,
   fetchFn: FetchLike,
   token: string | undefined,
-): Promise<{ encoded: Uint8Array; rootPublicKey: Uint8Array }> {
+): Promise<
+  { encoded: Uint8Array; rootPublicKey: Uint8Array; retentionMs?: number }
+> {
   const res = await fetchFn(`${base}/v1/sessions`, {
     method: "POST",
     headers: {
@@ -188,9 +210,13 @@ async function requestSession(
       `Session request to ${base} failed: ${j?.message ?? res.status}`,
     );
   }
+  const retentionMs = j.retentionMs;
   return {
     encoded: decodeBase64Url(String(j.record)),
     rootPublicKey: decodeBase64Url(String(j.rootPublicKey)),
+    ...(Number.isSafeInteger(retentionMs) && retentionMs > 0
+      ? { retentionMs }
+      : {}),
   };
 }
 
