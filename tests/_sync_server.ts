@@ -42,6 +42,8 @@ export interface SecureServerOptions {
 export const GENEROUS_ISSUANCE: Partial<ServerLimits> = {
   sessionsPerAddressPerMinute: 100_000,
   sessionsPerUserPerMinute: 100_000,
+  signInPerAddressPerMinute: 100_000,
+  signInPerNamePerMinute: 100_000,
 };
 
 /** Opens a server database signed by a root key with a RootSessionTrust. */
