@@ -102,7 +102,18 @@ export type { SyncError as SyncErrorInfo } from "./lib/sync/protocol.ts";
 export {
   ServerSession,
   type ServerSessionOptions,
+  type SignInCredentials,
 } from "./lib/sync/server_session.ts";
+export {
+  Account,
+  type AuthConfig,
+  authConfig,
+  type Device,
+  inviteInfo,
+  type Me,
+  type Membership,
+  passkeyOptions,
+} from "./lib/sync/account.ts";
 export {
   type AdmitResult,
   type RefusedSession,
@@ -113,6 +124,7 @@ export {
   type AccessRequest,
   type AccessRule,
   AccessRules,
+  type MembershipLookup,
   type RepoRule,
 } from "./lib/sync/rules.ts";
 export {
