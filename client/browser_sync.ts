@@ -34,6 +34,8 @@ export const POLL_INTERVAL_MS = 1000;
 export const RETRY_BASE_MS = 250;
 /** Longest retry delay. */
 export const RETRY_MAX_MS = 15_000;
+/** While the socket is up, how long after a local commit one round confirms it. */
+export const CONFIRM_DELAY_MS = 250;
 
 /** Options of {@link BrowserSync}. */
 export interface BrowserSyncOptions {
@@ -77,6 +79,7 @@ export class BrowserSync extends EventTarget {
   readonly #tabs: TabGroup | undefined;
   readonly #unsynced = new UnsyncedCommits();
   #revoked = false;
+  #confirmTimer: ReturnType<typeof setTimeout> | undefined;
 
   constructor(db: Database, options: BrowserSyncOptions) {
     super();
@@ -93,6 +96,7 @@ export class BrowserSync extends EventTarget {
     this.#stops.push(db.onCommits((repo, nodes) => {
       if (this.#watched.has(repo.path)) {
         this.#unsynced.add(repo.path, nodes.map((n) => n.commit));
+        this.#confirmSoon();
       }
       this.#markDirty(repo.path);
     }));
@@ -256,6 +260,27 @@ export class BrowserSync extends EventTarget {
     this.dispatchEvent(new CustomEvent("revoked", { detail: revoked }));
   }
 
+  /**
+   * While the socket is up (it pushes local commits without an answer per commit), one
+   * reconciliation round over it confirms what was pushed, shortly after a burst.
+   */
+  #confirmSoon(): void {
+    if (this.#confirmTimer !== undefined || this.#stopped) return;
+    this.#confirmTimer = setTimeout(() => {
+      this.#confirmTimer = undefined;
+      const ws = this.#ws;
+      if (!ws?.connected || this.#revoked) return;
+      const sent = [...this.#watched].map((r) =>
+        [r, this.#unsynced.snapshot(r)] as const
+      );
+      const errorsBefore = ws.errors.length;
+      ws.sync().then(() => {
+        if (ws.errors.length !== errorsBefore) return;
+        for (const [r, ids] of sent) this.#unsynced.confirm(r, ids);
+      }, () => {});
+    }, CONFIRM_DELAY_MS);
+  }
+
   /** This tab became the leader: start talking to the server. */
   #lead(): void {
     if (this.#stopped) return;
@@ -294,6 +319,7 @@ export class BrowserSync extends EventTarget {
     this.#stopped = true;
     clearInterval(this.#pollTimer);
     clearTimeout(this.#retryTimer);
+    clearTimeout(this.#confirmTimer);
     this.#closeSocket();
     for (const s of this.#stops.splice(0)) s();
   }

@@ -29,6 +29,9 @@ import {
 import { HttpError } from "../errors.ts";
 import { tooMany } from "../quotas.ts";
 
+/** Largest session request body when the server has a user system (sign-in answers). */
+export const MAX_SIGN_IN_BODY_BYTES = 16 * 1024;
+
 function needSecured(ctx: ServerContext): SecuredContext {
   if (!ctx.secured) {
     throw new HttpError(503, "no_root_key", "Server has no root key");
@@ -54,7 +57,10 @@ export function mountSessionRoutes(app: Hono, ctx: ServerContext): void {
     let body: Uint8Array;
     try {
       body = await readBody(c.req.raw, {
-        max: ctx.limits.preAuthBodyBytes,
+        // A passkey's attestation does not fit the small cap: sign-ins get a larger one.
+        max: s.users
+          ? Math.max(ctx.limits.preAuthBodyBytes, MAX_SIGN_IN_BODY_BYTES)
+          : ctx.limits.preAuthBodyBytes,
         lease,
         timeoutMs: ctx.limits.bodyTimeoutMs,
       });
