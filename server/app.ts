@@ -42,6 +42,19 @@ export interface ServerSecurity {
   readonly sessionTtlMs?: number;
 }
 
+/**
+ * A cluster membership (server/cluster/member.ts): it replicates what this server
+ * accepts and says when the server has caught up with the other members.
+ */
+export interface ClusterLink {
+  /** Receives the services every accepted commit and session passes through. */
+  attach(services: { sync: SyncService; sessions: SessionService }): void;
+  /** Readiness and state: `/healthz` answers 503 while `ready` is false. */
+  health(): { readonly ready: boolean };
+  /** Prometheus text of the cluster series, appended to `/metrics`. */
+  metricsText(): string;
+}
+
 /** What the app needs. */
 export interface AppDeps {
   readonly db: Database;
@@ -55,6 +68,8 @@ export interface AppDeps {
   readonly upgradeWebSocket?: (
     request: Request,
   ) => { socket: WebSocket; response: Response };
+  /** Cluster membership (`capra serve --nats`); needs `security`. */
+  readonly cluster?: ClusterLink;
 }
 
 /** The app and the parts main.ts needs for metrics and shutdown. */
@@ -113,6 +128,7 @@ export function createServer(deps: AppDeps): Server {
       sync.announce(repo, nodes.map((n) => n.commit.id), undefined)
     );
   }
+  if (deps.cluster && sync && sessions) deps.cluster.attach({ sync, sessions });
   const need = <T>(v: T | undefined): T => {
     if (v === undefined) {
       throw new HttpError(503, "no_root_key", "Server has no root key");
@@ -162,15 +178,20 @@ export function createServer(deps: AppDeps): Server {
   };
 
   mountAssets(app);
-  app.get("/healthz", (c) =>
-    c.json({
-      status: "ok",
+  app.get("/healthz", (c) => {
+    // A cluster member is not ready (503: load balancers keep clients away) until it
+    // has caught up with the others; it serves requests meanwhile all the same.
+    const cluster = deps.cluster?.health();
+    return c.json({
+      status: cluster && !cluster.ready ? "catching_up" : "ok",
       version: deps.version ?? "dev",
       session: db.sessionId,
       ...(security
         ? { rootPublicKey: encodeBase64Url(security.root.publicKey) }
         : {}),
-    }));
+      ...(cluster ? { cluster } : {}),
+    }, cluster && !cluster.ready ? 503 : 200);
+  });
 
   app.get("/metrics", (c) =>
     c.text(
@@ -178,7 +199,7 @@ export function createServer(deps: AppDeps): Server {
         connectedClients: hub?.connected ?? 0,
         openRepositories: db.openRepositoryCount,
         ...memoryGauges(),
-      }),
+      }) + (deps.cluster?.metricsText() ?? ""),
       200,
       { "content-type": "text/plain; version=0.0.4" },
     ));

@@ -15,13 +15,25 @@ import { bearerAuthenticator } from "./users.ts";
 import { RootSessionTrust } from "../lib/sync/root_trust.ts";
 import { COMMANDS, runCommand } from "./cli/commands.ts";
 import { parseDuration } from "./cli/compact.ts";
-import { GcScheduler } from "./gc_scheduler.ts";
+import { FIRST_GC_DELAY_MS, GcScheduler } from "./gc_scheduler.ts";
+import { ClusterMember } from "./cluster/member.ts";
+import {
+  checkServerId,
+  checkStreamName,
+  type ClusterOptions,
+  DEFAULT_REPLICAS,
+  DEFAULT_STREAM,
+  parseNatsUrls,
+  parseReplicas,
+} from "./cluster/options.ts";
 import denoJson from "../deno.json" with { type: "json" };
 
 const USAGE = `capra ${denoJson.version}: local-first database server
 
 Usage:
   capra serve [--dir DIR] [--port PORT] [--host HOST] [--root-key PATH] [--retain 30d]
+              [--nats URL,URL,... [--nats-creds FILE] [--nats-stream NAME]
+               [--nats-replicas N] [--server-id NAME]]
   capra user add DIR NAME           issue a bearer token for NAME (printed once)
   capra compact DIR --retain 1d     collect history older than the retention
   capra verify DIR [REPO]           check checksums, commit ids and signatures
@@ -39,6 +51,14 @@ Options of serve:
   --session-ttl  session lifetime in seconds (default 86400)
   --retain  history retention: every 6 hours, commits older than this are collected
           (default 30d; at least the session lifetime; "off" keeps all history)
+  --nats  join a cluster: comma-separated NATS URLs (nats://host:4222,...; or
+          $CAPRA_NATS). Members share the root key and one JetStream stream
+  --nats-creds  NATS credentials file (or $CAPRA_NATS_CREDS)
+  --nats-stream  stream name (default ${DEFAULT_STREAM}, or $CAPRA_NATS_STREAM)
+  --nats-replicas  stream replicas (default ${DEFAULT_REPLICAS}, 1 for a single NATS
+          node; or $CAPRA_NATS_REPLICAS)
+  --server-id  this member's name (default: a random id kept in capra-nats.json;
+          or $CAPRA_SERVER_ID)
   --help  show this help (every command has --help)
 
 verify, stats, export and backup only read DIR: they work while a server holds it.
@@ -62,6 +82,11 @@ async function serve(args: string[]): Promise<void> {
         "root-key": { type: "string" },
         "session-ttl": { type: "string" },
         retain: { type: "string" },
+        nats: { type: "string" },
+        "nats-creds": { type: "string" },
+        "nats-stream": { type: "string" },
+        "nats-replicas": { type: "string" },
+        "server-id": { type: "string" },
         help: { type: "boolean" },
       },
       strict: true,
@@ -100,6 +125,7 @@ async function serve(args: string[]): Promise<void> {
       );
     }
   }
+  const cluster = await clusterOptions(values, retainMs);
   await Deno.mkdir(dir, { recursive: true });
   const rootPath = values["root-key"] ?? Deno.env.get("CAPRA_ROOT_KEY") ??
     defaultRootKeyPath(dir);
@@ -115,8 +141,19 @@ async function serve(args: string[]): Promise<void> {
   for (const r of db.recoveries) {
     console.error(`capra: repaired ${r.repo}: cut ${r.cutBytes} bytes`);
   }
+  const member = cluster &&
+    new ClusterMember({
+      db,
+      dir,
+      root,
+      trust,
+      options: cluster,
+      onFatal: () => Deno.exit(1),
+    });
+  await member?.open();
   const { app, hub } = createServer({
     db,
+    ...(member ? { cluster: member } : {}),
     version: denoJson.version,
     security: {
       root,
@@ -125,8 +162,15 @@ async function serve(args: string[]): Promise<void> {
       sessionTtlMs: ttlSeconds * 1000,
     },
   });
-  const gc = retainMs === null ? null : new GcScheduler(db, { retainMs });
+  const gc = retainMs === null ? null : new GcScheduler(db, {
+    retainMs,
+    // Members of a cluster collect the same window, but not all at the same moment.
+    ...(member
+      ? { firstDelayMs: FIRST_GC_DELAY_MS * (1 + Math.random()) }
+      : {}),
+  });
   gc?.start();
+  member?.start();
   const ac = new AbortController();
   const server = Deno.serve({
     hostname,
@@ -144,6 +188,7 @@ async function serve(args: string[]): Promise<void> {
     ac.abort();
     hub?.closeAll();
     await gc?.stop();
+    await member?.stop();
     await server.finished;
     await db.flush();
     await db.close();
@@ -152,6 +197,56 @@ async function serve(args: string[]): Promise<void> {
   Deno.addSignalListener("SIGINT", stop);
   Deno.addSignalListener("SIGTERM", stop);
   await server.finished;
+}
+
+/** Cluster options from the flags and environment; null without --nats. */
+async function clusterOptions(
+  values: Record<string, string | boolean | undefined>,
+  retainMs: number | null,
+): Promise<ClusterOptions | null> {
+  const flag = (name: string, env: string) =>
+    (values[name] as string | undefined) ?? Deno.env.get(env);
+  const nats = flag("nats", "CAPRA_NATS");
+  const others: [string, string][] = [
+    ["nats-creds", "CAPRA_NATS_CREDS"],
+    ["nats-stream", "CAPRA_NATS_STREAM"],
+    ["nats-replicas", "CAPRA_NATS_REPLICAS"],
+    ["server-id", "CAPRA_SERVER_ID"],
+  ];
+  if (!nats) {
+    const stray = others.find(([name]) => values[name] !== undefined);
+    if (stray) fail(`--${stray[0]} needs --nats`);
+    return null;
+  }
+  try {
+    const credsPath = flag("nats-creds", "CAPRA_NATS_CREDS");
+    let creds: Uint8Array | undefined;
+    if (credsPath) {
+      try {
+        creds = await Deno.readFile(credsPath);
+      } catch (e) {
+        throw new Error(
+          `cannot read --nats-creds "${credsPath}": ${(e as Error).message}`,
+        );
+      }
+    }
+    const serverId = flag("server-id", "CAPRA_SERVER_ID");
+    return {
+      servers: parseNatsUrls(nats),
+      stream: checkStreamName(
+        flag("nats-stream", "CAPRA_NATS_STREAM") ?? DEFAULT_STREAM,
+      ),
+      replicas: parseReplicas(
+        flag("nats-replicas", "CAPRA_NATS_REPLICAS") ??
+          String(DEFAULT_REPLICAS),
+      ),
+      ...(serverId !== undefined ? { serverId: checkServerId(serverId) } : {}),
+      ...(creds ? { creds } : {}),
+      retainMs,
+    };
+  } catch (e) {
+    fail((e as Error).message);
+  }
 }
 
 if (import.meta.main) {

@@ -5,7 +5,8 @@
  * @module
  */
 
-import type { Database } from "../mod.ts";
+import type { Database, Item } from "../mod.ts";
+import type { Repository } from "../lib/core/repository.ts";
 import type { Schema } from "../lib/schema/schema.ts";
 import type { SessionId, SigningKey } from "../lib/crypto/keys.ts";
 import {
@@ -85,6 +86,7 @@ export class SessionService {
       } catch { /* a damaged entry is skipped */ }
     }
     await this.trust.admit(records);
+    watchSessionRecords(repo, this.trust, (key) => this.db.item(key));
   }
 
   /** Signs a session for `publicKey` (and `userId`) and stores it. */
@@ -148,4 +150,28 @@ export class SessionService {
     if (item) item.set("revoked", true);
     await this.db.flush();
   }
+}
+
+/**
+ * Applies to `trust` the sessions and revocations that reach `/sys/sessions` from
+ * elsewhere (another cluster member, an import): `#load` reads the repository once, so
+ * without this a revocation arriving by ingest would never be enforced here.
+ */
+function watchSessionRecords(
+  repo: Repository,
+  trust: RootSessionTrust,
+  item: (path: string) => Item | undefined,
+): void {
+  repo.onChange((change) => {
+    if (change.local) return;
+    const entry = item(change.path);
+    const text = entry?.get("record");
+    if (typeof text !== "string") return;
+    try {
+      const bytes = decodeBase64Url(text);
+      if (entry!.get("revoked") === true) {
+        trust.revoke(decodeSessionRecord(bytes).id);
+      } else void trust.admit([bytes]);
+    } catch { /* a damaged entry is skipped, as on load */ }
+  });
 }

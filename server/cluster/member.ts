@@ -1,0 +1,507 @@
+/**
+ * A cluster member: the composition root of the bridge between one Capra server and the
+ * NATS JetStream cluster it shares with other servers. It publishes every commit the
+ * server accepts (publisher.ts), applies every commit the others published
+ * (stream_follower.ts, stream_applier.ts), keeps its position (checkpoint.ts) and what
+ * the stream may lack (dirty_set.ts), answers and asks other members (peer_*.ts,
+ * reconciler.ts, repairs.ts), and says when it has caught up (`/healthz`).
+ *
+ * Lifecycle: `open()` reads the state files (before the app is built, so that commits
+ * accepted at once are queued), `attach()` (called by createServer) hooks the sync
+ * service, `start()` connects in the background (the server serves meanwhile), `stop()`
+ * publishes what it can within a short grace time, writes the checkpoint and closes.
+ *
+ * @module
+ */
+
+import { headers } from "@nats-io/transport-node";
+import {
+  jetstream,
+  type JetStreamClient,
+  jetstreamManager,
+  type StreamInfo,
+} from "@nats-io/jetstream";
+import type { Database } from "../../mod.ts";
+import type { SigningKey } from "../../lib/crypto/keys.ts";
+import { encodeHex } from "../../lib/encoding/base64url.ts";
+import type { RootSessionTrust } from "../../lib/sync/root_trust.ts";
+import type { SessionService } from "../sessions.ts";
+import type { SyncService } from "../sync_service.ts";
+import {
+  type CheckpointState,
+  readCheckpoint,
+  writeCheckpoint,
+} from "./checkpoint.ts";
+import { DirtySet } from "./dirty_set.ts";
+import type { ClusterOptions } from "./options.ts";
+import { ClusterMetrics, renderClusterMetrics } from "./cluster_metrics.ts";
+import { ClusterSubjects } from "./subjects.ts";
+import { ensureStream, StreamConfigError } from "./stream.ts";
+import { Publisher } from "./publisher.ts";
+import { StreamFollower } from "./stream_follower.ts";
+import { StreamApplier } from "./stream_applier.ts";
+import { PeerService } from "./peer_service.ts";
+import { PeerClient } from "./peer_client.ts";
+import type { MemberInfo } from "./peer_protocol.ts";
+import { Reconciler } from "./reconciler.ts";
+import { type CatchUpPlan, reconcilePlan, replayPlan } from "./catch_up.ts";
+import { outboundMessage, publishesOrigin } from "./outbound.ts";
+import { Repairs } from "./repairs.ts";
+import { NatsLink, type NatsState } from "./nats_link.ts";
+
+/** How often the checkpoint is written (after a flush) while messages are applied. */
+export const CHECKPOINT_INTERVAL_MS = 250;
+/** Timeout of one publish or stream request (then it is retried). */
+export const PUBLISH_TIMEOUT_MS = 2_000;
+/** How long `stop()` waits for queued commits to reach the stream. */
+export const STOP_GRACE_MS = 2_000;
+/** Header naming the member that published a message. */
+export const ORIGIN_HEADER = "capra-origin";
+
+/** What a member needs besides its options. */
+export interface ClusterMemberDeps {
+  readonly db: Database;
+  /** The data directory (state files live there). */
+  readonly dir: string;
+  readonly root: SigningKey;
+  readonly trust: RootSessionTrust;
+  readonly options: ClusterOptions;
+  /** One line per event (default: stderr). */
+  readonly log?: (line: string) => void;
+  /** Called when the member cannot run at all (stream settings, duplicate id). */
+  readonly onFatal?: (error: Error) => void;
+}
+
+/** What `/healthz` reports. */
+export interface ClusterHealth {
+  readonly ready: boolean;
+  readonly phase: "starting" | "catching_up" | "ready";
+  readonly serverId: string;
+  readonly stream: string;
+  readonly nats: NatsState;
+  readonly applied: number;
+  readonly lag: number;
+  readonly dirtyRepositories: number;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** One Capra server's membership in a cluster. */
+export class ClusterMember {
+  readonly metrics = new ClusterMetrics();
+  readonly subjects: ClusterSubjects;
+  /** Random per process (tells two processes using one id apart). */
+  readonly instance = encodeHex(crypto.getRandomValues(new Uint8Array(8)));
+  readonly #deps: ClusterMemberDeps;
+  readonly #log: (line: string) => void;
+  #link: NatsLink | null = null;
+  #serverId = "";
+  #checkpoint: CheckpointState | null = null;
+  #dirty: DirtySet | null = null;
+  #publisher: Publisher | null = null;
+  #sync: SyncService | null = null;
+  #js: JetStreamClient | null = null;
+  #stream: StreamInfo | null = null;
+  #applier: StreamApplier | null = null;
+  #follower: StreamFollower | null = null;
+  #peerService: PeerService | null = null;
+  #repairs: Repairs | null = null;
+  #plan: CatchUpPlan | null = null;
+  /** Set once the start-up reconciliation (if any) is over. */
+  #reconciled = false;
+  #ready = false;
+  #startedAt = 0;
+  #persisted = 0;
+  #checkpointTimer: ReturnType<typeof setInterval> | undefined;
+  #checkpointing: Promise<void> = Promise.resolve();
+  #stopped = false;
+  #running: Promise<void> | null = null;
+
+  constructor(deps: ClusterMemberDeps) {
+    this.#deps = deps;
+    this.#log = deps.log ?? ((line) => console.error(`capra: ${line}`));
+    this.subjects = new ClusterSubjects(deps.options.stream);
+  }
+
+  get #nats(): NatsState {
+    return this.#link?.state ?? "connecting";
+  }
+
+  /** This member's id. */
+  get serverId(): string {
+    return this.#serverId;
+  }
+
+  /** True once caught up with the cluster (stays true through NATS outages). */
+  get ready(): boolean {
+    return this.#ready;
+  }
+
+  /** Reads the checkpoint and dirty set, decides the member id. Before the app is built. */
+  async open(): Promise<void> {
+    const { dir, options } = this.#deps;
+    const read = await readCheckpoint(dir);
+    if (read.problem) {
+      this.#log(
+        `cluster: ignoring a damaged checkpoint (${read.problem}): this member reconciles with another one`,
+      );
+    }
+    this.#checkpoint = read.state;
+    this.#serverId = options.serverId ?? read.state?.serverId ??
+      `m-${encodeHex(crypto.getRandomValues(new Uint8Array(6)))}`;
+    const { set, problem } = await DirtySet.load(dir);
+    if (problem) {
+      this.#log(
+        `cluster: damaged dirty set (${problem}): every repository will be reconciled`,
+      );
+    }
+    this.#dirty = set;
+    this.#link = new NatsLink({
+      servers: options.servers,
+      name: `capra-${this.#serverId}`,
+      ...(options.creds ? { creds: options.creds } : {}),
+      log: this.#log,
+      onReconnect: () => {
+        this.metrics.reconnects++;
+        this.#follower?.restart("reconnected to NATS");
+        this.#publisher?.pump();
+        this.#repairs?.wake();
+      },
+    });
+    this.#publisher = new Publisher(
+      {
+        isConnected: () => this.#nats === "connected" && this.#stream !== null,
+        publish: (subject, payload, msgId) =>
+          this.#publish(subject, payload, msgId),
+      },
+      set,
+      this.metrics,
+      this.#log,
+    );
+    if (read.state?.serverId !== this.#serverId) {
+      // Keeps the id (and the position, if any) for the next start.
+      await writeCheckpoint(dir, {
+        ...read.state,
+        serverId: this.#serverId,
+        applied: read.state?.applied ?? 0,
+      });
+    }
+  }
+
+  async #publish(
+    subject: string,
+    payload: Uint8Array,
+    msgId: string,
+  ): Promise<void> {
+    const js = this.#js;
+    if (!js) throw new Error("not connected to NATS");
+    const h = headers();
+    h.set(ORIGIN_HEADER, this.#serverId);
+    await js.publish(subject, payload, {
+      msgID: msgId,
+      headers: h,
+      timeout: PUBLISH_TIMEOUT_MS,
+    });
+  }
+
+  /** Hooks the server's sync and session services (createServer calls it). */
+  attach(services: { sync: SyncService; sessions: SessionService }): void {
+    const publisher = this.#publisher;
+    if (!publisher) throw new Error("Call ClusterMember.open() first");
+    const { sync, sessions } = services;
+    this.#sync = sync;
+    sync.onAccepted((repo, ids, origin) => {
+      if (!publishesOrigin(origin)) return;
+      this.#repairs?.changed(repo.path);
+      for (const id of ids) {
+        const message = outboundMessage(sync, repo, id);
+        if (!message) continue;
+        publisher.enqueue(
+          repo.path,
+          id,
+          this.subjects.commits(repo.path),
+          message,
+        );
+      }
+    });
+    // Loads /sys/sessions now: its watcher applies the revocations others publish.
+    void sessions.ready().catch((e) =>
+      this.#log(`cluster: loading sessions failed: ${(e as Error).message}`)
+    );
+  }
+
+  /** Connects and catches up in the background; returns at once. */
+  start(): void {
+    if (this.#running) return;
+    if (!this.#sync || !this.#link) {
+      throw new Error("Call ClusterMember.open() and attach() first");
+    }
+    this.#startedAt = Date.now();
+    this.#running = this.#run().catch((e) => {
+      if (this.#stopped) return;
+      this.#log(`cluster: cannot run: ${(e as Error)?.message ?? e}`);
+      this.#deps.onFatal?.(e as Error);
+    });
+  }
+
+  async #run(): Promise<void> {
+    const nc = await this.#link!.open();
+    if (!nc) return;
+    this.#js = jetstream(nc, { timeout: PUBLISH_TIMEOUT_MS });
+    const info = await this.#ensureStream();
+    if (!info) return;
+    const { db, root, trust } = this.#deps;
+    const sync = this.#sync!;
+    const dirty = this.#dirty!;
+    const reconciler = new Reconciler(
+      db,
+      sync,
+      new PeerClient(nc, this.subjects, {
+        key: root,
+        record: trust.encoded(trust.root.id)!,
+      }),
+      { id: this.#serverId, instance: this.instance },
+      this.metrics,
+      this.#log,
+    );
+    this.#peerService = new PeerService({
+      nc,
+      subjects: this.subjects,
+      db,
+      sync,
+      trust,
+      info: () => this.#memberInfo(),
+      log: this.#log,
+    });
+    this.#peerService.start();
+    const replay = replayPlan(this.#checkpoint, info);
+    // Also tells a second process with this id before it does harm.
+    const others = await reconciler.others();
+    const peer = others[0];
+    const plan = "gap" in replay
+      ? reconcilePlan(info, peer, replay.gap)
+      : replay;
+    if (this.#stopped) return;
+    // Persisted before any checkpoint of this plan: a crash meanwhile reconciles again.
+    if (plan.reconcile) dirty.markAll();
+    this.#plan = plan;
+    this.#log(
+      `cluster: member ${this.#serverId} follows stream ${info.config.name} (seq ${info.state.first_seq}-${info.state.last_seq}): ${plan.reason}`,
+    );
+    this.#applier = new StreamApplier({
+      db,
+      sync,
+      subjects: this.subjects,
+      metrics: this.metrics,
+      log: this.#log,
+      onGap: (from, to) => {
+        this.#log(
+          `cluster: the stream skipped seq ${from}-${to} (trimmed by max_age or purged): reconciling every repository with another member`,
+        );
+        this.#repairs?.reconcileEverything();
+      },
+    });
+    this.#applier.applied = plan.startSeq - 1;
+    this.#persisted = -1;
+    this.#follower = new StreamFollower({
+      js: this.#js,
+      stream: info.config.name,
+      filter: this.subjects.allCommits,
+      apply: async (batch) => {
+        await this.#applier!.apply(batch);
+        this.#checkReady();
+      },
+      log: this.#log,
+      onRestart: () => this.metrics.consumerRestarts++,
+    });
+    this.#follower.start(plan.startSeq);
+    this.#checkpointTimer = setInterval(() => {
+      this.#checkpointing = this.#checkpointing.then(() =>
+        this.#saveProgress()
+      );
+    }, CHECKPOINT_INTERVAL_MS);
+    const readyPeer = others.find((m) => m.ready) ?? peer;
+    if (dirty.all && readyPeer) {
+      await this.#reconcileEverything(reconciler, readyPeer);
+    }
+    this.#reconciled = true;
+    this.#checkReady();
+    this.#repairs = new Repairs({
+      db,
+      reconciler,
+      dirty,
+      publisher: this.#publisher!,
+      sync,
+      subjects: this.subjects,
+      connected: () => this.#nats === "connected",
+      log: this.#log,
+    });
+    this.#repairs.start();
+  }
+
+  /** Reconciles every repository with `peer` (then with others) until done. */
+  async #reconcileEverything(
+    reconciler: Reconciler,
+    peer: MemberInfo,
+  ): Promise<void> {
+    const dirty = this.#dirty!;
+    let repos = await reconciler.allRepositories(peer);
+    const total = repos.length;
+    const t = Date.now();
+    for (let attempt = 0; !this.#stopped; attempt++) {
+      const { done, failed } = await reconciler.reconcile(peer, repos);
+      for (const repo of done) dirty.resolved(repo);
+      if (!failed.length) {
+        dirty.clearAll();
+        this.#log(
+          `cluster: reconciled ${total} repositories with member ${peer.id} in ${
+            Date.now() - t
+          } ms`,
+        );
+        return;
+      }
+      repos = failed;
+      await sleep(Math.min(5000, 250 * 2 ** attempt));
+      const others = await reconciler.others().catch(() => []);
+      if (!others.length) {
+        this.#log(
+          `cluster: no member left to reconcile ${failed.length} repositories with; they are retried in the background`,
+        );
+        return;
+      }
+      peer = others[0];
+    }
+  }
+
+  #memberInfo(): MemberInfo {
+    return {
+      id: this.#serverId,
+      instance: this.instance,
+      ready: this.#ready,
+      applied: this.#applier?.applied ?? 0,
+    };
+  }
+
+  #checkReady(): void {
+    if (this.#ready || !this.#plan || !this.#reconciled || !this.#applier) {
+      return;
+    }
+    if (this.#applier.applied < this.#plan.target) return;
+    this.#ready = true;
+    this.#log(
+      `cluster: member ${this.#serverId} is ready (caught up to seq ${this.#applier.applied} in ${
+        Date.now() - this.#startedAt
+      } ms)`,
+    );
+  }
+
+  async #ensureStream(): Promise<StreamInfo | null> {
+    const jsm = await jetstreamManager(this.#link!.connection!, {
+      checkAPI: false,
+      timeout: PUBLISH_TIMEOUT_MS,
+    });
+    const { options } = this.#deps;
+    for (let attempt = 0; !this.#stopped; attempt++) {
+      try {
+        const info = await ensureStream(jsm, {
+          name: options.stream,
+          subject: this.subjects.allCommits,
+          replicas: options.replicas,
+          maxAgeMs: options.retainMs,
+        });
+        this.#stream = info;
+        this.#publisher!.pump();
+        return info;
+      } catch (e) {
+        if (e instanceof StreamConfigError) throw e;
+        if (attempt % 10 === 0) {
+          this.#log(
+            `cluster: JetStream stream ${options.stream} is not available yet (${
+              (e as Error)?.message ?? e
+            }); retrying`,
+          );
+        }
+        await sleep(Math.min(2000, 100 * 2 ** Math.min(attempt, 5)));
+      }
+    }
+    return null;
+  }
+
+  /** Flushes what was applied, then records the position (never ahead of the disk). */
+  async #saveProgress(): Promise<void> {
+    const applied = this.#applier?.applied ?? 0;
+    const s = this.#stream;
+    if (applied <= this.#persisted || !s) return;
+    try {
+      await this.#deps.db.flush();
+      await writeCheckpoint(this.#deps.dir, {
+        serverId: this.#serverId,
+        stream: s.config.name,
+        streamCreated: s.created,
+        applied,
+      });
+      this.#persisted = applied;
+    } catch (e) {
+      if (!this.#deps.db.closed) {
+        this.#log(
+          `cluster: writing the checkpoint failed: ${(e as Error).message}`,
+        );
+      }
+    }
+  }
+
+  /** What `/healthz` shows. */
+  health(): ClusterHealth {
+    return {
+      ready: this.#ready,
+      phase: this.#ready ? "ready" : this.#plan ? "catching_up" : "starting",
+      serverId: this.#serverId,
+      stream: this.#deps.options.stream,
+      nats: this.#nats,
+      applied: this.#applier?.applied ?? 0,
+      lag: this.#lag(),
+      dirtyRepositories: this.#dirty?.size ?? 0,
+    };
+  }
+
+  #lag(): number {
+    const a = this.#applier;
+    if (!a) return this.#plan?.target ?? 0;
+    const behind = Math.max(0, (this.#plan?.target ?? 0) - a.applied);
+    return Math.max(behind, a.pendingAfter + (this.#follower?.buffered ?? 0));
+  }
+
+  /** The cluster series of `/metrics`. */
+  metricsText(): string {
+    return renderClusterMetrics(this.metrics, {
+      connected: this.#nats === "connected",
+      ready: this.#ready,
+      lag: this.#lag(),
+      applied: this.#applier?.applied ?? 0,
+      publishQueue: this.#publisher?.size ?? 0,
+      dirtyRepositories: this.#dirty?.size ?? 0,
+      failedRepositories: this.#dirty?.failed().length ?? 0,
+    });
+  }
+
+  /**
+   * Publishes what it can within {@link STOP_GRACE_MS}, stops consuming, writes the
+   * checkpoint and closes the connection. Call before the database closes.
+   */
+  async stop(): Promise<void> {
+    if (this.#stopped) return;
+    if (this.#nats === "connected") {
+      await this.#publisher?.drain(STOP_GRACE_MS);
+    }
+    this.#stopped = true;
+    clearInterval(this.#checkpointTimer);
+    this.#repairs?.stop();
+    this.#publisher?.close();
+    await this.#follower?.stop();
+    this.#peerService?.stop();
+    await this.#checkpointing;
+    await this.#saveProgress();
+    await this.#dirty?.close();
+    await this.#link?.close();
+  }
+}

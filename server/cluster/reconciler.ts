@@ -1,0 +1,134 @@
+/**
+ * Peer reconciliation: range-based sync of repositories with one other member over NATS,
+ * for what the stream cannot give (a gap past its retention, a new or restored member,
+ * commits this member could not publish). Both directions travel: commits this member
+ * lacks are announced to its clients; commits the other lacks are published by it.
+ * A repository already in sync costs one round of a few dozen bytes.
+ *
+ * @module
+ */
+
+import type { Database } from "../../mod.ts";
+import type { CommitId } from "../../lib/commit/commit.ts";
+import { commitIdFromBytes } from "../../lib/commit/commit.ts";
+import { COMMIT_RECORD_HEADER } from "../../lib/core/records.ts";
+import { sha256 } from "../../lib/crypto/sha256.ts";
+import type { RepoPath } from "../../lib/path.ts";
+import type { SyncService } from "../sync_service.ts";
+import type { ClusterMetrics } from "./cluster_metrics.ts";
+import type { PeerClient } from "./peer_client.ts";
+import type { MemberInfo } from "./peer_protocol.ts";
+
+/** Repositories reconciled at the same time. */
+export const RECONCILE_CONCURRENCY = 4;
+
+/** Marks commits pulled from another member (not published again: it has them). */
+export const FROM_RECONCILIATION: unique symbol = Symbol(
+  "capra cluster reconciliation",
+);
+
+/** Two processes claim one member id. */
+export class DuplicateMemberError extends Error {
+  constructor(id: string) {
+    super(
+      `Another running member uses the server id "${id}": give every member its own --server-id (or data directory)`,
+    );
+    this.name = "DuplicateMemberError";
+  }
+}
+
+/** What {@link Reconciler.reconcile} did. */
+export interface ReconcileResult {
+  readonly done: RepoPath[];
+  readonly failed: RepoPath[];
+}
+
+/** Reconciles repositories with other members. */
+export class Reconciler {
+  constructor(
+    private readonly db: Database,
+    private readonly sync: SyncService,
+    private readonly peers: PeerClient,
+    private readonly self: { readonly id: string; readonly instance: string },
+    private readonly metrics: ClusterMetrics,
+    private readonly log: (line: string) => void,
+  ) {}
+
+  /**
+   * The other members, best first: ready ones, then by position in the stream. Throws
+   * {@link DuplicateMemberError} when another process answers with this member's id.
+   */
+  async others(): Promise<MemberInfo[]> {
+    const all = await this.peers.members();
+    if (
+      all.some((m) =>
+        m.id === this.self.id && m.instance !== this.self.instance
+      )
+    ) throw new DuplicateMemberError(this.self.id);
+    return all.filter((m) => m.id !== this.self.id).sort((a, b) =>
+      Number(b.ready) - Number(a.ready) || b.applied - a.applied ||
+      (a.id < b.id ? -1 : 1)
+    );
+  }
+
+  /** Every repository `peer` holds or this member holds. */
+  async allRepositories(peer: MemberInfo): Promise<RepoPath[]> {
+    const theirs = await this.peers.repositories(peer.id);
+    const ours = await this.db.listRepositories();
+    return [...new Set([...theirs, ...ours])].sort();
+  }
+
+  /** Reconciles `repos` with `peer`, a few at a time. */
+  async reconcile(
+    peer: MemberInfo,
+    repos: readonly RepoPath[],
+  ): Promise<ReconcileResult> {
+    const done: RepoPath[] = [], failed: RepoPath[] = [];
+    let next = 0;
+    let firstError: unknown;
+    const worker = async () => {
+      while (next < repos.length) {
+        const repo = repos[next++];
+        try {
+          await this.reconcileOne(peer, repo);
+          done.push(repo);
+          this.metrics.reconciled++;
+        } catch (e) {
+          failed.push(repo);
+          this.metrics.reconcileFailures++;
+          firstError ??= e;
+        }
+      }
+    };
+    await Promise.all(
+      Array.from({ length: RECONCILE_CONCURRENCY }, () => worker()),
+    );
+    if (failed.length) {
+      this.log(
+        `cluster: reconciling ${failed.length} of ${repos.length} repositories with member ${peer.id} failed (${
+          (firstError as Error)?.message ?? firstError
+        }); they are retried`,
+      );
+    }
+    return { done, failed };
+  }
+
+  /** Reconciles one repository with `peer` and announces what arrived. */
+  async reconcileOne(peer: MemberInfo, repo: RepoPath): Promise<void> {
+    const received: CommitId[] = [];
+    const transport = this.peers.transport(peer.id, (answer) => {
+      for (const rec of answer.commits ?? []) {
+        if (rec.length > COMMIT_RECORD_HEADER) {
+          received.push(
+            commitIdFromBytes(sha256(rec.subarray(COMMIT_RECORD_HEADER))),
+          );
+        }
+      }
+    });
+    await this.db.syncWith(repo, transport, this.sync.hooks);
+    if (!received.length) return;
+    const r = await this.db.open(repo);
+    const stored = received.filter((id) => r.commitOf(id) !== undefined);
+    if (stored.length) this.sync.announce(r, stored, FROM_RECONCILIATION);
+  }
+}
