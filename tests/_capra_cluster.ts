@@ -83,7 +83,9 @@ export class CapraMember {
         for (const line of parts) {
           this.lines.push(line);
           if (Deno.env.get("CAPRA_CLUSTER_LOG")) {
-            console.error(`[${o.id}] ${line}`);
+            console.error(
+              `${new Date().toISOString().slice(17, 23)} [${o.id}] ${line}`,
+            );
           }
           if (line.includes("serving ")) listening.resolve();
         }

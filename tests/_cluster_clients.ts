@@ -175,6 +175,7 @@ export async function waitConverged(
   const start = Date.now();
   let problem = "";
   for (;;) {
+    let pullError = "";
     const sets: string[][] = [];
     for (const url of urls) {
       try {
@@ -183,7 +184,7 @@ export async function waitConverged(
         await db.close();
       } catch (e) {
         sets.push([]);
-        problem = `pull from ${url}: ${(e as Error).message}`;
+        pullError = `; pull from ${url}: ${(e as Error).message}`;
       }
     }
     const missing = sets.map((s) => {
@@ -198,7 +199,7 @@ export async function waitConverged(
       sets.map((s) => s.length).join("/")
     }, missing acknowledged ${
       missing.join("/")
-    } of ${mustHold.size}; ${problem}`;
+    } of ${mustHold.size}${pullError}`;
     if (Date.now() - start > timeoutMs) {
       throw new Error(
         `no convergence of ${repo} within ${timeoutMs} ms: ${problem}`,

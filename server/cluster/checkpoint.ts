@@ -101,3 +101,46 @@ export async function writeCheckpoint(
     0o600,
   );
 }
+
+/**
+ * Writes the position of one member: each save flushes the database first, so the file
+ * never names a sequence whose commits are not on disk. Saves run one at a time.
+ */
+export class CheckpointKeeper {
+  #persisted = -1;
+  #saving: Promise<void> = Promise.resolve();
+  /** The stream the position belongs to (set once it is known). */
+  stream: { readonly name: string; readonly created: string } | null = null;
+
+  constructor(
+    private readonly dir: string,
+    private readonly serverId: string,
+    private readonly flush: () => Promise<void>,
+    private readonly log: (line: string) => void,
+  ) {}
+
+  /** Saves `applied` after the saves already queued (no-op when nothing moved). */
+  save(applied: number): Promise<void> {
+    this.#saving = this.#saving.then(() => this.#save(applied));
+    return this.#saving;
+  }
+
+  async #save(applied: number): Promise<void> {
+    const s = this.stream;
+    if (applied <= this.#persisted || !s) return;
+    try {
+      await this.flush();
+      await writeCheckpoint(this.dir, {
+        serverId: this.serverId,
+        stream: s.name,
+        streamCreated: s.created,
+        applied,
+      });
+      this.#persisted = applied;
+    } catch (e) {
+      this.log(
+        `cluster: writing the checkpoint failed: ${(e as Error).message}`,
+      );
+    }
+  }
+}

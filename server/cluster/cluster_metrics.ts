@@ -16,6 +16,8 @@ export class ClusterMetrics {
   consumed = 0;
   /** Commits new to this member among those consumed. */
   ingested = 0;
+  /** Consumed messages whose commit this member already held (skipped undecoded). */
+  known = 0;
   /** Commits from the stream refused by verification (signature, session, write rule). */
   refused = 0;
   /** Stream messages that could not be decoded. */
@@ -71,6 +73,12 @@ export function renderClusterMetrics(
       "counter",
       "Commits new to this member among those consumed",
       m.ingested,
+    ],
+    [
+      "known_total",
+      "counter",
+      "Consumed messages whose commit was already here",
+      m.known,
     ],
     [
       "refused_total",

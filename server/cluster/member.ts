@@ -14,7 +14,6 @@
  * @module
  */
 
-import { headers } from "@nats-io/transport-node";
 import {
   jetstream,
   type JetStreamClient,
@@ -28,6 +27,7 @@ import type { RootSessionTrust } from "../../lib/sync/root_trust.ts";
 import type { SessionService } from "../sessions.ts";
 import type { SyncService } from "../sync_service.ts";
 import {
+  CheckpointKeeper,
   type CheckpointState,
   readCheckpoint,
   writeCheckpoint,
@@ -36,27 +36,22 @@ import { DirtySet } from "./dirty_set.ts";
 import type { ClusterOptions } from "./options.ts";
 import { ClusterMetrics, renderClusterMetrics } from "./cluster_metrics.ts";
 import { ClusterSubjects } from "./subjects.ts";
-import { ensureStream, StreamConfigError } from "./stream.ts";
+import { openStream } from "./stream.ts";
 import { Publisher } from "./publisher.ts";
-import { StreamFollower } from "./stream_follower.ts";
-import { StreamApplier } from "./stream_applier.ts";
+import { Inbound } from "./inbound.ts";
 import { PeerService } from "./peer_service.ts";
 import { PeerClient } from "./peer_client.ts";
 import type { MemberInfo } from "./peer_protocol.ts";
 import { Reconciler } from "./reconciler.ts";
 import { type CatchUpPlan, reconcilePlan, replayPlan } from "./catch_up.ts";
-import { outboundMessage, publishesOrigin } from "./outbound.ts";
+import { outboundMessage, publishesOrigin, streamTarget } from "./outbound.ts";
 import { Repairs } from "./repairs.ts";
 import { NatsLink, type NatsState } from "./nats_link.ts";
 
-/** How often the checkpoint is written (after a flush) while messages are applied. */
-export const CHECKPOINT_INTERVAL_MS = 250;
 /** Timeout of one publish or stream request (then it is retried). */
 export const PUBLISH_TIMEOUT_MS = 2_000;
 /** How long `stop()` waits for queued commits to reach the stream. */
 export const STOP_GRACE_MS = 2_000;
-/** Header naming the member that published a message. */
-export const ORIGIN_HEADER = "capra-origin";
 
 /** What a member needs besides its options. */
 export interface ClusterMemberDeps {
@@ -84,8 +79,6 @@ export interface ClusterHealth {
   readonly dirtyRepositories: number;
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
 /** One Capra server's membership in a cluster. */
 export class ClusterMember {
   readonly metrics = new ClusterMetrics();
@@ -102,8 +95,7 @@ export class ClusterMember {
   #sync: SyncService | null = null;
   #js: JetStreamClient | null = null;
   #stream: StreamInfo | null = null;
-  #applier: StreamApplier | null = null;
-  #follower: StreamFollower | null = null;
+  #inbound: Inbound | null = null;
   #peerService: PeerService | null = null;
   #repairs: Repairs | null = null;
   #plan: CatchUpPlan | null = null;
@@ -111,9 +103,7 @@ export class ClusterMember {
   #reconciled = false;
   #ready = false;
   #startedAt = 0;
-  #persisted = 0;
-  #checkpointTimer: ReturnType<typeof setInterval> | undefined;
-  #checkpointing: Promise<void> = Promise.resolve();
+  #keeper: CheckpointKeeper | null = null;
   #stopped = false;
   #running: Promise<void> | null = null;
 
@@ -156,6 +146,12 @@ export class ClusterMember {
       );
     }
     this.#dirty = set;
+    this.#keeper = new CheckpointKeeper(
+      dir,
+      this.#serverId,
+      () => this.#deps.db.flush(),
+      this.#log,
+    );
     this.#link = new NatsLink({
       servers: options.servers,
       name: `capra-${this.#serverId}`,
@@ -163,17 +159,18 @@ export class ClusterMember {
       log: this.#log,
       onReconnect: () => {
         this.metrics.reconnects++;
-        this.#follower?.restart("reconnected to NATS");
+        this.#inbound?.restart("reconnected to NATS");
         this.#publisher?.pump();
         this.#repairs?.wake();
       },
     });
     this.#publisher = new Publisher(
-      {
-        isConnected: () => this.#nats === "connected" && this.#stream !== null,
-        publish: (subject, payload, msgId) =>
-          this.#publish(subject, payload, msgId),
-      },
+      streamTarget(
+        () => this.#js,
+        this.#serverId,
+        () => this.#nats === "connected" && this.#stream !== null,
+        PUBLISH_TIMEOUT_MS,
+      ),
       set,
       this.metrics,
       this.#log,
@@ -186,22 +183,6 @@ export class ClusterMember {
         applied: read.state?.applied ?? 0,
       });
     }
-  }
-
-  async #publish(
-    subject: string,
-    payload: Uint8Array,
-    msgId: string,
-  ): Promise<void> {
-    const js = this.#js;
-    if (!js) throw new Error("not connected to NATS");
-    const h = headers();
-    h.set(ORIGIN_HEADER, this.#serverId);
-    await js.publish(subject, payload, {
-      msgID: msgId,
-      headers: h,
-      timeout: PUBLISH_TIMEOUT_MS,
-    });
   }
 
   /** Hooks the server's sync and session services (createServer calls it). */
@@ -248,8 +229,26 @@ export class ClusterMember {
     const nc = await this.#link!.open();
     if (!nc) return;
     this.#js = jetstream(nc, { timeout: PUBLISH_TIMEOUT_MS });
-    const info = await this.#ensureStream();
+    const jsm = await jetstreamManager(nc, {
+      checkAPI: false,
+      timeout: PUBLISH_TIMEOUT_MS,
+    });
+    const { options } = this.#deps;
+    const info = await openStream(
+      jsm,
+      {
+        name: options.stream,
+        subject: this.subjects.allCommits,
+        replicas: options.replicas,
+        maxAgeMs: options.retainMs,
+      },
+      this.#log,
+      () => this.#stopped,
+    );
     if (!info) return;
+    this.#stream = info;
+    this.#keeper!.stream = { name: info.config.name, created: info.created };
+    this.#publisher!.pump();
     const { db, root, trust } = this.#deps;
     const sync = this.#sync!;
     const dirty = this.#dirty!;
@@ -288,41 +287,30 @@ export class ClusterMember {
     this.#log(
       `cluster: member ${this.#serverId} follows stream ${info.config.name} (seq ${info.state.first_seq}-${info.state.last_seq}): ${plan.reason}`,
     );
-    this.#applier = new StreamApplier({
+    this.#inbound = new Inbound({
       db,
       sync,
       subjects: this.subjects,
       metrics: this.metrics,
       log: this.#log,
-      onGap: (from, to) => {
-        this.#log(
-          `cluster: the stream skipped seq ${from}-${to} (trimmed by max_age or purged): reconciling every repository with another member`,
-        );
-        this.#repairs?.reconcileEverything();
-      },
-    });
-    this.#applier.applied = plan.startSeq - 1;
-    this.#persisted = -1;
-    this.#follower = new StreamFollower({
       js: this.#js,
+      jsm,
       stream: info.config.name,
-      filter: this.subjects.allCommits,
-      apply: async (batch) => {
-        await this.#applier!.apply(batch);
-        this.#checkReady();
-      },
-      log: this.#log,
-      onRestart: () => this.metrics.consumerRestarts++,
-    });
-    this.#follower.start(plan.startSeq);
-    this.#checkpointTimer = setInterval(() => {
-      this.#checkpointing = this.#checkpointing.then(() =>
-        this.#saveProgress()
-      );
-    }, CHECKPOINT_INTERVAL_MS);
+      keeper: this.#keeper!,
+      dirty,
+      connected: () => this.#nats === "connected",
+      ready: () => this.#ready,
+      onProgress: () => this.#checkReady(),
+      onReconcileAll: () => this.#repairs?.wake(),
+    }, plan.startSeq);
+    this.#inbound.start();
     const readyPeer = others.find((m) => m.ready) ?? peer;
     if (dirty.all && readyPeer) {
-      await this.#reconcileEverything(reconciler, readyPeer);
+      await reconciler.reconcileEverything(
+        readyPeer,
+        dirty,
+        () => this.#stopped,
+      );
     }
     this.#reconciled = true;
     this.#checkReady();
@@ -339,115 +327,25 @@ export class ClusterMember {
     this.#repairs.start();
   }
 
-  /** Reconciles every repository with `peer` (then with others) until done. */
-  async #reconcileEverything(
-    reconciler: Reconciler,
-    peer: MemberInfo,
-  ): Promise<void> {
-    const dirty = this.#dirty!;
-    let repos = await reconciler.allRepositories(peer);
-    const total = repos.length;
-    const t = Date.now();
-    for (let attempt = 0; !this.#stopped; attempt++) {
-      const { done, failed } = await reconciler.reconcile(peer, repos);
-      for (const repo of done) dirty.resolved(repo);
-      if (!failed.length) {
-        dirty.clearAll();
-        this.#log(
-          `cluster: reconciled ${total} repositories with member ${peer.id} in ${
-            Date.now() - t
-          } ms`,
-        );
-        return;
-      }
-      repos = failed;
-      await sleep(Math.min(5000, 250 * 2 ** attempt));
-      const others = await reconciler.others().catch(() => []);
-      if (!others.length) {
-        this.#log(
-          `cluster: no member left to reconcile ${failed.length} repositories with; they are retried in the background`,
-        );
-        return;
-      }
-      peer = others[0];
-    }
-  }
-
   #memberInfo(): MemberInfo {
     return {
       id: this.#serverId,
       instance: this.instance,
       ready: this.#ready,
-      applied: this.#applier?.applied ?? 0,
+      applied: this.#inbound?.applied ?? 0,
     };
   }
 
   #checkReady(): void {
-    if (this.#ready || !this.#plan || !this.#reconciled || !this.#applier) {
-      return;
-    }
-    if (this.#applier.applied < this.#plan.target) return;
+    const inbound = this.#inbound;
+    if (this.#ready || !this.#plan || !this.#reconciled || !inbound) return;
+    if (inbound.applied < this.#plan.target) return;
     this.#ready = true;
     this.#log(
-      `cluster: member ${this.#serverId} is ready (caught up to seq ${this.#applier.applied} in ${
+      `cluster: member ${this.#serverId} is ready (caught up to seq ${inbound.applied} in ${
         Date.now() - this.#startedAt
       } ms)`,
     );
-  }
-
-  async #ensureStream(): Promise<StreamInfo | null> {
-    const jsm = await jetstreamManager(this.#link!.connection!, {
-      checkAPI: false,
-      timeout: PUBLISH_TIMEOUT_MS,
-    });
-    const { options } = this.#deps;
-    for (let attempt = 0; !this.#stopped; attempt++) {
-      try {
-        const info = await ensureStream(jsm, {
-          name: options.stream,
-          subject: this.subjects.allCommits,
-          replicas: options.replicas,
-          maxAgeMs: options.retainMs,
-        });
-        this.#stream = info;
-        this.#publisher!.pump();
-        return info;
-      } catch (e) {
-        if (e instanceof StreamConfigError) throw e;
-        if (attempt % 10 === 0) {
-          this.#log(
-            `cluster: JetStream stream ${options.stream} is not available yet (${
-              (e as Error)?.message ?? e
-            }); retrying`,
-          );
-        }
-        await sleep(Math.min(2000, 100 * 2 ** Math.min(attempt, 5)));
-      }
-    }
-    return null;
-  }
-
-  /** Flushes what was applied, then records the position (never ahead of the disk). */
-  async #saveProgress(): Promise<void> {
-    const applied = this.#applier?.applied ?? 0;
-    const s = this.#stream;
-    if (applied <= this.#persisted || !s) return;
-    try {
-      await this.#deps.db.flush();
-      await writeCheckpoint(this.#deps.dir, {
-        serverId: this.#serverId,
-        stream: s.config.name,
-        streamCreated: s.created,
-        applied,
-      });
-      this.#persisted = applied;
-    } catch (e) {
-      if (!this.#deps.db.closed) {
-        this.#log(
-          `cluster: writing the checkpoint failed: ${(e as Error).message}`,
-        );
-      }
-    }
   }
 
   /** What `/healthz` shows. */
@@ -458,17 +356,17 @@ export class ClusterMember {
       serverId: this.#serverId,
       stream: this.#deps.options.stream,
       nats: this.#nats,
-      applied: this.#applier?.applied ?? 0,
+      applied: this.#inbound?.applied ?? 0,
       lag: this.#lag(),
       dirtyRepositories: this.#dirty?.size ?? 0,
     };
   }
 
   #lag(): number {
-    const a = this.#applier;
-    if (!a) return this.#plan?.target ?? 0;
-    const behind = Math.max(0, (this.#plan?.target ?? 0) - a.applied);
-    return Math.max(behind, a.pendingAfter + (this.#follower?.buffered ?? 0));
+    const inbound = this.#inbound;
+    if (!inbound) return this.#plan?.target ?? 0;
+    const behind = Math.max(0, (this.#plan?.target ?? 0) - inbound.applied);
+    return Math.max(behind, inbound.pending);
   }
 
   /** The cluster series of `/metrics`. */
@@ -477,7 +375,7 @@ export class ClusterMember {
       connected: this.#nats === "connected",
       ready: this.#ready,
       lag: this.#lag(),
-      applied: this.#applier?.applied ?? 0,
+      applied: this.#inbound?.applied ?? 0,
       publishQueue: this.#publisher?.size ?? 0,
       dirtyRepositories: this.#dirty?.size ?? 0,
       failedRepositories: this.#dirty?.failed().length ?? 0,
@@ -494,13 +392,10 @@ export class ClusterMember {
       await this.#publisher?.drain(STOP_GRACE_MS);
     }
     this.#stopped = true;
-    clearInterval(this.#checkpointTimer);
     this.#repairs?.stop();
     this.#publisher?.close();
-    await this.#follower?.stop();
+    await this.#inbound?.stop();
     this.#peerService?.stop();
-    await this.#checkpointing;
-    await this.#saveProgress();
     await this.#dirty?.close();
     await this.#link?.close();
   }

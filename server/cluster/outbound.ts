@@ -7,6 +7,8 @@
  * @module
  */
 
+import { headers } from "@nats-io/transport-node";
+import type { JetStreamClient } from "@nats-io/jetstream";
 import type { CommitId } from "../../lib/commit/commit.ts";
 import type { Repository } from "../../lib/core/repository.ts";
 import { encodeSyncMessage } from "../../lib/sync/protocol.ts";
@@ -14,6 +16,10 @@ import { authorsOf } from "../../lib/sync/sync_round.ts";
 import type { SyncService } from "../sync_service.ts";
 import { FROM_STREAM } from "./stream_applier.ts";
 import { FROM_RECONCILIATION } from "./reconciler.ts";
+import type { PublishTarget } from "./publisher.ts";
+
+/** Header naming the member that published a message (for operators; never trusted). */
+export const ORIGIN_HEADER = "capra-origin";
 
 /** True when commits announced with this origin must be published. */
 export function publishesOrigin(origin: unknown): boolean {
@@ -33,4 +39,27 @@ export function outboundMessage(
     commits: [record],
     sessions: sync.sessionRecords(authorsOf(repo, [id])),
   });
+}
+
+/** The publisher's target: JetStream publishes with the commit id as `Nats-Msg-Id`. */
+export function streamTarget(
+  js: () => JetStreamClient | null,
+  serverId: string,
+  isConnected: () => boolean,
+  timeoutMs: number,
+): PublishTarget {
+  return {
+    isConnected,
+    async publish(subject, payload, msgId) {
+      const client = js();
+      if (!client) throw new Error("not connected to NATS");
+      const h = headers();
+      h.set(ORIGIN_HEADER, serverId);
+      await client.publish(subject, payload, {
+        msgID: msgId,
+        headers: h,
+        timeout: timeoutMs,
+      });
+    },
+  };
 }

@@ -17,6 +17,7 @@ import {
 } from "../../lib/sync/sync_round.ts";
 import {
   type MemberInfo,
+  MEMBERS_STALL_MS,
   MEMBERS_WAIT_MS,
   parseMemberInfo,
   PEER_ERROR_HEADER,
@@ -48,8 +49,10 @@ export class PeerClient {
   /** Every member that answers within {@link MEMBERS_WAIT_MS}, this one included. */
   async members(): Promise<MemberInfo[]> {
     const out: MemberInfo[] = [];
+    // Collected until replies stop coming for a moment (or MEMBERS_WAIT_MS).
     const replies = await this.nc.requestMany(this.subjects.members, "", {
-      strategy: "timer",
+      strategy: "stall",
+      stall: MEMBERS_STALL_MS,
       maxWait: MEMBERS_WAIT_MS,
     });
     for await (const m of replies) {

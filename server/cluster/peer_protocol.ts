@@ -31,8 +31,10 @@ export const PEER_ERROR_HEADER = "capra-error";
 export const PEER_PAYLOAD_HEADROOM = 8 * 1024;
 /** How long a member waits for another's sync answer. */
 export const PEER_SYNC_TIMEOUT_MS = 30_000;
-/** How long `members` replies are collected. */
-export const MEMBERS_WAIT_MS = 500;
+/** Longest time `members` replies are collected. */
+export const MEMBERS_WAIT_MS = 1000;
+/** `members` replies are collected until none came for this long. */
+export const MEMBERS_STALL_MS = 200;
 /** Repositories per `list` answer. */
 export const LIST_PAGE = 1000;
 

@@ -26,7 +26,7 @@ export const MAX_PUBLISHES_IN_FLIGHT = 64;
 /** How long a commit is retried before its repository is left to reconciliation. */
 export const PUBLISH_RETRY_WINDOW_MS = 30_000;
 /** Longest pause between two attempts of one commit. */
-export const PUBLISH_BACKOFF_MAX_MS = 2_000;
+export const PUBLISH_BACKOFF_MAX_MS = 1_000;
 /** Shortest pause between two attempts of one commit. */
 export const PUBLISH_BACKOFF_MIN_MS = 50;
 

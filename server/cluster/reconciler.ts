@@ -18,6 +18,7 @@ import type { SyncService } from "../sync_service.ts";
 import type { ClusterMetrics } from "./cluster_metrics.ts";
 import type { PeerClient } from "./peer_client.ts";
 import type { MemberInfo } from "./peer_protocol.ts";
+import type { DirtySet } from "./dirty_set.ts";
 
 /** Repositories reconciled at the same time. */
 export const RECONCILE_CONCURRENCY = 4;
@@ -111,6 +112,45 @@ export class Reconciler {
       );
     }
     return { done, failed };
+  }
+
+  /**
+   * Reconciles every repository with `peer` (retrying failures with the best other
+   * member) until done or `stopped()`; clears `dirty.all` once everything was.
+   */
+  async reconcileEverything(
+    peer: MemberInfo,
+    dirty: DirtySet,
+    stopped: () => boolean,
+  ): Promise<void> {
+    let repos = await this.allRepositories(peer);
+    const total = repos.length;
+    const t = Date.now();
+    for (let attempt = 0; !stopped(); attempt++) {
+      const { done, failed } = await this.reconcile(peer, repos);
+      for (const repo of done) dirty.resolved(repo);
+      if (!failed.length) {
+        dirty.clearAll();
+        this.log(
+          `cluster: reconciled ${total} repositories with member ${peer.id} in ${
+            Date.now() - t
+          } ms`,
+        );
+        return;
+      }
+      repos = failed;
+      await new Promise((r) =>
+        setTimeout(r, Math.min(5000, 250 * 2 ** Math.min(attempt, 5)))
+      );
+      const others = await this.others().catch(() => []);
+      if (!others.length) {
+        this.log(
+          `cluster: no member left to reconcile ${failed.length} repositories with; the repairs retry them`,
+        );
+        return;
+      }
+      peer = others[0];
+    }
   }
 
   /** Reconciles one repository with `peer` and announces what arrived. */

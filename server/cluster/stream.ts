@@ -117,3 +117,33 @@ export async function ensureStream(
   if (problem) throw new StreamConfigError(problem);
   return info;
 }
+
+/**
+ * {@link ensureStream}, retried while JetStream is not available (no meta leader yet,
+ * no responders) until `stopped()`; a StreamConfigError is thrown at once.
+ */
+export async function openStream(
+  jsm: JetStreamManager,
+  spec: StreamSpec,
+  log: (line: string) => void,
+  stopped: () => boolean,
+): Promise<StreamInfo | null> {
+  for (let attempt = 0; !stopped(); attempt++) {
+    try {
+      return await ensureStream(jsm, spec);
+    } catch (e) {
+      if (e instanceof StreamConfigError) throw e;
+      if (attempt % 10 === 0) {
+        log(
+          `cluster: JetStream stream ${spec.name} is not available yet (${
+            (e as Error)?.message ?? e
+          }); retrying`,
+        );
+      }
+      await new Promise((r) =>
+        setTimeout(r, Math.min(2000, 100 * 2 ** Math.min(attempt, 5)))
+      );
+    }
+  }
+  return null;
+}

@@ -12,6 +12,8 @@
 
 import type { Database } from "../../mod.ts";
 import type { RepoPath } from "../../lib/path.ts";
+import type { CommitId } from "../../lib/commit/commit.ts";
+import type { Repository } from "../../lib/core/repository.ts";
 import { decodeSyncMessage } from "../../lib/sync/protocol.ts";
 import { answerSync } from "../../lib/sync/sync_round.ts";
 import type { SyncService } from "../sync_service.ts";
@@ -59,10 +61,19 @@ export class StreamApplier {
       RepoPath,
       { commits: Uint8Array[]; sessions: Uint8Array[] }
     >();
+    const repos = new Map<RepoPath, Repository>();
     for (const m of batch) {
       if (m.seq <= this.applied) continue;
       try {
         const repo = subjects.repoOf(m.subject);
+        let r = repos.get(repo);
+        if (!r) repos.set(repo, r = await db.open(repo));
+        // Known already (this member's own commits, replays): nothing to decode. The
+        // id only ever skips a message, it never lets anything in unverified.
+        if (m.msgId && r.commitOf(m.msgId as CommitId)) {
+          metrics.known++;
+          continue;
+        }
         const msg = decodeSyncMessage(m.data);
         if (msg.repo !== repo || !msg.commits?.length) {
           throw new SyntaxError(

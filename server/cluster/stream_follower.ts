@@ -5,9 +5,9 @@
  * {@link MAX_APPLY_BATCH}). Ordered consumers need no acks and no Raft group per member;
  * the position is the member's own checkpoint.
  *
- * A watchdog recreates the consumer from the next sequence when nothing (no message, no
- * heartbeat) arrived for {@link WATCHDOG_SILENCE_MS}, when the consumer ends, or when the
- * connection was re-established: the library's own recovery was measured to stall for
+ * A watchdog recreates the consumer from the next sequence when two heartbeats were
+ * missed, when nothing (no message, no heartbeat) arrived for {@link WATCHDOG_SILENCE_MS},
+ * when the consumer ends, or when the connection was re-established: the library's own recovery was measured to stall for
  * longer than 30 s after the loss of the node hosting it. Replaying a message twice costs
  * nothing (ingest drops known commits).
  *
@@ -23,7 +23,7 @@ import {
 /** Pull request expiry: heartbeats every half of it (1 s), as measured to recover. */
 export const CONSUME_EXPIRES_MS = 2_000;
 /** Silence after which the consumer is recreated (3 missed heartbeats and a margin). */
-export const WATCHDOG_SILENCE_MS = 5_000;
+export const WATCHDOG_SILENCE_MS = 4_000;
 /** Most messages applied in one batch. */
 export const MAX_APPLY_BATCH = 1024;
 /** Most messages buffered before the consumer waits for the applier. */
@@ -149,6 +149,11 @@ export class StreamFollower {
     void (async () => {
       for await (const s of messages.status()) {
         if (s.type === "heartbeat") this.#lastActivity = Date.now();
+        // Two missed heartbeats: the node serving the consumer is likely gone.
+        if (
+          s.type === "heartbeats_missed" && s.count >= 2 &&
+          this.#messages === messages
+        ) this.restart(`${s.count} heartbeats missed`);
       }
     })().catch(() => {});
     for await (const m of messages) {
