@@ -8,9 +8,13 @@
  *   refused by the others too.
  */
 import assert from "node:assert/strict";
-import { encodeSyncMessage } from "../lib/sync/protocol.ts";
+import { decodeSyncMessage, encodeSyncMessage } from "../lib/sync/protocol.ts";
+import { encodeMessage, initiate } from "../lib/sync/reconcile.ts";
+import { IdSet } from "../lib/sync/id_set.ts";
+import { type CommitId, commitIdBytes } from "../lib/commit/commit.ts";
+import type { RepoPath } from "../lib/path.ts";
 import { encodeBase64Url } from "../lib/encoding/base64url.ts";
-import type { SyncClient } from "../mod.ts";
+import { openDatabase, ServerSession, type SyncClient } from "../mod.ts";
 import { Rng } from "./_helpers.ts";
 import { seedFor } from "./_seed.ts";
 import { natsServerBinary, NO_NATS_SERVER } from "./_nats_cluster.ts";
@@ -30,11 +34,41 @@ import {
 const HAS_NATS = natsServerBinary() !== null;
 if (!HAS_NATS) console.warn(NO_NATS_SERVER);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+/** Commits of the bulk repository a new member must take over. */
+const BULK = 3000;
 const options = {
   ignore: !HAS_NATS,
   sanitizeOps: false,
   sanitizeResources: false,
 };
+
+/**
+ * One signed reconciliation round against `member`: true when its commits of `repo` are
+ * exactly `ids` at that moment (equal fingerprints: nothing to ask, nothing to send).
+ */
+async function sameSet(
+  session: ServerSession,
+  member: CapraMember,
+  repo: string,
+  ids: ReadonlySet<string>,
+): Promise<boolean> {
+  const set = new IdSet();
+  for (const id of ids) set.add(commitIdBytes(id as CommitId));
+  const body = encodeSyncMessage({
+    repo: repo as RepoPath,
+    rc: encodeMessage(initiate(set)),
+  });
+  const path = `/v1/sync${repo}`;
+  // The probe's session was issued by `fresh`; every member trusts it (one root key).
+  const r = await fetch(`${member.url}${path}`, {
+    method: "POST",
+    headers: await session.sign("POST", path, body),
+    body: body as Uint8Array<ArrayBuffer>,
+  });
+  assert.equal(r.status, 200);
+  const answer = decodeSyncMessage(new Uint8Array(await r.arrayBuffer()));
+  return !answer.rc && !answer.commits?.length;
+}
 
 /** Writes on one client per member for `ms`, then syncs; returns what they created. */
 async function writeFor(
@@ -64,15 +98,22 @@ Deno.test({
 }, async () => {
   const rng = new Rng(seedFor("cluster join"));
   const cluster = await startCluster();
-  const repos = ["/all/join1", "/all/join2"];
+  const repos = ["/all/join1", "/all/join2", "/all/bulk"];
   const clients: ClusterClient[] = [];
   try {
     for (const m of cluster.members) {
       clients.push(await ClusterClient.open(m.url, repos));
     }
+    // Enough history that catching up takes a while (ready too early would show).
+    const bulk = clients[0];
+    for (let i = 0; i < BULK; i++) {
+      bulk.db.create(`${repos[2]}/b${i}`, "all", { n: i, s: `bulk ${i}` });
+    }
+    await bulk.client!.sync();
     const written = [
       await writeFor(clients, repos[0], 800, rng),
       await writeFor(clients, repos[1], 800, rng),
+      new Set(bulk.db.repository(repos[2]).commitIds()),
     ];
     for (let i = 0; i < repos.length; i++) {
       await waitConverged(
@@ -84,6 +125,21 @@ Deno.test({
     }
     const fresh = cluster.addMember("d");
     await fresh.start();
+    const probe = await ServerSession.create(
+      await openDatabase({ memory: true }),
+      fresh.url,
+    );
+    // The probe itself is sound: a member holding everything is in sync with it...
+    assert.ok(await sameSet(probe, cluster.members[0], repos[2], written[2]));
+    // ...and one missing commit is noticed.
+    assert.ok(
+      !await sameSet(
+        probe,
+        cluster.members[0],
+        repos[2],
+        new Set([...written[2]].slice(1)),
+      ),
+    );
     const notReady: number[] = [];
     await eventually(
       async () => {
@@ -95,7 +151,12 @@ Deno.test({
       () => `member d never became ready:\n${fresh.lines.join("\n")}`,
       5,
     );
-    // Ready means caught up: it holds every commit at once, without more waiting.
+    // Ready means caught up: one reconciliation round right then finds the same set...
+    assert.ok(
+      await sameSet(probe, fresh, repos[2], written[2]),
+      "the new member holds every bulk commit the moment it is ready",
+    );
+    // ...and a full pull finds every commit.
     const db = await pull(fresh.url, repos);
     try {
       for (let i = 0; i < repos.length; i++) {
@@ -120,7 +181,7 @@ Deno.test({
     );
     console.log(
       `join: ${
-        written[0].size + written[1].size
+        written.reduce((n, w) => n + w.size, 0)
       } commits; /healthz answered 503 ${notReady.length} times before ready`,
     );
   } finally {

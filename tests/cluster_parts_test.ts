@@ -52,6 +52,10 @@ import {
 } from "../server/cluster/stream_applier.ts";
 import { outboundMessage } from "../server/cluster/outbound.ts";
 import { streamMismatch } from "../server/cluster/stream.ts";
+import {
+  StreamFollower,
+  WATCHDOG_SILENCE_MS,
+} from "../server/cluster/stream_follower.ts";
 import { EVERYTHING, tempDir } from "./_helpers.ts";
 import { freePort } from "./_nats_cluster.ts";
 
@@ -534,4 +538,107 @@ Deno.test("capra serve --nats with NATS unreachable: serves, /healthz 503 with t
     await child.stdout.cancel();
     await child.stderr.cancel();
   }
+});
+
+/** A fake JetStream consumer API: each consume() delivers `batches[i]`, then stays silent. */
+function fakeJetStream(batches: number[][], status: unknown[][] = []) {
+  const starts: number[] = [];
+  const js = {
+    consumers: {
+      get(_stream: string, opts: { opt_start_seq: number }) {
+        const index = starts.length;
+        starts.push(opts.opt_start_seq);
+        return Promise.resolve({
+          consume() {
+            let closed = false;
+            let wake = () => {};
+            const seqs = (batches[index] ?? []).filter((s) =>
+              s >= opts.opt_start_seq
+            );
+            return Promise.resolve({
+              async *[Symbol.asyncIterator]() {
+                for (const seq of seqs) {
+                  yield {
+                    seq,
+                    subject: "capra.CAPRA.c.all.x",
+                    data: new Uint8Array(0),
+                    headers: undefined,
+                    info: { pending: 0 },
+                  };
+                }
+                while (!closed) await new Promise<void>((r) => wake = r);
+              },
+              async *status() {
+                for (const s of status[index] ?? []) {
+                  await sleep(50);
+                  yield s;
+                }
+              },
+              close() {
+                closed = true;
+                wake();
+                return Promise.resolve();
+              },
+            });
+          },
+        });
+      },
+    },
+  };
+  return { js, starts };
+}
+
+Deno.test("stream follower: a silent consumer is recreated from the next sequence; so is one missing heartbeats", async () => {
+  const applied: number[] = [];
+  const { js, starts } = fakeJetStream([[1, 2, 3], [4, 5]]);
+  const lines: string[] = [];
+  const follower = new StreamFollower({
+    js: js as never,
+    stream: "CAPRA",
+    filter: "capra.CAPRA.c.>",
+    apply: (batch) => {
+      applied.push(...batch.map((m) => m.seq));
+      return Promise.resolve();
+    },
+    log: (l) => lines.push(l),
+  });
+  follower.start(1);
+  const t = Date.now();
+  while (applied.length < 5 && Date.now() - t < WATCHDOG_SILENCE_MS + 5000) {
+    await sleep(100);
+  }
+  await follower.stop();
+  assert.deepEqual(applied, [1, 2, 3, 4, 5]);
+  assert.deepEqual(
+    starts.slice(0, 2),
+    [1, 4],
+    "recreated at the next sequence",
+  );
+  assert.ok(lines.some((l) => l.includes("no message or heartbeat")));
+
+  const missed = fakeJetStream([[7], [8]], [[{
+    type: "heartbeats_missed",
+    count: 2,
+  }]]);
+  const seen: number[] = [];
+  const lines2: string[] = [];
+  const f2 = new StreamFollower({
+    js: missed.js as never,
+    stream: "CAPRA",
+    filter: "capra.CAPRA.c.>",
+    apply: (batch) => {
+      seen.push(...batch.map((m) => m.seq));
+      return Promise.resolve();
+    },
+    log: (l) => lines2.push(l),
+  });
+  f2.start(7);
+  const t2 = Date.now();
+  while (seen.length < 2 && Date.now() - t2 < 3000) await sleep(20);
+  await f2.stop();
+  assert.deepEqual(seen, [7, 8]);
+  assert.ok(
+    lines2.some((l) => l.includes("2 heartbeats missed")),
+    "recreated on missed heartbeats, before the silence watchdog",
+  );
 });

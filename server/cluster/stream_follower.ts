@@ -24,6 +24,8 @@ import {
 export const CONSUME_EXPIRES_MS = 2_000;
 /** Silence after which the consumer is recreated (3 missed heartbeats and a margin). */
 export const WATCHDOG_SILENCE_MS = 4_000;
+/** Messages asked for per pull request (the default 100 costs round trips at catch-up). */
+export const CONSUME_MAX_MESSAGES = 1000;
 /** Most messages applied in one batch. */
 export const MAX_APPLY_BATCH = 1024;
 /** Most messages buffered before the consumer waits for the applier. */
@@ -142,7 +144,10 @@ export class StreamFollower {
       opt_start_seq: start,
     });
     if (this.#stopped) return;
-    const messages = await consumer.consume({ expires: CONSUME_EXPIRES_MS });
+    const messages = await consumer.consume({
+      expires: CONSUME_EXPIRES_MS,
+      max_messages: CONSUME_MAX_MESSAGES,
+    });
     if (this.#created++ > 0) this.options.onRestart?.();
     this.#messages = messages;
     this.#lastActivity = Date.now();
