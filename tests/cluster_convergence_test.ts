@@ -9,7 +9,7 @@ import assert from "node:assert/strict";
 import type { Database } from "../mod.ts";
 import { Rng } from "./_helpers.ts";
 import { seedFor } from "./_seed.ts";
-import { randomEdit } from "./_edits.ts";
+import { applyChange, observe, randomChange } from "./_edits.ts";
 import { natsServerBinary, NO_NATS_SERVER } from "./_nats_cluster.ts";
 import { eventually, startCluster } from "./_capra_cluster.ts";
 import { ClusterClient, idsOf, pull, valuesOf } from "./_cluster_clients.ts";
@@ -48,9 +48,7 @@ Deno.test({
     for (let s = 0; s < STEPS; s++) {
       const c = rng.pick(clients);
       const path = `${rng.pick(REPOS)}/${rng.pick(KEYS)}`;
-      const item = c.db.item(path);
-      if (item) randomEdit(rng, item);
-      else c.db.create(path, "all", { s: "new", n: rng.int(3) });
+      applyChange(c.db, path, randomChange(rng, observe(c.db.item(path))));
       const roll = rng.next();
       if (roll < 0.1) await c.client!.sync();
       else if (roll < 0.3) await new Promise((r) => setTimeout(r, rng.int(5)));
