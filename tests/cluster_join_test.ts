@@ -14,6 +14,11 @@ import { IdSet } from "../lib/sync/id_set.ts";
 import { type CommitId, commitIdBytes } from "../lib/commit/commit.ts";
 import type { RepoPath } from "../lib/path.ts";
 import { encodeBase64Url } from "../lib/encoding/base64url.ts";
+import { connect } from "@nats-io/transport-node";
+import { generateSigningKey } from "../lib/crypto/keys.ts";
+import { encodeSessionRecord } from "../lib/core/session.ts";
+import { loadOrCreateRootKey } from "../server/root_key.ts";
+import { signedHeaders } from "../server/cluster/peer_protocol.ts";
 import { openDatabase, ServerSession, type SyncClient } from "../mod.ts";
 import { Rng } from "./_helpers.ts";
 import { seedFor } from "./_seed.ts";
@@ -223,6 +228,53 @@ Deno.test({
   }
 });
 
+/**
+ * Member-to-member requests over NATS answer only the cluster root: unsigned, signed by
+ * another key, or replayed requests get an error, a root-signed one an answer.
+ */
+async function memberRequestsNeedTheRoot(
+  urls: string,
+  rootKeyPath: string,
+): Promise<void> {
+  const nc = await connect({ servers: urls.split(",") });
+  try {
+    const subject = "capra.CAPRA.peer.a.list";
+    const body = new TextEncoder().encode("{}");
+    const errorOf = (m: { headers?: { get(k: string): string } }) =>
+      m.headers?.get("capra-error") ?? "";
+    const unsigned = await nc.request(subject, body, { timeout: 5000 });
+    assert.match(errorOf(unsigned), /unsigned/);
+    const { key: stranger } = await generateSigningKey();
+    const strangerRecord = encodeSessionRecord({
+      id: stranger.sessionId,
+      publicKey: stranger.publicKey,
+    });
+    const forged = await nc.request(subject, body, {
+      timeout: 5000,
+      headers: await signedHeaders(stranger, strangerRecord, subject, body),
+    });
+    assert.match(errorOf(forged), /bad_session|Session refused/);
+    const { key: root } = await loadOrCreateRootKey(rootKeyPath);
+    const rootRecord = encodeSessionRecord({
+      id: root.sessionId,
+      publicKey: root.publicKey,
+    });
+    const headers = await signedHeaders(root, rootRecord, subject, body);
+    const ok = await nc.request(subject, body, { timeout: 5000, headers });
+    assert.equal(errorOf(ok), "");
+    assert.ok(
+      Array.isArray(JSON.parse(new TextDecoder().decode(ok.data)).repos),
+    );
+    const replayed = await nc.request(subject, body, {
+      timeout: 5000,
+      headers,
+    });
+    assert.match(errorOf(replayed), /replayed_request/);
+  } finally {
+    await nc.close();
+  }
+}
+
 /** A signed sync request to `member` by the session of `client`; returns the status. */
 async function signedRequest(
   client: SyncClient,
@@ -293,6 +345,7 @@ Deno.test({
       }),
     });
     assert.equal(reissue.status, 403, await reissue.text());
+    await memberRequestsNeedTheRoot(cluster.nats.urls, cluster.rootKey);
   } finally {
     await user.close().catch(() => {});
     await cluster.stop();

@@ -15,7 +15,12 @@ import type {
 } from "@nats-io/transport-node";
 import type { Database } from "../../mod.ts";
 import type { RootSessionTrust } from "../../lib/sync/root_trust.ts";
-import { NonceCache, verifyRequest } from "../../lib/sync/request_signing.ts";
+import {
+  MAX_REQUEST_SKEW_MS,
+  NonceCache,
+  RequestAuthError,
+  verifyRequest,
+} from "../../lib/sync/request_signing.ts";
 import type { SyncService } from "../sync_service.ts";
 import {
   errorHeaders,
@@ -29,6 +34,43 @@ import type { ClusterSubjects } from "./subjects.ts";
 
 /** Sync requests from other members answered at once; more wait their turn. */
 export const MAX_CONCURRENT_PEER_SYNCS = 4;
+
+/** Most request nonces remembered per minute (a reconciliation of many repositories). */
+export const MAX_PEER_NONCES_PER_MINUTE = 500_000;
+
+/**
+ * Replay protection for member requests: the root session makes every request of a
+ * reconciliation, far more than a client's per-session budget, so nonces are kept in
+ * two generations of one minute each (longer than the signed time window), bounded.
+ */
+class PeerNonces extends NonceCache {
+  #current = new Set<string>();
+  #previous = new Set<string>();
+  #rotatedAt = Date.now();
+
+  override remember(
+    _sessionId: string,
+    nonce: string,
+    _time: number,
+    now: number,
+  ): boolean {
+    if (now - this.#rotatedAt >= MAX_REQUEST_SKEW_MS) {
+      this.#previous = this.#current;
+      this.#current = new Set();
+      this.#rotatedAt = now;
+    }
+    if (this.#current.has(nonce) || this.#previous.has(nonce)) return false;
+    if (this.#current.size >= MAX_PEER_NONCES_PER_MINUTE) {
+      throw new RequestAuthError(
+        429,
+        "too_many_requests",
+        `More than ${MAX_PEER_NONCES_PER_MINUTE} member requests in a minute`,
+      );
+    }
+    this.#current.add(nonce);
+    return true;
+  }
+}
 
 /** Marks commits pushed by another member (they are published like a client's). */
 export const FROM_PEER: unique symbol = Symbol("capra cluster peer");
@@ -47,7 +89,7 @@ export interface PeerServiceDeps {
 /** Answers other members until stopped. */
 export class PeerService {
   readonly #subs: Subscription[] = [];
-  readonly #nonces = new NonceCache();
+  readonly #nonces = new PeerNonces();
   #active = 0;
   readonly #waiting: (() => void)[] = [];
 
