@@ -207,15 +207,10 @@ async function clusterOptions(
   const flag = (name: string, env: string) =>
     (values[name] as string | undefined) ?? Deno.env.get(env);
   const nats = flag("nats", "CAPRA_NATS");
-  const others: [string, string][] = [
-    ["nats-creds", "CAPRA_NATS_CREDS"],
-    ["nats-stream", "CAPRA_NATS_STREAM"],
-    ["nats-replicas", "CAPRA_NATS_REPLICAS"],
-    ["server-id", "CAPRA_SERVER_ID"],
-  ];
   if (!nats) {
-    const stray = others.find(([name]) => values[name] !== undefined);
-    if (stray) fail(`--${stray[0]} needs --nats`);
+    const stray = ["nats-creds", "nats-stream", "nats-replicas", "server-id"]
+      .find((name) => values[name] !== undefined);
+    if (stray) fail(`--${stray} needs --nats`);
     return null;
   }
   try {

@@ -275,7 +275,9 @@ export class ClusterMember {
     this.#peerService.start();
     const replay = replayPlan(this.#checkpoint, info);
     // Also tells a second process with this id before it does harm.
-    const others = await reconciler.others();
+    const stopped = () => this.#stopped;
+    const others = await reconciler.othersRetrying(stopped);
+    if (!others) return;
     const peer = others[0];
     const plan = "gap" in replay
       ? reconcilePlan(info, peer, replay.gap)
@@ -304,14 +306,7 @@ export class ClusterMember {
       onReconcileAll: () => this.#repairs?.wake(),
     }, plan.startSeq);
     this.#inbound.start();
-    const readyPeer = others.find((m) => m.ready) ?? peer;
-    if (dirty.all && readyPeer) {
-      await reconciler.reconcileEverything(
-        readyPeer,
-        dirty,
-        () => this.#stopped,
-      );
-    }
+    await reconciler.reconcileAtStart(others, dirty, stopped);
     this.#reconciled = true;
     this.#checkReady();
     this.#repairs = new Repairs({

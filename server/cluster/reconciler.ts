@@ -28,6 +28,11 @@ export const FROM_RECONCILIATION: unique symbol = Symbol(
   "capra cluster reconciliation",
 );
 
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+/** Pause before retry `attempt` (0, 1, ...): 250 ms doubling up to 5 s. */
+const backoff = (attempt: number) =>
+  Math.min(5000, 250 * 2 ** Math.min(attempt, 5));
+
 /** Two processes claim one member id. */
 export class DuplicateMemberError extends Error {
   constructor(id: string) {
@@ -70,6 +75,59 @@ export class Reconciler {
       Number(b.ready) - Number(a.ready) || b.applied - a.applied ||
       (a.id < b.id ? -1 : 1)
     );
+  }
+
+  /** {@link others}, retried while NATS hiccups; null once `stopped()`. */
+  async othersRetrying(stopped: () => boolean): Promise<MemberInfo[] | null> {
+    for (let attempt = 0; !stopped(); attempt++) {
+      try {
+        return await this.others();
+      } catch (e) {
+        if (e instanceof DuplicateMemberError) throw e;
+        if (attempt % 10 === 0) {
+          this.log(
+            `cluster: asking the other members failed (${
+              (e as Error)?.message ?? e
+            }); retrying`,
+          );
+        }
+        await sleep(backoff(attempt));
+      }
+    }
+    return null;
+  }
+
+  /**
+   * At start, while `dirty.all` (a gap, a new member, an unfinished earlier attempt):
+   * reconciles everything with a ready member if any, else any member, until done.
+   * With no other member, what the stream gave is all there is.
+   */
+  async reconcileAtStart(
+    others: MemberInfo[],
+    dirty: DirtySet,
+    stopped: () => boolean,
+  ): Promise<void> {
+    for (let attempt = 0; dirty.all && !stopped(); attempt++) {
+      const peer = others.find((m) => m.ready) ?? others[0];
+      if (!peer) {
+        this.log(
+          "cluster: no other member to reconcile with: serving what the stream holds",
+        );
+        return;
+      }
+      try {
+        await this.reconcileEverything(peer, dirty, stopped);
+      } catch (e) {
+        this.log(
+          `cluster: reconciling with member ${peer.id} failed (${
+            (e as Error)?.message ?? e
+          }); retrying`,
+        );
+      }
+      if (!dirty.all) return;
+      await sleep(backoff(attempt));
+      others = await this.othersRetrying(stopped) ?? [];
+    }
   }
 
   /** Every repository `peer` holds or this member holds. */
@@ -139,9 +197,7 @@ export class Reconciler {
         return;
       }
       repos = failed;
-      await new Promise((r) =>
-        setTimeout(r, Math.min(5000, 250 * 2 ** Math.min(attempt, 5)))
-      );
+      await sleep(backoff(attempt));
       const others = await this.others().catch(() => []);
       if (!others.length) {
         this.log(
