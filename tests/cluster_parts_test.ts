@@ -43,6 +43,7 @@ import {
   PUBLISH_RETRY_WINDOW_MS,
   Publisher,
   type PublishTarget,
+  SUSPECT_WINDOW_MS,
 } from "../server/cluster/publisher.ts";
 import { reconcilePlan, replayPlan } from "../server/cluster/catch_up.ts";
 import { fitAnswer, splitRequest } from "../server/cluster/peer_protocol.ts";
@@ -641,4 +642,73 @@ Deno.test("stream follower: a silent consumer is recreated from the next sequenc
     lines2.some((l) => l.includes("2 heartbeats missed")),
     "recreated on missed heartbeats, before the silence watchdog",
   );
+});
+
+Deno.test("publisher: after a disconnection, what the stream acknowledged just before is published again", async () => {
+  await using dir = await tempDir();
+  const { set } = await DirtySet.load(dir.path);
+  const stream = new FakeStream();
+  let now = 0;
+  const p = new Publisher(
+    stream,
+    set,
+    new ClusterMetrics(),
+    () => {},
+    () => now,
+  );
+  const repo = "/all/s" as RepoPath;
+  p.enqueue(repo, "old" as CommitId, "s", new Uint8Array(1));
+  await p.drain(1000);
+  now = SUSPECT_WINDOW_MS + 1;
+  p.enqueue(repo, "fresh" as CommitId, "s", new Uint8Array(1));
+  await p.drain(1000);
+  p.suspectRecent(); // the connection dropped
+  const rebuilt: string[] = [];
+  const n = await p.republishSuspects((_r, id) => {
+    rebuilt.push(id);
+    return Promise.resolve(new Uint8Array(1));
+  });
+  await p.drain(1000);
+  assert.equal(n, 1);
+  assert.deepEqual(rebuilt, ["fresh"], "only the last moments are suspect");
+  assert.deepEqual(stream.acked, ["old", "fresh", "fresh"]);
+  assert.equal(await p.republishSuspects(() => Promise.resolve(undefined)), 0);
+  p.close();
+  await set.close();
+});
+
+Deno.test("stream applier: a rewind applies again (the stream may have renumbered lost messages), reporting no gap below where it was", async () => {
+  const { key: root } = await generateSigningKey();
+  const a = await member(root), b = await member(root);
+  const subjects = new ClusterSubjects("CAPRA");
+  const repo = "/all/r" as RepoPath;
+  const ra = await a.db.open(repo);
+  for (let i = 0; i < 3; i++) a.db.create(`${repo}/k${i}`, "all", { n: i });
+  await a.db.flush();
+  const ids = ra.commitIds();
+  const gaps: unknown[] = [];
+  const applier = new StreamApplier({
+    db: b.db,
+    sync: b.sync,
+    subjects,
+    metrics: new ClusterMetrics(),
+    log: () => {},
+    onGap: (from, to) => gaps.push([from, to]),
+  });
+  const msg = (seq: number, i: number) => ({
+    seq,
+    subject: subjects.commits(repo),
+    data: outboundMessage(a.sync, ra, ids[i])!,
+    pending: 0,
+  });
+  await applier.apply([msg(1, 0), msg(2, 1)]);
+  applier.rewind(1);
+  assert.equal(applier.applied, 0);
+  // After a total NATS restart seq 2 may hold another commit than before.
+  await applier.apply([msg(2, 2)]);
+  assert.equal(b.db.repository(repo).commitIds().length, 3);
+  assert.deepEqual(gaps, [], "a rewind is no gap");
+  await applier.apply([msg(9, 0)]);
+  assert.deepEqual(gaps, [[3, 8]]);
+  for (const d of [a.db, b.db]) await d.close();
 });

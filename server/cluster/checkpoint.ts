@@ -119,7 +119,7 @@ export class CheckpointKeeper {
     private readonly log: (line: string) => void,
   ) {}
 
-  /** Saves `applied` after the saves already queued (no-op when nothing moved). */
+  /** Saves `applied` after the saves already queued (no-op when it did not change). */
   save(applied: number): Promise<void> {
     this.#saving = this.#saving.then(() => this.#save(applied));
     return this.#saving;
@@ -127,7 +127,8 @@ export class CheckpointKeeper {
 
   async #save(applied: number): Promise<void> {
     const s = this.stream;
-    if (applied <= this.#persisted || !s) return;
+    // Also a lower position (a rewind), so a restart never skips what it rewound.
+    if (applied === this.#persisted || !s) return;
     try {
       await this.flush();
       await writeCheckpoint(this.dir, {

@@ -10,6 +10,7 @@
 
 import type { JetStreamClient, JetStreamManager } from "@nats-io/jetstream";
 import type { Database } from "../../mod.ts";
+import type { RepoPath } from "../../lib/path.ts";
 import type { SyncService } from "../sync_service.ts";
 import type { CheckpointKeeper } from "./checkpoint.ts";
 import type { ClusterMetrics } from "./cluster_metrics.ts";
@@ -20,6 +21,8 @@ import type { ClusterSubjects } from "./subjects.ts";
 
 /** How often the checkpoint is written (after a flush) while messages are applied. */
 export const CHECKPOINT_INTERVAL_MS = 250;
+/** Messages read again after a reconnection (see {@link Inbound.restart}). */
+export const REPLAY_AFTER_RECONNECT = 5_000;
 /** How often a member still catching up checks whether the stream dropped messages. */
 export const TRIM_CHECK_MS = 2_000;
 
@@ -43,6 +46,8 @@ export interface InboundDeps {
   readonly onProgress: () => void;
   /** When every repository must be reconciled (already marked in `dirty`). */
   readonly onReconcileAll: () => void;
+  /** A repository received new commits from the stream. */
+  readonly onIngested?: (repo: RepoPath) => void;
 }
 
 /** Follows the stream into the database. */
@@ -59,6 +64,7 @@ export class Inbound {
       subjects: deps.subjects,
       metrics: deps.metrics,
       log: deps.log,
+      ...(deps.onIngested ? { onIngested: deps.onIngested } : {}),
       onGap: (from, to) => {
         deps.log(
           `cluster: the stream skipped seq ${from}-${to} (trimmed by max_age or purged): reconciling every repository with another member`,
@@ -105,9 +111,16 @@ export class Inbound {
     Deno.unrefTimer(this.#trimTimer);
   }
 
-  /** Recreates the consumer (after a reconnection). */
+  /**
+   * Recreates the consumer after a reconnection, {@link REPLAY_AFTER_RECONNECT} messages
+   * back: when every NATS node went down at once, the stream may come back without its
+   * last acknowledged messages and number new ones as they were; those must not be
+   * skipped as already applied. Known commits cost an id lookup each.
+   */
   restart(reason: string): void {
-    this.#follower.restart(reason);
+    const from = Math.max(1, this.#follower.nextSeq - REPLAY_AFTER_RECONNECT);
+    this.#applier.rewind(from);
+    this.#follower.restart(reason, from);
   }
 
   async #checkTrimmed(): Promise<void> {

@@ -157,11 +157,12 @@ export class ClusterMember {
       name: `capra-${this.#serverId}`,
       ...(options.creds ? { creds: options.creds } : {}),
       log: this.#log,
+      onDisconnect: () => this.#publisher?.suspectRecent(),
       onReconnect: () => {
         this.metrics.reconnects++;
         this.#inbound?.restart("reconnected to NATS");
         this.#publisher?.pump();
-        this.#repairs?.wake();
+        this.#repairs?.reconnected();
       },
     });
     this.#publisher = new Publisher(
@@ -193,7 +194,7 @@ export class ClusterMember {
     this.#sync = sync;
     sync.onAccepted((repo, ids, origin) => {
       if (!publishesOrigin(origin)) return;
-      this.#repairs?.changed(repo.path);
+      this.#repairs?.active(repo.path);
       for (const id of ids) {
         const message = outboundMessage(sync, repo, id);
         if (!message) continue;
@@ -304,6 +305,7 @@ export class ClusterMember {
       ready: () => this.#ready,
       onProgress: () => this.#checkReady(),
       onReconcileAll: () => this.#repairs?.wake(),
+      onIngested: (repo) => this.#repairs?.active(repo),
     }, plan.startSeq);
     this.#inbound.start();
     await reconciler.reconcileAtStart(others, dirty, stopped);

@@ -31,6 +31,8 @@ export interface NatsLinkOptions {
   readonly name: string;
   readonly creds?: Uint8Array;
   readonly log: (line: string) => void;
+  /** Called when the connection is lost. */
+  readonly onDisconnect: () => void;
   /** Called after the connection was re-established. */
   readonly onReconnect: () => void;
 }
@@ -113,6 +115,7 @@ export class NatsLink {
           log(
             `cluster: lost the NATS connection to ${s.server}; reconnecting (local clients are served meanwhile)`,
           );
+          this.options.onDisconnect();
           break;
         case "reconnect":
           this.#state = "connected";

@@ -16,7 +16,8 @@ import { authorsOf } from "../../lib/sync/sync_round.ts";
 import type { SyncService } from "../sync_service.ts";
 import { FROM_STREAM } from "./stream_applier.ts";
 import { FROM_RECONCILIATION } from "./reconciler.ts";
-import type { PublishTarget } from "./publisher.ts";
+import type { MessageBuilder, PublishTarget } from "./publisher.ts";
+import type { Database } from "../../mod.ts";
 
 /** Header naming the member that published a message (for operators; never trusted). */
 export const ORIGIN_HEADER = "capra-origin";
@@ -62,4 +63,12 @@ export function streamTarget(
       });
     },
   };
+}
+
+/** Rebuilds stream messages from the database (republishing). */
+export function messageBuilder(
+  db: Database,
+  sync: SyncService,
+): MessageBuilder {
+  return async (repo, id) => outboundMessage(sync, await db.open(repo), id);
 }

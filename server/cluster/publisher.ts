@@ -30,12 +30,34 @@ export const PUBLISH_BACKOFF_MAX_MS = 1_000;
 /** Shortest pause between two attempts of one commit. */
 export const PUBLISH_BACKOFF_MIN_MS = 50;
 
+/**
+ * Commits acknowledged this long before a disconnection are published again after it:
+ * when every NATS node dies at once, the stream may lose what it acknowledged last
+ * (JetStream does not fsync each message); a duplicate still there is dropped by id.
+ */
+export const SUSPECT_WINDOW_MS = 10_000;
+/** Most recently acknowledged commits remembered for that. */
+export const MAX_RECENT_ACKS = 20_000;
+
 /** Where messages go (the JetStream client, or a fake in tests). */
 export interface PublishTarget {
   /** Resolves once the stream acknowledged the message; rejects otherwise. */
   publish(subject: string, payload: Uint8Array, msgId: string): Promise<void>;
   /** False while the connection is down (nothing is attempted then). */
   isConnected(): boolean;
+}
+
+/** Rebuilds the stream message of a commit (undefined: no longer stored). */
+export type MessageBuilder = (
+  repo: RepoPath,
+  id: CommitId,
+) => Promise<Uint8Array | undefined>;
+
+interface Acked {
+  readonly repo: RepoPath;
+  readonly id: CommitId;
+  readonly subject: string;
+  readonly at: number;
 }
 
 interface Entry {
@@ -60,6 +82,8 @@ export class Publisher {
   readonly #sweep: ReturnType<typeof setInterval>;
   readonly #idle: (() => void)[] = [];
   #closed = false;
+  #recent: Acked[] = [];
+  #suspects: Acked[] = [];
 
   constructor(
     private readonly target: PublishTarget,
@@ -132,6 +156,15 @@ export class Publisher {
       await this.target.publish(e.subject, e.payload, e.id);
       this.metrics.published++;
       this.#settle(e);
+      this.#recent.push({
+        repo: e.repo,
+        id: e.id,
+        subject: e.subject,
+        at: this.now(),
+      });
+      if (this.#recent.length > 2 * MAX_RECENT_ACKS) {
+        this.#recent = this.#recent.slice(-MAX_RECENT_ACKS);
+      }
       this.dirty.published(e.repo);
       if (this.#failing) {
         this.#failing = false;
@@ -220,6 +253,32 @@ export class Publisher {
       this.#givenUpRepos.clear();
     }
     if (this.size === 0) { for (const f of this.#idle.splice(0)) f(); }
+  }
+
+  /** The connection was lost: what the stream acknowledged just before is suspect. */
+  suspectRecent(): void {
+    const cutoff = this.now() - SUSPECT_WINDOW_MS;
+    const recent = this.#recent.filter((a) => a.at >= cutoff);
+    this.#suspects = [...this.#suspects, ...recent].slice(-MAX_RECENT_ACKS);
+    this.#recent = [];
+  }
+
+  /** Publishes the suspect commits again (after a reconnection); returns how many. */
+  async republishSuspects(build: MessageBuilder): Promise<number> {
+    const suspects = this.#suspects;
+    this.#suspects = [];
+    let n = 0;
+    for (const a of suspects) {
+      while (!this.hasRoomForBulk() && !this.#closed) {
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      if (this.#closed) break;
+      const message = await build(a.repo, a.id);
+      if (!message) continue;
+      this.enqueue(a.repo, a.id, a.subject, message);
+      n++;
+    }
+    return n;
   }
 
   /** Resolves when nothing is queued, or after `timeoutMs` (shutdown). */

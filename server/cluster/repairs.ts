@@ -5,7 +5,10 @@
  *   the process died) are reconciled with a ready member, which publishes what it
  *   lacked; a member that is alone republishes their commits instead;
  * - "everything" (a gap in the stream, a damaged dirty set) reconciles every repository;
- * - a slow anti-entropy pass reconciles the repositories changed here since the last
+ * - after a reconnection (once the stream settled), the repositories active here in the
+ *   minutes before are reconciled with a random ready member: when every NATS node went
+ *   down at once the stream may have lost what it acknowledged last;
+ * - a slow anti-entropy pass reconciles the repositories active here since the last
  *   pass with a random ready member, bounding divergence from any bug in the bridge.
  * Members that are not ready yet are not used: they may lack what is being repaired.
  *
@@ -19,14 +22,18 @@ import type { DirtySet } from "./dirty_set.ts";
 import type { Publisher } from "./publisher.ts";
 import type { Reconciler } from "./reconciler.ts";
 import type { ClusterSubjects } from "./subjects.ts";
-import { outboundMessage } from "./outbound.ts";
+import { messageBuilder, outboundMessage } from "./outbound.ts";
 
 /** Pause between two repair passes. */
 export const REPAIR_INTERVAL_MS = 5_000;
 /** Pause between two anti-entropy passes. */
 export const ANTI_ENTROPY_INTERVAL_MS = 10 * 60_000;
-/** Most changed repositories remembered for the next anti-entropy pass. */
+/** Most active repositories remembered (for the passes above). */
 export const MAX_ANTI_ENTROPY_REPOS = 10_000;
+/** Repositories active this long before a reconnection are reconciled after it. */
+export const RECENT_ACTIVITY_MS = 2 * 60_000;
+/** Delay after a reconnection before that (the stream elects its leader first). */
+export const RECONNECT_SETTLE_MS = 5_000;
 
 /** What the repairs need. */
 export interface RepairsDeps {
@@ -44,7 +51,11 @@ export interface RepairsDeps {
 export class Repairs {
   #timer: ReturnType<typeof setInterval> | undefined;
   #running: Promise<void> | null = null;
-  #changed = new Set<RepoPath>();
+  /** Repository -> last activity here (a local commit or one from the stream). */
+  #active = new Map<RepoPath, number>();
+  /** Repositories to reconcile once `#recheckAt` has passed (after a reconnection). */
+  #recheck = new Set<RepoPath>();
+  #recheckAt = 0;
   #lastAntiEntropy = Date.now();
   #stopped = false;
 
@@ -67,9 +78,34 @@ export class Repairs {
     ).finally(() => this.#running = null);
   }
 
-  /** Remembers a repository changed here (for the anti-entropy pass). */
-  changed(repo: RepoPath): void {
-    if (this.#changed.size < MAX_ANTI_ENTROPY_REPOS) this.#changed.add(repo);
+  /** Remembers activity in a repository (local commits, commits from the stream). */
+  active(repo: RepoPath): void {
+    this.#active.delete(repo);
+    this.#active.set(repo, Date.now());
+    if (this.#active.size > MAX_ANTI_ENTROPY_REPOS) {
+      this.#active.delete(this.#active.keys().next().value!);
+    }
+  }
+
+  /**
+   * After a reconnection: publishes again what the stream acknowledged last, and
+   * rechecks the recently active repositories soon.
+   */
+  reconnected(): void {
+    const since = Date.now() - RECENT_ACTIVITY_MS;
+    for (const [repo, at] of this.#active) {
+      if (at >= since) this.#recheck.add(repo);
+    }
+    this.#recheckAt = Date.now() + RECONNECT_SETTLE_MS;
+    const { db, sync, publisher, log } = this.deps;
+    void publisher.republishSuspects(messageBuilder(db, sync)).then((n) => {
+      if (n) {
+        log(
+          `cluster: published again ${n} commits acknowledged just before the disconnection (the stream may have lost them)`,
+        );
+      }
+    }, (e) => log(`cluster: republishing failed: ${(e as Error).message}`));
+    this.wake();
   }
 
   /** Every repository must be reconciled (persisted in the dirty set). */
@@ -82,10 +118,12 @@ export class Repairs {
     const { dirty, reconciler, log } = this.deps;
     const antiEntropy =
       Date.now() - this.#lastAntiEntropy >= ANTI_ENTROPY_INTERVAL_MS &&
-      this.#changed.size > 0;
+      this.#active.size > 0;
+    const recheck = this.#recheck.size > 0 && Date.now() >= this.#recheckAt;
     const failed = dirty.failed();
     if (
-      !this.deps.connected() || (!failed.length && !dirty.all && !antiEntropy)
+      !this.deps.connected() ||
+      (!failed.length && !dirty.all && !antiEntropy && !recheck)
     ) {
       return;
     }
@@ -113,10 +151,18 @@ export class Repairs {
           );
         }
       }
+      if (recheck) {
+        const repos = [...this.#recheck];
+        this.#recheck = new Set();
+        const r = await reconciler.reconcile(peer, repos);
+        for (const repo of r.failed) this.#recheck.add(repo);
+      }
       if (antiEntropy) {
-        const repos = [...this.#changed];
-        this.#changed = new Set();
+        const since = this.#lastAntiEntropy;
         this.#lastAntiEntropy = Date.now();
+        const repos = [...this.#active].filter(([, at]) => at >= since).map((
+          [repo],
+        ) => repo);
         await reconciler.reconcile(peer, repos);
       }
     } else if (others.length === 0) {

@@ -34,6 +34,8 @@ export interface StreamApplierDeps {
   readonly subjects: ClusterSubjects;
   readonly metrics: ClusterMetrics;
   readonly log: (line: string) => void;
+  /** Called for each repository that received new commits. */
+  readonly onIngested?: (repo: RepoPath) => void;
   /** Called when sequences were skipped (the stream no longer holds them). */
   readonly onGap: (from: number, to: number) => void;
 }
@@ -44,6 +46,8 @@ export class StreamApplier {
   applied = 0;
   /** Messages after the last applied one, as of its delivery. */
   pendingAfter = 0;
+  /** Highest sequence applied before the last rewind: no gap is reported below it. */
+  #replayUntil = 0;
   #refusalLogs = 0;
   #refusalWindow = 0;
 
@@ -54,7 +58,10 @@ export class StreamApplier {
     if (!batch.length) return;
     const { db, sync, subjects, metrics } = this.deps;
     const first = batch[0].seq;
-    if (this.applied > 0 && first > this.applied + 1) {
+    if (
+      this.applied > 0 && first > this.applied + 1 &&
+      first > this.#replayUntil + 1
+    ) {
       this.deps.onGap(this.applied + 1, first - 1);
     }
     const groups = new Map<
@@ -109,12 +116,24 @@ export class StreamApplier {
           }`,
         );
       }
-      if (accepted.length) sync.announce(repo, accepted, FROM_STREAM);
+      if (accepted.length) {
+        sync.announce(repo, accepted, FROM_STREAM);
+        this.deps.onIngested?.(path);
+      }
     }
     metrics.consumed += batch.length;
     const last = batch[batch.length - 1];
     this.applied = Math.max(this.applied, last.seq);
     this.pendingAfter = last.pending;
+  }
+
+  /**
+   * Applies again from `seq` (after a reconnection: if every NATS node restarted, the
+   * stream may have lost its last messages and given their sequences to new ones).
+   */
+  rewind(seq: number): void {
+    this.#replayUntil = Math.max(this.#replayUntil, this.applied);
+    this.applied = Math.min(this.applied, Math.max(0, seq - 1));
   }
 
   #logRefusal(line: string): void {

@@ -99,8 +99,14 @@ export class StreamFollower {
     Deno.unrefTimer(this.#watchdog);
   }
 
-  /** Recreates the consumer from the next sequence (watchdog, reconnect). */
-  restart(reason: string): void {
+  /**
+   * Recreates the consumer from the next sequence (watchdog, reconnect), or from
+   * `fromSeq` when that is earlier (a rewind: replaying applied messages is harmless).
+   */
+  restart(reason: string, fromSeq?: number): void {
+    if (fromSeq !== undefined && fromSeq < this.#next) {
+      this.#next = Math.max(1, fromSeq);
+    }
     const m = this.#messages;
     if (!m || this.#stopped) return;
     this.#messages = null;
