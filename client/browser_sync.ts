@@ -13,11 +13,14 @@
  * @module
  */
 
-import type { Database } from "../lib/core/database.ts";
+import type { Database } from "../lib/database/database.ts";
 import type { FetchLike } from "../lib/sync/http_transport.ts";
 import { ServerSession } from "../lib/sync/server_session.ts";
 import { SyncClient } from "../lib/sync/sync_client.ts";
+import type { SyncState } from "./sync_state.ts";
 import { TabGroup, type TabMessage } from "./tab_channel.ts";
+
+export type { SyncState, SyncStatus } from "./sync_state.ts";
 
 /** How often watched repositories are reconciled over HTTP while the socket is down. */
 export const POLL_INTERVAL_MS = 1000;
@@ -25,27 +28,6 @@ export const POLL_INTERVAL_MS = 1000;
 export const RETRY_BASE_MS = 250;
 /** Longest retry delay. */
 export const RETRY_MAX_MS = 15_000;
-
-/** Where sync stands. */
-export type SyncStatus = "idle" | "syncing" | "offline" | "error";
-
-/** A snapshot of the sync state, carried by `statechange` events. */
-export interface SyncState {
-  /** The browser has a network and the server answered the last attempt. */
-  readonly online: boolean;
-  readonly status: SyncStatus;
-  /** "websocket" while the live socket is up, else "http" (polling). */
-  readonly transport: "websocket" | "http";
-  /** Repositories with changes not yet reconciled over HTTP. */
-  readonly pending: readonly string[];
-  readonly lastSyncAt?: number;
-  readonly lastError?: string;
-  /**
-   * "leader" when this tab syncs for every tab of the database, "follower" when it
-   * shows the leader's state.
-   */
-  readonly role: "leader" | "follower";
-}
 
 /** Options of {@link BrowserSync}. */
 export interface BrowserSyncOptions {

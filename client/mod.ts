@@ -17,23 +17,22 @@
  * @module
  */
 
-import { Database, type DatabaseOptions } from "../lib/core/database.ts";
+import { Database, type DatabaseOptions } from "../lib/database/database.ts";
 import { IdbStorage } from "./idb_storage.ts";
 import { browserSigningKey } from "./session_key.ts";
 import { deleteIdb, TabGroup } from "./tab_channel.ts";
 
-export { Database } from "../lib/core/database.ts";
+export { Database } from "../lib/database/database.ts";
 export { Item } from "../lib/core/item.ts";
-export { Repository } from "../lib/core/repository.ts";
-export type { CommitInfo, ItemChange } from "../lib/core/repository.ts";
+export type { Repository } from "../lib/core/repository.ts";
+export type { ItemChange } from "../lib/core/item_entry.ts";
+export type { CommitInfo } from "../lib/core/item_history.ts";
 export { Query } from "../lib/query/query.ts";
 export type { Schema } from "../lib/schema/schema.ts";
 export { TrustedSessions } from "../lib/core/session.ts";
 export type { SessionRecord } from "../lib/core/session.ts";
 export { decodeBase64Url, encodeBase64Url } from "../lib/encoding/base64url.ts";
-export { IdbStorage } from "./idb_storage.ts";
 export { BrowserSync } from "./browser_sync.ts";
-export { TabGroup } from "./tab_channel.ts";
 export type { TabMessage } from "./tab_channel.ts";
 export type {
   BrowserSyncOptions,

@@ -8,7 +8,8 @@
  */
 
 import { parseArgs } from "node:util";
-import { openDatabase } from "../mod.ts";
+import { type Database, FileStorage, openDatabase } from "../mod.ts";
+import type { SigningKey } from "../lib/crypto/keys.ts";
 import { createServer } from "./app.ts";
 import { defaultRootKeyPath, loadOrCreateRootKey } from "./root_key.ts";
 import { bearerAuthenticator } from "./users.ts";
@@ -126,18 +127,32 @@ async function serve(args: string[]): Promise<void> {
     }
   }
   const cluster = await clusterOptions(values, retainMs);
-  await Deno.mkdir(dir, { recursive: true });
-  const rootPath = values["root-key"] ?? Deno.env.get("CAPRA_ROOT_KEY") ??
-    defaultRootKeyPath(dir);
-  const { key: root, created } = await loadOrCreateRootKey(rootPath);
-  if (created) console.error(`capra: created root key ${rootPath}`);
-  const trust = new RootSessionTrust(root.publicKey);
-  const db = await openDatabase({
-    dir,
-    signer: root,
-    trust,
-    minRetentionMs: ttlSeconds * 1000,
-  });
+  let root: SigningKey, trust: RootSessionTrust, db: Database;
+  try {
+    // The directory first: a locked or read-only one is refused before anything is created.
+    const storage = await FileStorage.open(dir);
+    try {
+      const rootPath = values["root-key"] ?? Deno.env.get("CAPRA_ROOT_KEY") ??
+        defaultRootKeyPath(dir);
+      const loaded = await loadOrCreateRootKey(rootPath);
+      root = loaded.key;
+      if (loaded.created) console.error(`capra: created root key ${rootPath}`);
+    } catch (e) {
+      await storage.close();
+      throw e;
+    }
+    trust = new RootSessionTrust(root.publicKey);
+    db = await openDatabase({
+      storage,
+      signer: root,
+      trust,
+      minRetentionMs: ttlSeconds * 1000,
+    });
+  } catch (e) {
+    // A locked or read-only directory, an unreadable root key: one line, no stack.
+    console.error(`capra serve: ${e instanceof Error ? e.message : String(e)}`);
+    Deno.exit(1);
+  }
   for (const r of db.recoveries) {
     console.error(`capra: repaired ${r.repo}: cut ${r.cutBytes} bytes`);
   }

@@ -7,9 +7,8 @@
  * @module
  */
 
-import type { Database } from "../core/database.ts";
-import type { CommitNode } from "../core/item_graph.ts";
-import type { Repository } from "../core/repository.ts";
+import type { Repository, StoredCommit } from "../core/repository.ts";
+import type { SyncDatabase } from "./sync_database.ts";
 import { encodeSyncMessage, type SyncMessage } from "./protocol.ts";
 import { ServerSession, type ServerSessionOptions } from "./server_session.ts";
 import { authorsOf, ingestWith, SyncError } from "./sync_round.ts";
@@ -67,7 +66,7 @@ export class SyncClient {
   readonly errors: WsError[] = [];
 
   private constructor(
-    readonly db: Database,
+    readonly db: SyncDatabase,
     readonly session: ServerSession,
     readonly connection: WsConnection,
     onError: ((error: unknown) => void) | undefined,
@@ -80,7 +79,7 @@ export class SyncClient {
 
   /** Obtains a session from the server at `url` and starts syncing. */
   static async connect(
-    db: Database,
+    db: SyncDatabase,
     url: string,
     options: SyncClientOptions = {},
   ): Promise<SyncClient> {
@@ -105,7 +104,7 @@ export class SyncClient {
         if (e.code === "session_expired") {
           ref.client?.track(session.renew());
         }
-        ref.client?.keepError(e);
+        if (ref.client) ref.client.#keepError(e);
         ref.client?.reportError(
           new Error(`${repo ?? "server"}: ${e.code}: ${e.message}`),
         );
@@ -206,20 +205,20 @@ export class SyncClient {
     );
     // Refused or obsolete commits do not end a sync: report them.
     for (const e of stats.errors) {
-      this.keepError(e);
+      this.#keepError(e);
       this.reportError(new Error(`${repo}: ${e.code}: ${e.message}`));
     }
   }
 
-  /** @internal Records a server-reported error (bounded). */
-  keepError(e: WsError): void {
+  /** Records a server-reported error (bounded). */
+  #keepError(e: WsError): void {
     this.errors.push(e);
     if (this.errors.length > MAX_KEPT_ERRORS) {
       this.errors.splice(0, this.errors.length - MAX_KEPT_ERRORS);
     }
   }
 
-  #pushLocal(repo: Repository, nodes: readonly CommitNode[]): void {
+  #pushLocal(repo: Repository, nodes: readonly StoredCommit[]): void {
     if (!this.#repos.has(repo.path) || !this.connected) return;
     const ids: CommitId[] = nodes.map((n) => n.commit.id);
     const commits = ids.map((id) => repo.commitRecord(id)).filter((

@@ -1,0 +1,27 @@
+/**
+ * The state a browser sync reports (see browser_sync.ts) and the leader tab shares with the
+ * other tabs (see tab_channel.ts).
+ *
+ * @module
+ */
+
+/** Where sync stands. */
+export type SyncStatus = "idle" | "syncing" | "offline" | "error";
+
+/** A snapshot of the sync state, carried by `statechange` events. */
+export interface SyncState {
+  /** The browser has a network and the server answered the last attempt. */
+  readonly online: boolean;
+  readonly status: SyncStatus;
+  /** "websocket" while the live socket is up, else "http" (polling). */
+  readonly transport: "websocket" | "http";
+  /** Repositories with changes not yet reconciled over HTTP. */
+  readonly pending: readonly string[];
+  readonly lastSyncAt?: number;
+  readonly lastError?: string;
+  /**
+   * "leader" when this tab syncs for every tab of the database, "follower" when it
+   * shows the leader's state.
+   */
+  readonly role: "leader" | "follower";
+}
