@@ -10,13 +10,13 @@
 import assert from "node:assert/strict";
 import { decodeSyncMessage, encodeSyncMessage } from "../lib/sync/protocol.ts";
 import { encodeMessage, initiate } from "../lib/sync/reconcile.ts";
-import { IdSet } from "../lib/sync/id_set.ts";
+import { IdSet } from "../lib/idset/id_set.ts";
 import { type CommitId, commitIdBytes } from "../lib/commit/commit.ts";
 import type { RepoPath } from "../lib/path.ts";
 import { encodeBase64Url } from "../lib/encoding/base64url.ts";
 import { connect } from "@nats-io/transport-node";
 import { generateSigningKey } from "../lib/crypto/keys.ts";
-import { encodeSessionRecord } from "../lib/core/session.ts";
+import { encodeSessionRecord } from "../testing.ts";
 import { loadOrCreateRootKey } from "../server/root_key.ts";
 import { signedHeaders } from "../server/cluster/peer_protocol.ts";
 import { openDatabase, ServerSession, type SyncClient } from "../mod.ts";
