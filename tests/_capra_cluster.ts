@@ -8,6 +8,8 @@ import { freePort, NatsCluster } from "./_nats_cluster.ts";
 import { loadOrCreateRootKey } from "../server/root_key.ts";
 
 const MAIN = new URL("../server/main.ts", import.meta.url).pathname;
+/** The `--metrics-token` of every test member. */
+export const METRICS_TOKEN = "cluster-test-metrics";
 
 /** Options of a member process. */
 export interface MemberOptions {
@@ -65,6 +67,8 @@ export class CapraMember {
         "--nats-replicas",
         String(o.replicas ?? 3),
         ...(o.stream ? ["--nats-stream", o.stream] : []),
+        "--metrics-token",
+        METRICS_TOKEN,
         ...(o.extraArgs ?? []),
       ],
       stdout: "piped",
@@ -140,7 +144,9 @@ export class CapraMember {
 
   /** One series of `/metrics`. */
   async metric(name: string): Promise<number> {
-    const text = await (await fetch(`${this.url}/metrics`)).text();
+    const text = await (await fetch(`${this.url}/metrics`, {
+      headers: { authorization: `Bearer ${METRICS_TOKEN}` },
+    })).text();
     const m = new RegExp(`^${name} (\\S+)$`, "m").exec(text);
     return m ? Number(m[1]) : NaN;
   }

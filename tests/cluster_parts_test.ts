@@ -7,7 +7,7 @@
  */
 import assert from "node:assert/strict";
 import type { StreamInfo } from "@nats-io/jetstream";
-import { openDatabase } from "../mod.ts";
+import { openDatabase, ServerSession } from "../mod.ts";
 import type { CommitId } from "../lib/commit/commit.ts";
 import type { RepoPath } from "../lib/path.ts";
 import { generateSigningKey } from "../lib/crypto/keys.ts";
@@ -425,8 +425,9 @@ Deno.test("/healthz answers 503 until the cluster member is ready; /metrics carr
   const db = await openDatabase({ memory: true, signer: root, trust });
   let ready = false;
   let attached = 0;
-  const { app } = createServer({
+  const { app, metricsApp } = createServer({
     db,
+    metricsToken: "t",
     security: { root, trust },
     cluster: {
       attach: () => void attached++,
@@ -444,8 +445,19 @@ Deno.test("/healthz answers 503 until the cluster member is ready; /metrics carr
   r = await app.request("/healthz");
   assert.equal(r.status, 200);
   assert.equal((await r.json()).status, "ok");
+  const metrics = await app.request("/metrics", {
+    headers: { authorization: "Bearer t" },
+  });
   assert.match(
-    await (await app.request("/metrics")).text(),
+    metrics.headers.get("content-type") ?? "",
+    /^text\/plain/,
+  );
+  const text = await metrics.text();
+  assert.match(text, /capra_commits_accepted_total/, "the server's series");
+  assert.match(text, /capra_cluster_ready 0/, "then the cluster's");
+  // The separate metrics address carries the cluster series too.
+  assert.match(
+    await (await metricsApp.request("/metrics")).text(),
     /capra_cluster_ready 0/,
   );
   await db.close();
@@ -504,6 +516,8 @@ Deno.test("capra serve --nats with NATS unreachable: serves, /healthz 503 with t
       `nats://127.0.0.1:${freePort()}`,
       "--server-id",
       "lonely",
+      "--metrics-token",
+      "t0ken",
     ],
     stdout: "piped",
     stderr: "piped",
@@ -519,14 +533,21 @@ Deno.test("capra serve --nats with NATS unreachable: serves, /healthz 503 with t
     const body = await health!.json();
     assert.equal(body.cluster.serverId, "lonely");
     assert.equal(body.cluster.nats, "connecting");
-    // Requests are served all the same.
-    const session = await fetch(`${url}/v1/sessions`, {
-      method: "POST",
-      body: JSON.stringify({ publicKey: "A".repeat(43) }),
-    });
-    assert.equal(session.status, 201);
-    await session.body?.cancel();
-    const metrics = await (await fetch(`${url}/metrics`)).text();
+    // Requests are served all the same: a session, a signed sync round.
+    const client = await openDatabase({ memory: true, schemas: [EVERYTHING] });
+    const session = await ServerSession.create(client, url);
+    await client.open("/all/alone");
+    client.create("/all/alone/k", "all", { s: "served" });
+    const stats = await client.syncWith(
+      "/all/alone",
+      session.httpTransport("/all/alone"),
+      session.hooks,
+    );
+    assert.equal(stats.commitsSent, 1);
+    await client.close();
+    const metrics = await (await fetch(`${url}/metrics`, {
+      headers: { authorization: "Bearer t0ken" },
+    })).text();
     assert.match(metrics, /capra_cluster_nats_connected 0/);
     assert.match(metrics, /capra_cluster_ready 0/);
     const cp = JSON.parse(
