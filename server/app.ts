@@ -164,6 +164,12 @@ export function createServer(deps: AppDeps): Server {
     db.onCommits((repo, nodes) =>
       sync.announce(repo, nodes.map((n) => n.commit.id), undefined)
     );
+    // No request is judged before /sys/sessions is loaded into the trust: a session
+    // revoked before a restart is refused from the first request on.
+    app.use("/v1/*", async (_c, next) => {
+      await sessions.ready();
+      await next();
+    });
     deps.cluster?.attach({ sync, sessions });
     secured = {
       root: security.root,
