@@ -5,7 +5,7 @@
  * @module
  */
 
-import { Hono } from "hono";
+import { type Context, Hono } from "hono";
 import type { Database } from "../mod.ts";
 import type { SigningKey } from "../lib/crypto/keys.ts";
 import { encodeBase64Url } from "../lib/encoding/base64url.ts";
@@ -63,6 +63,19 @@ export interface ServerSecurity {
   readonly users?: UserSystemOptions;
 }
 
+/**
+ * A cluster membership (server/cluster/member.ts): it replicates what this server
+ * accepts and says when the server has caught up with the other members.
+ */
+export interface ClusterLink {
+  /** Receives the services every accepted commit and session passes through. */
+  attach(services: { sync: SyncService; sessions: SessionService }): void;
+  /** Readiness and state: `/healthz` answers 503 while `ready` is false. */
+  health(): { readonly ready: boolean };
+  /** Prometheus text of the cluster series, appended to `/metrics`. */
+  metricsText(): string;
+}
+
 /** What the app needs. */
 export interface AppDeps {
   readonly db: Database;
@@ -85,6 +98,8 @@ export interface AppDeps {
   ) => { socket: WebSocket; response: Response };
   /** The web app's files (default: the embedded bundle). */
   readonly assets?: typeof EMBEDDED_ASSETS;
+  /** Cluster membership (`capra serve --nats`); needs `security`. */
+  readonly cluster?: ClusterLink;
 }
 
 /** The app and the parts main.ts needs for metrics and shutdown. */
@@ -173,6 +188,13 @@ export function createServer(deps: AppDeps): Server {
     db.onCommits((repo, nodes) =>
       sync.announce(repo, nodes.map((n) => n.commit.id), undefined)
     );
+    // No request is judged before /sys/sessions is loaded into the trust: a session
+    // revoked before a restart is refused from the first request on.
+    app.use("/v1/*", async (_c, next) => {
+      await sessions.ready();
+      await next();
+    });
+    deps.cluster?.attach({ sync, sessions });
     secured = {
       root: security.root,
       trust: security.trust,
@@ -215,16 +237,29 @@ export function createServer(deps: AppDeps): Server {
   };
 
   mountAssets(app, deps.assets);
-  app.get("/healthz", (c) =>
-    c.json({
-      status: "ok",
+  app.get("/healthz", (c) => {
+    // A cluster member is not ready (503: load balancers keep clients away) until it
+    // has caught up with the others; it serves requests meanwhile all the same.
+    const cluster = deps.cluster?.health();
+    return c.json({
+      status: cluster && !cluster.ready ? "catching_up" : "ok",
       version: deps.version ?? "dev",
       session: db.sessionId,
       ...(security
         ? { rootPublicKey: encodeBase64Url(security.root.publicKey) }
         : {}),
-    }));
-  const renderMetrics = metricsHandler(ctx);
+      ...(cluster ? { cluster } : {}),
+    }, cluster && !cluster.ready ? 503 : 200);
+  });
+  const serverMetrics = metricsHandler(ctx);
+  const cluster = deps.cluster;
+  const renderMetrics = !cluster ? serverMetrics : async (c: Context) => {
+    const base = serverMetrics(c);
+    return new Response((await base.text()) + cluster.metricsText(), {
+      status: base.status,
+      headers: { "content-type": base.headers.get("content-type") ?? "" },
+    });
+  };
   app.get("/metrics", (c) => {
     if (deps.metricsToken === undefined) {
       throw new HttpError(

@@ -157,6 +157,19 @@ export class SessionService {
       else records.push(encodeSessionRecord(stored.record));
     }
     await this.trust.admit(records);
+    // Read once above: what reaches /sys/sessions from elsewhere later (another cluster
+    // member's sessions and revocations) is applied to the trust as it arrives.
+    repo.onChange((change) => {
+      if (!change.local) this.#applyArrived(change.key);
+    });
+  }
+
+  /** Trusts or revokes a session record that arrived by ingest. */
+  #applyArrived(key: string): void {
+    const stored = this.#storedAt(key);
+    if (!stored) return;
+    if (stored.revoked) this.trust.revoke(stored.record.id);
+    else void this.trust.admit([encodeSessionRecord(stored.record)]);
   }
 
   /** The live record at `key` (with `collected`: also the last one collection deleted). */

@@ -358,7 +358,7 @@ Deno.test("user system: account, admin and member routes refuse bad input", asyn
     "list as anonymous",
   );
   // The root (what the CLI signs with) may, and still gets clear errors.
-  const root = await rootSession(server);
+  const root = rootSession(server);
   await expect(
     call(server, root, "POST", "/v1/admin/invites", { name: "Carol!" }),
     400,
@@ -482,7 +482,7 @@ Deno.test("user system: account, admin and member routes refuse bad input", asyn
 });
 
 /** A session that signs as the server's root (what `capra user` uses). */
-async function rootSession(server: TestServer): Promise<ServerSession> {
+function rootSession(server: TestServer): ServerSession {
   return {
     sign: async (method: string, path: string, body: Uint8Array) => {
       const { signRequest } = await import("../lib/sync/request_signing.ts");
