@@ -6,6 +6,7 @@
  */
 
 import type { CommitId } from "../commit/commit.ts";
+import type { Packable } from "../encoding/msgpack.ts";
 import { copyFieldValue, type FieldValue } from "../schema/field_types.ts";
 import {
   defaultValue,
@@ -42,14 +43,41 @@ export interface RawItem {
   readonly unreadable?: string;
 }
 
+/** A deep copy of a raw value with plain objects (the caller may change it freely). */
+function plainCopy(v: Packable): Packable {
+  if (v === null || typeof v !== "object") return v;
+  if (v instanceof Uint8Array) return v.slice();
+  if (Array.isArray(v)) return v.map(plainCopy);
+  const out: Record<string, Packable> = {};
+  for (const k of Object.keys(v)) {
+    Object.defineProperty(out, k, {
+      value: plainCopy((v as Record<string, Packable>)[k]),
+      enumerable: true,
+      writable: true,
+      configurable: true,
+    });
+  }
+  return out;
+}
+
 /** The raw form of a state (see {@link RawItem}). */
 export function rawItemOf(path: ItemPath, s: ItemState): RawItem {
-  const data = encodeItemState(s) as Record<string, unknown>;
-  delete data[SCHEMA_FINGERPRINT_FIELD];
+  const stored = encodeItemState(s);
+  const data: Record<string, Packable> = {};
+  for (const k of Object.keys(stored)) {
+    if (k === SCHEMA_FINGERPRINT_FIELD) continue;
+    // Defined, not assigned: a field named like a prototype member stays own data.
+    Object.defineProperty(data, k, {
+      value: plainCopy(stored[k]),
+      enumerable: true,
+      writable: true,
+      configurable: true,
+    });
+  }
   return {
     path,
     schema: schemaIdOf(s.schema),
-    data: data as RawFields,
+    data,
     deleted: s.deleted,
     ...(s.unreadable !== undefined ? { unreadable: s.unreadable } : {}),
   };

@@ -199,10 +199,10 @@ function invalidUtf8(b: Uint8Array, start: number, end: number): TypeError {
   return new TypeError(
     `invalid UTF-8 at byte ${i - start} of the string (${hex}${
       surrogate
-        ? `: an encoded surrogate U+${
+        ? `: an encoded lone surrogate U+${
           (((b[i] & 0x0f) << 12) | ((b[i + 1] & 0x3f) << 6) | (b[i + 2] & 0x3f))
             .toString(16).toUpperCase()
-        }, which has no UTF-8 form`
+        }; UTF-8 has no form for surrogates`
         : ""
     })`,
   );
