@@ -28,6 +28,8 @@ const ALL_V2: Schema = {
   upgrade: (d) => ({ ...d, extra: "upgraded" }),
 };
 
+const LONG = "The quick brown fox jumps over the lazy dog. ".repeat(8);
+
 /** Moves every commit `from` holds in `repo` to `to` (both trust each other). */
 async function move(from: Database, to: Database, repo: string) {
   const r = from.repository(repo);
@@ -71,7 +73,7 @@ Deno.test("an older replica lists, counts, queries and syncs items of a newer sc
     d: new Date(1_700_000_000_000),
     tags: new Set(["a", 2]),
     attrs: new Map<string, string | number>([["k", "v"], ["n", 1]]),
-    body: "text body",
+    body: LONG,
     extra: "only in v2",
   };
   newer.create(`${repo}/new`, "all/2", data);
@@ -111,7 +113,7 @@ Deno.test("an older replica lists, counts, queries and syncs items of a newer sc
     d: 1_700_000_000_000,
     tags: [2, "a"],
     attrs: { k: "v", n: 1 },
-    body: "text body",
+    body: LONG,
     extra: "only in v2",
   });
   assert.throws(
@@ -134,9 +136,16 @@ Deno.test("an older replica lists, counts, queries and syncs items of a newer sc
   assert.deepEqual(relayed.get("tags"), new Set(["a", 2]));
   assert.equal(fresh.item(`${repo}/old`)!.get("extra"), "upgraded");
   // The newer replica edits it again: the older one still lists it, raw and current.
-  relayed.set("s", "edited");
+  relayed.update({ s: "edited", body: LONG.replace("lazy", "sleepy") });
   await move(fresh, older, repo);
-  assert.equal(older.rawItem(`${repo}/new`)!.data.s, "edited");
+  const last = fresh.repository(repo).commitOf(relayed.heads[0])!;
+  assert.equal(last.body.kind, "delta", "a text splice in a delta");
+  assert.deepEqual(older.rawItem(`${repo}/new`)!.data.s, "edited");
+  assert.equal(
+    older.rawItem(`${repo}/new`)!.data.body,
+    LONG.replace("lazy", "sleepy"),
+    "the splice of a field the schema does not know is applied by shape",
+  );
   assert.equal(older.count(repo), 2);
   for (const e of errors) assert.deepEqual(e, []);
   for (const db of [newer, older, fresh]) await db.close();
