@@ -153,7 +153,8 @@ export class LocalWrites {
       `Write to ${e.path} was not committed: ${err.message}`,
       { cause: err },
     );
-    this.#dropped.push(error);
+    // Kept for the next flush (bounded: every one also went to onError).
+    if (this.#dropped.length < 100) this.#dropped.push(error);
     this.deps.reportError(error);
     this.deps.events.emit(e, true);
   }
