@@ -15,13 +15,30 @@ import { signRequest } from "../../lib/sync/request_signing.ts";
 import { RootSessionTrust } from "../../lib/sync/root_trust.ts";
 import { join } from "node:path";
 import { DEFAULT_LIMITS } from "../limits/limits.ts";
-import { SessionService } from "../sessions.ts";
+import { SESSIONS_REPO, SessionService } from "../sessions.ts";
 import { USERS_FILE } from "../users.ts";
 import type { CreatedInvite } from "../users/invites.ts";
-import type { UserRole } from "../users/records.ts";
 import { UserStore, type UserSummary } from "../users/user_store.ts";
 import { UserService } from "../users/user_service.ts";
 import { readServingFile } from "./serving_file.ts";
+import { markOfflineWrites } from "../cluster/offline_writes.ts";
+import {
+  DEVICES_REPO,
+  INVITES_REPO,
+  MEMBERS_REPO,
+  type UserRole,
+  USERS_REPO,
+} from "../users/records.ts";
+import type { RepoPath } from "../../lib/path.ts";
+
+/** The repositories the user system writes. */
+const USER_SYSTEM_REPOS = [
+  USERS_REPO,
+  INVITES_REPO,
+  DEVICES_REPO,
+  MEMBERS_REPO,
+  SESSIONS_REPO,
+] as RepoPath[];
 
 /** Users and pending invites, as `capra user list` shows them. */
 export interface UserListing {
@@ -91,6 +108,8 @@ export async function openUserAdmin(
     close: async () => {
       await db.flush();
       await db.close();
+      // A stopped cluster member publishes these /sys writes when it starts again.
+      await markOfflineWrites(dir, USER_SYSTEM_REPOS);
     },
   };
 }
