@@ -165,10 +165,17 @@ export function createServer(deps: AppDeps): Server {
       sweepIntervalMs: limits.sessionSweepIntervalMs,
     });
     const users = security.users
-      ? new UserService(db, sessions, limits, {
-        ...security.users,
-        admins: [...security.users.admins ?? [], ...security.admins ?? []],
-      }, now)
+      ? new UserService(
+        db,
+        sessions,
+        limits,
+        {
+          ...security.users,
+          admins: [...security.users.admins ?? [], ...security.admins ?? []],
+        },
+        now,
+        security.root,
+      )
       : undefined;
     rules = new AccessRules(
       security.trust.root.id,

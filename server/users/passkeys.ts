@@ -1,10 +1,17 @@
 /**
  * Passkeys (WebAuthn) through `@simplewebauthn/server`. A ceremony has two requests: the
  * options (`POST /v1/auth/passkey/options`, with the device's public key), then the
- * session request that carries the authenticator's answer. The challenge is kept here
- * for {@link CHALLENGE_TTL_MS}, used once, and bound to the device key that asked for
- * it: an answer travels only inside a session request signed by that same key, so a
- * captured answer cannot sign in another device.
+ * session request that carries the authenticator's answer. The challenge is valid for
+ * {@link CHALLENGE_TTL_MS}, used once, and bound to the device key that asked for it: an
+ * answer travels only inside a session request signed by that same key, so a captured
+ * answer cannot sign in another device.
+ *
+ * The challenge id is the challenge itself, sealed (signed) with the root key, which
+ * every member of a cluster shares: the answer may reach another server than the one
+ * that gave the options (a load balancer without sticky sessions), and that server
+ * checks the seal instead of a memory it does not have. Each server remembers the
+ * challenges taken there until they expire; across servers, "once" rests on the
+ * device-key binding above and the authenticator's signature counter.
  *
  * Sign-in uses discoverable credentials (no user name is sent, no credential list is
  * returned): the options never depend on whether a name exists.
@@ -28,6 +35,7 @@ import {
   encodeBase64Url,
 } from "../../lib/encoding/base64url.ts";
 import { HttpError } from "../errors.ts";
+import { type SigningKey, verifySignature } from "../../lib/crypto/keys.ts";
 import type { StoredPasskey } from "./records.ts";
 
 /** How long a passkey challenge may be answered. */
@@ -100,18 +108,55 @@ export interface PasskeyAssertion {
 /** Challenges waiting for an answer, and the ceremonies around them. */
 export class PasskeyCeremonies {
   readonly #pending = new Map<string, PendingChallenge>();
+  /** Sealed challenges taken here, until they expire: used once. */
+  readonly #taken = new Map<string, number>();
 
-  constructor(private readonly now: () => number = Date.now) {}
+  /**
+   * `seal`: the key challenge ids are signed with (the root key, shared by a cluster's
+   * members); without it, challenges live in this process only.
+   */
+  constructor(
+    private readonly now: () => number = Date.now,
+    private readonly seal?: SigningKey,
+  ) {}
 
   #remember(id: string, c: PendingChallenge): void {
-    const now = this.now();
-    for (const [k, v] of this.#pending) {
-      if (v.expiresAt > now && this.#pending.size < MAX_PENDING_CHALLENGES) {
-        break;
-      }
-      this.#pending.delete(k);
-    }
+    bounded(this.#pending, this.now(), (v) => v.expiresAt);
     this.#pending.set(id, c);
+  }
+
+  async #newId(c: PendingChallenge): Promise<string> {
+    if (!this.seal) {
+      return encodeBase64Url(crypto.getRandomValues(new Uint8Array(16)));
+    }
+    const payload = new TextEncoder().encode(JSON.stringify(c));
+    const sig = await this.seal.sign(sealedBytes(payload));
+    return `${encodeBase64Url(payload)}.${encodeBase64Url(sig)}`;
+  }
+
+  /** The challenge sealed in `id`, or undefined when the seal does not verify. */
+  async #unseal(id: string): Promise<PendingChallenge | undefined> {
+    if (!this.seal || id.length > MAX_CHALLENGE_ID_CHARS) return undefined;
+    const dot = id.indexOf(".");
+    if (dot < 0) return undefined;
+    let payload, sig;
+    try {
+      payload = decodeBase64Url(id.slice(0, dot));
+      sig = decodeBase64Url(id.slice(dot + 1));
+    } catch {
+      return undefined;
+    }
+    const ok = await verifySignature(
+      this.seal.publicKey,
+      sig,
+      sealedBytes(payload),
+    );
+    if (!ok) return undefined;
+    try {
+      return JSON.parse(new TextDecoder().decode(payload)) as PendingChallenge;
+    } catch {
+      return undefined;
+    }
   }
 
   /** Challenges waiting. */
@@ -138,10 +183,7 @@ export class PasskeyCeremonies {
       },
       timeout: CHALLENGE_TTL_MS,
     });
-    const challengeId = encodeBase64Url(
-      crypto.getRandomValues(new Uint8Array(16)),
-    );
-    this.#remember(challengeId, {
+    const c: PendingChallenge = {
       challenge: options.challenge,
       purpose: "sign-up",
       device,
@@ -149,7 +191,9 @@ export class PasskeyCeremonies {
       expiresAt: this.now() + CHALLENGE_TTL_MS,
       webauthnId: encodeBase64Url(userId),
       name,
-    });
+    };
+    const challengeId = await this.#newId(c);
+    this.#remember(challengeId, c);
     return { challengeId, options };
   }
 
@@ -163,27 +207,37 @@ export class PasskeyCeremonies {
       userVerification: "preferred",
       timeout: CHALLENGE_TTL_MS,
     });
-    const challengeId = encodeBase64Url(
-      crypto.getRandomValues(new Uint8Array(16)),
-    );
-    this.#remember(challengeId, {
+    const c: PendingChallenge = {
       challenge: options.challenge,
       purpose: "sign-in",
       device,
       rp,
       expiresAt: this.now() + CHALLENGE_TTL_MS,
-    });
+    };
+    const challengeId = await this.#newId(c);
+    this.#remember(challengeId, c);
     return { challengeId, options };
   }
 
-  /** Takes (once) the challenge `id` for `purpose` asked by `device`; 401 otherwise. */
-  take(
+  /**
+   * Takes (once) the challenge `id` for `purpose` asked by `device`, given here or, when
+   * sealed, by another server of the cluster; 401 otherwise.
+   */
+  async take(
     id: unknown,
     purpose: ChallengePurpose,
     device: string,
-  ): PendingChallenge {
-    const c = typeof id === "string" ? this.#pending.get(id) : undefined;
-    if (c) this.#pending.delete(id as string);
+  ): Promise<PendingChallenge> {
+    let c: PendingChallenge | undefined;
+    if (typeof id === "string" && !this.#taken.has(id)) {
+      c = this.#pending.get(id);
+      if (c) this.#pending.delete(id);
+      else c = await this.#unseal(id);
+      if (c && this.seal) {
+        bounded(this.#taken, this.now(), (expiresAt) => expiresAt);
+        this.#taken.set(id, c.expiresAt);
+      }
+    }
     if (
       !c || c.purpose !== purpose || c.device !== device ||
       c.expiresAt <= this.now()
@@ -273,6 +327,33 @@ export class PasskeyCeremonies {
     }
     if (!passkey || !result?.verified) throw badCredentials();
     return result.authenticationInfo.newCounter;
+  }
+}
+
+/** Longest challenge id read (a sealed one is about 500 characters). */
+const MAX_CHALLENGE_ID_CHARS = 4096;
+
+/** What a challenge seal signs: a context string, then the challenge's JSON. */
+function sealedBytes(payload: Uint8Array): Uint8Array {
+  const context = new TextEncoder().encode("capra passkey challenge\n");
+  const out = new Uint8Array(context.length + payload.length);
+  out.set(context);
+  out.set(payload, context.length);
+  return out;
+}
+
+/**
+ * Drops expired entries (oldest first) and, at {@link MAX_PENDING_CHALLENGES}, the
+ * oldest ones, so the map never grows without bound.
+ */
+function bounded<V>(
+  map: Map<string, V>,
+  now: number,
+  expiresAt: (v: V) => number,
+): void {
+  for (const [k, v] of map) {
+    if (expiresAt(v) > now && map.size < MAX_PENDING_CHALLENGES) break;
+    map.delete(k);
   }
 }
 

@@ -179,7 +179,7 @@ export class SignIn {
   }
 
   async #passkey(s: Json, device: string): Promise<string> {
-    const c = this.deps.passkeys.take(s.challengeId, "sign-in", device);
+    const c = await this.deps.passkeys.take(s.challengeId, "sign-in", device);
     const response = s.response as Json | undefined;
     const credentialId = typeof response?.id === "string" ? response.id : "";
     const name = await this.deps.users.byCredential(credentialId);
@@ -229,7 +229,7 @@ export class SignIn {
         : await this.deps.hasher.hash(password);
       let passkey;
       if (passkeyAnswer) {
-        const c = this.deps.passkeys.take(
+        const c = await this.deps.passkeys.take(
           passkeyAnswer.challengeId,
           "sign-up",
           device,

@@ -17,6 +17,7 @@ import { readLegacyUsers } from "../users.ts";
 import { cleanDeviceName, DeviceStore } from "./devices.ts";
 import { DEFAULT_INVITE_TTL_MS, InviteStore } from "./invites.ts";
 import { MembershipStore } from "./members.ts";
+import type { SigningKey } from "../../lib/crypto/keys.ts";
 import {
   PasskeyCeremonies,
   type RelyingParty,
@@ -73,12 +74,14 @@ export class UserService {
     limits: ServerLimits,
     readonly options: UserSystemOptions,
     now: () => number,
+    /** Seals passkey challenges, so any server holding this key takes them (the root key). */
+    challengeSeal?: SigningKey,
   ) {
     this.users = new UserStore(db, now);
     this.devices = new DeviceStore(db, now);
     this.invites = new InviteStore(db, now);
     this.members = new MembershipStore(db, now);
-    this.passkeys = new PasskeyCeremonies(now);
+    this.passkeys = new PasskeyCeremonies(now, challengeSeal);
     this.hasher = new PasswordHasher(
       options.scryptLog2N ?? DEFAULT_SCRYPT_LOG2_N,
     );
