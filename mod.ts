@@ -33,7 +33,21 @@ import { denoPoolVerifier } from "./lib/crypto/deno_verify_pool.ts";
 import type { Storage } from "./lib/storage/storage.ts";
 
 export { Database, type DatabaseOptions } from "./lib/database/database.ts";
-export { Item } from "./lib/core/item.ts";
+export { Item, type RawItem } from "./lib/core/item.ts";
+export type { RawFields } from "./lib/merge/merge.ts";
+export {
+  MAX_COMMIT_RECORD_BYTES,
+  MAX_VALUE_BYTES,
+} from "./lib/core/write_limits.ts";
+export {
+  MAX_KEPT_SCHEMA_MISMATCHES,
+  type SchemaMismatch,
+  SchemaMismatchError,
+} from "./lib/schema/schema_reports.ts";
+export {
+  SCHEMA_FINGERPRINT_FIELD,
+  schemaFingerprint,
+} from "./lib/schema/fingerprint.ts";
 export type {
   CloseReason,
   CommitsListener,
@@ -103,7 +117,18 @@ export type { SyncError as SyncErrorInfo } from "./lib/sync/protocol.ts";
 export {
   ServerSession,
   type ServerSessionOptions,
+  type SignInCredentials,
 } from "./lib/sync/server_session.ts";
+export {
+  Account,
+  type AuthConfig,
+  authConfig,
+  type Device,
+  inviteInfo,
+  type Me,
+  type Membership,
+  passkeyOptions,
+} from "./lib/sync/account.ts";
 export {
   type AdmitResult,
   type RefusedSession,
@@ -114,6 +139,7 @@ export {
   type AccessRequest,
   type AccessRule,
   AccessRules,
+  type MembershipLookup,
   type RepoRule,
 } from "./lib/sync/rules.ts";
 export {
@@ -136,13 +162,29 @@ export type {
   RepoLog,
   Storage,
 } from "./lib/storage/storage.ts";
+export { DirectoryLockedError, StorageError } from "./lib/storage/storage.ts";
 export type { DamagedRange } from "./lib/storage/frames.ts";
-export { FileStorage } from "./lib/storage/file_storage.ts";
+export {
+  DEFAULT_MAX_OPEN_FILES,
+  defaultMaxOpenFiles,
+  FileStorage,
+  type FileStorageOptions,
+} from "./lib/storage/file_storage.ts";
+export type { FileSystem } from "./lib/storage/fs.ts";
+export { FaultyFileSystem } from "./lib/storage/faulty_fs.ts";
 export { MemoryStorage } from "./lib/storage/memory_storage.ts";
 
 /** Options of {@link openDatabase}. */
 export type OpenOptions =
   & Omit<DatabaseOptions, "storage">
+  & {
+    /**
+     * With `dir`: most files open at once over all repositories (default: a quarter
+     * of the descriptor limit, 256 under the common 1,024, at most 4,096); idle
+     * repositories hold no file handle.
+     */
+    readonly maxOpenFiles?: number;
+  }
   & (
     | { readonly dir: string; readonly memory?: false }
     | { readonly memory: true; readonly dir?: undefined }
@@ -162,7 +204,11 @@ export async function openDatabase(options: OpenOptions): Promise<Database> {
   if ("storage" in options && options.storage) storage = options.storage;
   else if (options.memory) storage = new MemoryStorage();
   else if (typeof options.dir === "string" && options.dir !== "") {
-    storage = await FileStorage.open(options.dir);
+    storage = await FileStorage.open(options.dir, {
+      ...(options.maxOpenFiles !== undefined
+        ? { maxOpenFiles: options.maxOpenFiles }
+        : {}),
+    });
   } else {
     throw new TypeError(
       "openDatabase needs { dir }, { memory: true } or { storage }",

@@ -5,7 +5,7 @@
  * those before it. The base of that step is the lowest common ancestor of the heads so
  * far and the next head (merge_base.ts); when there are several, their own merged value
  * is the base (a virtual base, computed the same way, as git's recursive strategy does).
- * Consecutive heads over the same base form one N-way merge (`mergeStates`, the rules
+ * Consecutive heads over the same base form one N-way merge (`mergeHeadStates`, the rules
  * of DESIGN.md section 3), so when the heads share nothing newer than one common
  * ancestor (the usual case) the value is exactly the N-way merge over it. When they do
  * share newer commits (a criss-cross: two replicas each merged the same concurrent heads
@@ -20,7 +20,7 @@
  */
 
 import { type CommitId, compareCommitOrder } from "../commit/commit.ts";
-import { type ItemState, mergeStates } from "../merge/merge.ts";
+import { type ItemState, mergeHeadStates } from "../merge/merge.ts";
 import { type GraphCommit, lowestCommonAncestors } from "./merge_base.ts";
 
 /** Memoized values kept per graph before the memo is cleared. */
@@ -100,19 +100,6 @@ export class HeadMerger<N extends GraphCommit> {
 
   /** The N-way merge of a step's states over its (possibly virtual) base. */
   #merge(step: Step<N>): ItemState {
-    const states = step.states;
-    const bases = step.bases ?? [];
-    const baseState = this.valueOf(bases);
-    const newest = states[states.length - 1];
-    const ns = newest.schema.ns;
-    const same = states.every((s) => s.schema === newest.schema) &&
-      (!baseState || baseState.schema === newest.schema);
-    // Heads of different schemas cannot be merged field by field: the newest wins.
-    if (!same && states.some((s) => s.schema.ns !== ns)) return newest;
-    return mergeStates(
-      newest.schema,
-      baseState?.schema.ns === ns ? baseState : undefined,
-      states,
-    );
+    return mergeHeadStates(step.states, this.valueOf(step.bases ?? []));
   }
 }

@@ -43,6 +43,11 @@ import { COMMIT_RECORD_HEADER, RecordKind } from "./records.ts";
 import type { RepoPath } from "../path.ts";
 import type { RepoContext } from "./context.ts";
 import type { AddedCommits, ReceivedCommit } from "./received_commits.ts";
+import {
+  noteReceivedSchema,
+  receivedDataProblem,
+  receivedRecordProblem,
+} from "./received_checks.ts";
 
 /** Why a received commit was refused. */
 export interface RejectedRecord {
@@ -233,6 +238,12 @@ export function beginIngest(
       });
       continue;
     }
+    // Size and data (received_checks.ts).
+    const problem = receivedRecordProblem(rec) ?? receivedDataProblem(c);
+    if (problem) {
+      rejected.push({ index: i, id: c.id, reason: problem });
+      continue;
+    }
     const notCanonical = canonicalProblem(c);
     if (notCanonical) {
       rejected.push({ index: i, id: c.id, reason: notCanonical });
@@ -324,7 +335,10 @@ export function beginIngest(
           valid.push(cand);
         }
       });
-      for (const { node } of valid) ctx.clock.observe(node.commit.ts);
+      for (const { node } of valid) {
+        ctx.clock.observe(node.commit.ts);
+        noteReceivedSchema(ctx.registry, node.commit);
+      }
       const added = repo.addRemote(valid, !stored);
       for (const r of added.rejected) {
         const cand = valid.find((c) => c.node.commit.id === r.id);
@@ -368,10 +382,10 @@ const NOTHING: ReadonlySet<CommitId> = new Set();
 
 /**
  * True when merging `c` would need history this repository garbage-collected: it is
- * older than the horizon (unless it is a collected parent coming back, which a peer that
- * kept it sends along with its children), or it names as parent a commit collected here
- * that the sender does not vouch it collected too (the commit was built on state older
- * than what this repository kept: its merge base is gone). Commits another tab stored
+ * older than the horizon (a collected commit coming back stays collected: re-admitting
+ * it would make it a head beside its own kept children), or it names as parent a commit
+ * collected here that the sender does not vouch it collected too (the commit was built on
+ * state older than what this repository kept: its merge base is gone). Commits another tab stored
  * passed this check there.
  */
 function needsCollectedHistory(
@@ -382,7 +396,7 @@ function needsCollectedHistory(
   stored: boolean,
 ): boolean {
   const pruned = repo.gc.pruned;
-  if (c.ts < repo.horizon && !pruned.has(c.id)) return true;
+  if (c.ts < repo.horizon) return true;
   if (stored || pruned.size === 0) return false;
   return c.parents.some((p) =>
     pruned.has(p) && !vouched.has(p) && !index.has(p)

@@ -13,10 +13,10 @@ import {
   type FullBody,
 } from "../commit/commit.ts";
 import { applyDelta } from "../commit/delta.ts";
-import { decodeFieldValue } from "../schema/field_types.ts";
-import type { ItemData, SchemaRegistry } from "../schema/schema.ts";
+import type { SchemaRegistry } from "../schema/schema.ts";
 import type { ItemState } from "../merge/merge.ts";
 import { HeadMerger } from "./head_merge.ts";
+import { decodeItemState } from "./item_state.ts";
 import { ancestorsOf } from "./merge_base.ts";
 
 export { ancestorsOf } from "./merge_base.ts";
@@ -60,33 +60,6 @@ export interface RejectedCommit {
 /** The id of the full snapshot a commit's body is relative to (itself when full). */
 export function fullBaseOf(c: Commit): CommitId {
   return c.body.kind === "full" ? c.id : c.body.base;
-}
-
-/**
- * Decodes a full snapshot written under `schemaId` into typed data upgraded to the newest
- * registered version. Throws a TypeError when the schema is not registered.
- */
-export function typedState(
-  registry: SchemaRegistry,
-  schemaId: string,
-  full: FullBody,
-): ItemState {
-  const written = registry.get(schemaId);
-  if (!written) {
-    throw new TypeError(
-      `Unknown schema "${schemaId}": register it to read this item`,
-    );
-  }
-  const data: ItemData = {};
-  const fields = written.fields;
-  for (const name in fields) {
-    const raw = full.data[name];
-    if (raw !== undefined) {
-      data[name] = decodeFieldValue(fields[name].type, raw);
-    }
-  }
-  const up = registry.upgrade(schemaId, data);
-  return { schema: up.schema, data: up.data, deleted: full.deleted };
 }
 
 const NO_PRUNED: ReadonlySet<CommitId> = new Set();
@@ -313,24 +286,13 @@ export class ItemGraph {
   /** Typed state of a commit, upgraded to the newest registered schema version. */
   stateOf(n: CommitNode): ItemState {
     if (n.state) return n.state;
-    const full = this.fullOf(n);
-    const written = this.registry.get(n.commit.schema);
-    if (!written) {
-      throw new TypeError(
-        `Cannot read ${n.commit.key}: its schema "${n.commit.schema}" is not registered`,
-      );
-    }
-    const data: ItemData = {};
-    for (const [name, def] of Object.entries(written.fields)) {
-      const raw = full.data[name];
-      if (raw !== undefined) data[name] = decodeFieldValue(def.type, raw);
-    }
-    const up = this.registry.upgrade(n.commit.schema, data);
-    return n.state = {
-      schema: up.schema,
-      data: up.data,
-      deleted: full.deleted,
-    };
+    const c = n.commit;
+    return n.state = decodeItemState(
+      this.registry,
+      c.schema,
+      this.fullOf(n),
+      c.key,
+    );
   }
 
   /**

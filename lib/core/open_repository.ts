@@ -134,6 +134,7 @@ export class OpenRepository implements Repository {
       index: this.#index,
       events: this.#events,
       stored: (nodes) => ctx.onCommitsStored(this, nodes),
+      reportError: (error) => ctx.reportError(error),
     });
     if (found.checkpoint) {
       // An unreadable checkpoint (-1) leaves everything to be decoded.

@@ -32,13 +32,13 @@ import {
   commitIdBytes,
   type FullBody,
 } from "../commit/commit.ts";
-import type { Packable } from "../encoding/msgpack.ts";
-import type { ItemState } from "../merge/merge.ts";
+import { type ItemState, rawValuesEqual } from "../merge/merge.ts";
 import type { ItemPath } from "../path.ts";
-import { encodeFieldValue, fieldValuesEqual } from "../schema/field_types.ts";
+import { fieldValuesEqual } from "../schema/field_types.ts";
 import { schemaIdOf } from "../schema/schema.ts";
 import type { RepoContext } from "./context.ts";
 import type { ItemEntry } from "./item_entry.ts";
+import { encodeItemState } from "./item_state.ts";
 import { ancestorsOf, type CommitNode, type ItemGraph } from "./item_graph.ts";
 import type { HistoryLoader } from "./lazy_history.ts";
 import type { AddedCommits, ReceivedCommit } from "./received_commits.ts";
@@ -125,6 +125,10 @@ function newestOf(
   return [...set].filter((id) => !below.has(id)).map((id) => g.nodes.get(id)!);
 }
 
+function rawNames(s: ItemState | undefined): string[] {
+  return s?.extra ? Object.keys(s.extra) : [];
+}
+
 /** Names of the fields where `a` and `b` differ. */
 function differingFields(
   a: ItemState,
@@ -134,6 +138,12 @@ function differingFields(
   for (const [name, def] of Object.entries(a.schema.fields)) {
     if (!fieldValuesEqual(def.type, a.data[name], b?.data[name])) {
       out.push(name);
+    }
+  }
+  // Fields kept raw (unknown here): compared as stored.
+  for (const name of new Set([...rawNames(a), ...rawNames(b)])) {
+    if (!Object.hasOwn(a.schema.fields, name) && !out.includes(name)) {
+      if (!rawValuesEqual(a.extra?.[name], b?.extra?.[name])) out.push(name);
     }
   }
   return out;
@@ -197,7 +207,11 @@ function planItem(
   // Changed by the refused edits, and the peer's value is what stays.
   const superseded = offline && theirs
     ? differingFields(offline, fork).filter((f) => {
-      const type = offline.schema.fields[f].type;
+      const def = Object.hasOwn(value.schema.fields, f)
+        ? value.schema.fields[f]
+        : undefined;
+      if (!def) return false; // kept raw: not compared here
+      const type = def.type;
       return fieldValuesEqual(type, value.data[f], theirs.data[f]) &&
         !fieldValuesEqual(type, value.data[f], offline.data[f]);
     })
@@ -217,12 +231,8 @@ function planItem(
 }
 
 function fullBodyOf(state: ItemState): FullBody {
-  const data: Record<string, Packable> = {};
-  for (const [name, value] of Object.entries(state.data)) {
-    const def = state.schema.fields[name];
-    if (def) data[name] = encodeFieldValue(def.type, value);
-  }
-  return { kind: "full", data, deleted: state.deleted };
+  // Raw fields this replica cannot read are carried through (item_state.ts).
+  return { kind: "full", data: encodeItemState(state), deleted: state.deleted };
 }
 
 /** Writes the commit of a plan: a full snapshot of the item's value on `parents`. */

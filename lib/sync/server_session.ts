@@ -1,10 +1,12 @@
 /**
  * A replica's session with a server: obtains a root-signed session record for the
- * database's key (`POST /v1/sessions`), signs requests with it, sends it (and the records
- * of other authors it relays) along with commits, and trusts only sessions whose records
- * verify against the server's root key. The session response also announces the
- * server's history retention (`retentionMs`, optional): sync follows the server's
- * garbage-collection horizon down to it.
+ * database's key (`POST /v1/sessions`, signed by that key: proof of possession, see
+ * session_request.ts), signs requests with it, sends it (and the records of other authors
+ * it relays) along with commits, and trusts only sessions whose records verify against
+ * the server's root key. Received commits are checked against the built-in write rules
+ * and the rules the server published with the session (every ingress checks). The
+ * session response also announces the server's history retention (`retentionMs`,
+ * optional): sync follows the server's garbage-collection horizon down to it.
  *
  * @module
  */
@@ -16,16 +18,54 @@ import {
   validAt,
 } from "../core/session.ts";
 import type { SessionId } from "../crypto/keys.ts";
-import { decodeBase64Url, encodeBase64Url } from "../encoding/base64url.ts";
+import { decodeBase64Url } from "../encoding/base64url.ts";
 import { type FetchLike, HttpSyncTransport } from "./http_transport.ts";
 import { type SignedFields, signRequest } from "./request_signing.ts";
 import { RootSessionTrust } from "./root_trust.ts";
 import { SyncError, type SyncHooks } from "./sync_round.ts";
+import { AccessRules } from "./rules.ts";
+import { rulesFromPublished } from "./declared_rules.ts";
+import { SESSIONS_PATH, signSessionRequest } from "./session_request.ts";
+import { parsePath } from "../path.ts";
+
+/** Credentials of a sign-in or sign-up (the `signIn` field of a session request). */
+export type SignInCredentials =
+  | {
+    readonly method: "password";
+    readonly name: string;
+    readonly password: string;
+  }
+  | {
+    readonly method: "passkey";
+    /** From `POST /v1/auth/passkey/options` (purpose "sign-in"). */
+    readonly challengeId: string;
+    /** The authenticator's answer (`startAuthentication`'s result). */
+    readonly response: unknown;
+  }
+  | {
+    readonly method: "sign-up";
+    /** The new user's name (an invite brings its own). */
+    readonly name?: string;
+    /** The token of an invite link (`#invite=…`). */
+    readonly invite?: string;
+    readonly password?: string;
+    readonly passkey?: {
+      readonly challengeId: string;
+      readonly response: unknown;
+    };
+  };
 
 /** Options of {@link ServerSession.create}. */
 export interface ServerSessionOptions {
   /** Bearer token binding the session to a user (`capra user add`). */
   readonly token?: string;
+  /**
+   * Signs in (or up) with these credentials: the session is bound to that user and to
+   * this database's key, which renews it later without them (until it is revoked).
+   */
+  readonly signIn?: SignInCredentials;
+  /** This device's name, shown in the user's device list. */
+  readonly device?: string;
   /** fetch (tests pass a Hono app's `request`). */
   readonly fetch?: FetchLike;
   /** Wall clock. */
@@ -40,6 +80,8 @@ export class ServerSession {
   #encoded: Uint8Array;
   #renewing: Promise<void> | undefined;
   #retentionMs: number | undefined;
+  /** The built-in write rules and those the server published. */
+  #rules: AccessRules;
 
   private constructor(
     readonly db: SessionDatabase,
@@ -51,14 +93,20 @@ export class ServerSession {
     private readonly fetchFn: FetchLike,
     private readonly now: () => number,
     private readonly options: ServerSessionOptions,
+    rules: AccessRules,
   ) {
     this.#record = record;
     this.#encoded = encoded;
     this.#retentionMs = retentionMs;
+    this.#rules = rules;
     const retention = () => this.#retentionMs;
     this.hooks = {
       get peerRetentionMs() {
         return retention();
+      },
+      mayWrite: (key, session) => {
+        const p = parsePath(key);
+        return this.#rules.allows(p.repoPath, p.item, session, "write");
       },
       admitSessions: (records) => this.admit(records),
       sessionRecords: (ids) => {
@@ -93,6 +141,21 @@ export class ServerSession {
     return this.#encoded;
   }
 
+  /** The fetch its requests go through. */
+  get fetch(): FetchLike {
+    return this.fetchFn;
+  }
+
+  /** The user this session is bound to (undefined: anonymous). */
+  get userId(): string | undefined {
+    return this.#record.userId;
+  }
+
+  /** The write rules received commits are checked against. */
+  get rules(): AccessRules {
+    return this.#rules;
+  }
+
   /** Requests a session for `db`'s key from the server at `baseUrl`. */
   static async create(
     db: SessionDatabase,
@@ -102,7 +165,10 @@ export class ServerSession {
     const fetchFn = options.fetch ?? ((url, init) => fetch(url, init));
     const base = baseUrl.replace(/\/$/, "");
     const now = options.now ?? Date.now;
-    const issued = await requestSession(db, base, fetchFn, options.token);
+    const issued = await requestSession(db, base, fetchFn, options.token, now, {
+      ...(options.signIn ? { signIn: options.signIn } : {}),
+      ...(options.device ? { device: options.device } : {}),
+    });
     const trust = new RootSessionTrust(issued.rootPublicKey, now);
     const record = await checkIssued(db, trust, issued.encoded, now());
     const s = new ServerSession(
@@ -115,6 +181,7 @@ export class ServerSession {
       fetchFn,
       now,
       options,
+      rulesOf(trust, issued.rules),
     );
     await s.admit([]);
     return s;
@@ -132,6 +199,8 @@ export class ServerSession {
           this.baseUrl,
           this.fetchFn,
           this.options.token,
+          this.now,
+          this.options.device ? { device: this.options.device } : {},
         );
         const record = await checkIssued(
           this.db,
@@ -142,6 +211,7 @@ export class ServerSession {
         this.#record = record;
         this.#encoded = issued.encoded;
         this.#retentionMs = issued.retentionMs;
+        this.#rules = rulesOf(this.trust, issued.rules);
         await this.admit([]);
       } finally {
         this.#renewing = undefined;
@@ -185,35 +255,65 @@ export class ServerSession {
   }
 }
 
+/** The built-in rules plus what the server published (nothing from older servers). */
+function rulesOf(trust: RootSessionTrust, published: unknown): AccessRules {
+  let rules;
+  try {
+    rules = published === undefined ? [] : rulesFromPublished(published);
+  } catch (e) {
+    throw new SyncError(
+      "bad_session",
+      `Server published invalid rules: ${(e as Error).message}`,
+    );
+  }
+  return new AccessRules(trust.root.id, rules);
+}
+
+/** Asks for a session for `db`'s key, proving possession of it (signed request). */
 async function requestSession(
   db: SessionDatabase,
   base: string,
   fetchFn: FetchLike,
   token: string | undefined,
+  now: () => number,
+  extra: Readonly<Record<string, unknown>> = {},
 ): Promise<
-  { encoded: Uint8Array; rootPublicKey: Uint8Array; retentionMs?: number }
+  {
+    encoded: Uint8Array;
+    rootPublicKey: Uint8Array;
+    rules?: unknown;
+    retentionMs?: number;
+  }
 > {
-  const res = await fetchFn(`${base}/v1/sessions`, {
-    method: "POST",
-    headers: {
-      "content-type": "application/json",
+  const { body, headers } = await signSessionRequest(
+    { sign: (m) => db.sign(m), publicKey: db.session.publicKey },
+    {
       ...(token ? { authorization: `Bearer ${token}` } : {}),
+      extra,
+      now: now(),
     },
-    body: JSON.stringify({
-      publicKey: encodeBase64Url(db.session.publicKey),
-    }),
+  );
+  const res = await fetchFn(`${base}${SESSIONS_PATH}`, {
+    method: "POST",
+    headers,
+    body: body as Uint8Array<ArrayBuffer>,
   });
-  const j = await res.json();
+  const j = await res.json().catch(() => null);
   if (!res.ok) {
+    const retry = res.headers.get("retry-after");
     throw new SyncError(
       String(j?.code ?? `http_${res.status}`),
-      `Session request to ${base} failed: ${j?.message ?? res.status}`,
+      `Session request to ${base} failed: ${j?.message ?? res.status}${
+        retry ? ` (retry after ${retry} s)` : ""
+      }`,
+      typeof j?.code === "string" ? j.code : undefined,
     );
   }
-  const retentionMs = j.retentionMs;
+  const retentionMs = j?.retentionMs;
   return {
-    encoded: decodeBase64Url(String(j.record)),
-    rootPublicKey: decodeBase64Url(String(j.rootPublicKey)),
+    encoded: decodeBase64Url(String(j?.record)),
+    rootPublicKey: decodeBase64Url(String(j?.rootPublicKey)),
+    ...(j?.rules !== undefined ? { rules: j.rules } : {}),
     ...(Number.isSafeInteger(retentionMs) && retentionMs > 0
       ? { retentionMs }
       : {}),
