@@ -28,11 +28,11 @@
  * @module
  */
 
+import { canonicalDeviation } from "../encoding/msgpack_canonical.ts";
 import {
   type Commit,
   type CommitId,
   decodeCommitWithId,
-  encodeCommitContent,
 } from "../commit/commit.ts";
 import type { VerifyJob } from "../crypto/verifier.ts";
 import type { ItemPath } from "../path.ts";
@@ -365,17 +365,23 @@ function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
 
 /**
  * Why a decoded commit's bytes are not its canonical encoding (null when they are): the
- * encoder writes map keys sorted and integers and headers in their smallest form, so a
- * re-encoding differs exactly where the sender deviated.
+ * writer puts map keys sorted and integers and headers in their smallest form, and a
+ * delta's removed fields sorted (the decoder checked the parents' order already).
  */
 function canonicalProblem(c: Commit): string | null {
-  const canonical = encodeCommitContent(c);
-  const got = c.bytes;
-  const n = Math.min(canonical.length, got.length);
-  let i = 0;
-  while (i < n && canonical[i] === got[i]) i++;
-  if (i === n && canonical.length === got.length) return null;
-  return `commit ${c.id} of ${c.key} is not in the canonical encoding (its bytes differ from the canonical ones at byte ${i} of ${got.length}: unsorted map keys, a non-minimal integer or header, or a float holding an integer): it would have several ids`;
+  const d = canonicalDeviation(c.bytes);
+  let why = d ? `at byte ${d.offset} of ${c.bytes.length}: ${d.reason}` : null;
+  if (!why && c.body.kind === "delta") {
+    const removed = c.body.removed;
+    for (let i = 1; i < removed.length && !why; i++) {
+      if (removed[i - 1] > removed[i]) {
+        why = "its removed fields are not sorted";
+      }
+    }
+  }
+  return why === null
+    ? null
+    : `commit ${c.id} of ${c.key} is not in the canonical encoding (${why}): it would have several ids`;
 }
 
 const NOTHING: ReadonlySet<CommitId> = new Set();
