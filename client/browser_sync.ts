@@ -15,8 +15,14 @@
 
 import type { Database } from "../lib/database/database.ts";
 import type { FetchLike } from "../lib/sync/http_transport.ts";
-import { ServerSession } from "../lib/sync/server_session.ts";
+import {
+  ServerSession,
+  type SignInCredentials,
+} from "../lib/sync/server_session.ts";
 import { SyncClient } from "../lib/sync/sync_client.ts";
+import { SyncError } from "../lib/sync/sync_round.ts";
+import { Account } from "../lib/sync/account.ts";
+import { UnsyncedCommits } from "./unsynced_commits.ts";
 import type { SyncState } from "./sync_state.ts";
 import { TabGroup, type TabMessage } from "./tab_channel.ts";
 
@@ -28,6 +34,8 @@ export const POLL_INTERVAL_MS = 1000;
 export const RETRY_BASE_MS = 250;
 /** Longest retry delay. */
 export const RETRY_MAX_MS = 15_000;
+/** While the socket is up, how long after a local commit one round confirms it. */
+export const CONFIRM_DELAY_MS = 250;
 
 /** Options of {@link BrowserSync}. */
 export interface BrowserSyncOptions {
@@ -39,6 +47,8 @@ export interface BrowserSyncOptions {
   readonly pollIntervalMs?: number;
   /** Set false to use HTTP rounds only. */
   readonly webSocket?: boolean;
+  /** This device's name in its user's device list (default: from the user agent). */
+  readonly device?: string;
 }
 
 /**
@@ -67,6 +77,9 @@ export class BrowserSync extends EventTarget {
   #state: SyncState;
   readonly #stops: (() => void)[] = [];
   readonly #tabs: TabGroup | undefined;
+  readonly #unsynced = new UnsyncedCommits();
+  #revoked = false;
+  #confirmTimer: ReturnType<typeof setTimeout> | undefined;
 
   constructor(db: Database, options: BrowserSyncOptions) {
     super();
@@ -80,7 +93,13 @@ export class BrowserSync extends EventTarget {
       pending: [],
       role: this.#leading ? "leader" : "follower",
     };
-    this.#stops.push(db.onCommits((repo) => this.#markDirty(repo.path)));
+    this.#stops.push(db.onCommits((repo, nodes) => {
+      if (this.#watched.has(repo.path)) {
+        this.#unsynced.add(repo.path, nodes.map((n) => n.commit));
+        this.#confirmSoon();
+      }
+      this.#markDirty(repo.path);
+    }));
     const tabs = this.#tabs;
     if (tabs) {
       const onLeader = () => this.#lead();
@@ -170,6 +189,98 @@ export class BrowserSync extends EventTarget {
     await this.#running;
   }
 
+  /**
+   * Signs in (or up) with `credentials` (a password, or `passkeySignIn` /
+   * `passkeySignUp`): this database's key is bound to the user, so its next sessions
+   * renew without credentials, offline edits included, until the device is revoked.
+   * Rejects with a `SyncError` whose `serverCode` says why (`bad_credentials`,
+   * `too_many_attempts`, `name_taken`, `invite_used`, `key_bound_to_other_user`…).
+   */
+  async signIn(credentials: SignInCredentials): Promise<ServerSession> {
+    const session = await ServerSession.create(
+      this.#db,
+      this.#options.serverUrl,
+      {
+        ...(this.#options.fetch ? { fetch: this.#options.fetch } : {}),
+        signIn: credentials,
+        device: this.#deviceName(),
+      },
+    );
+    this.#session = Promise.resolve(session);
+    this.#closeSocket();
+    for (const r of this.#watched) this.#dirty.add(r);
+    this.#kick();
+    return session;
+  }
+
+  /** The signed-in account of this device's session (an anonymous one has no user). */
+  async account(): Promise<Account> {
+    return new Account(await this.#serverSession());
+  }
+
+  #deviceName(): string {
+    if (this.#options.device) return this.#options.device;
+    const ua = (globalThis as { navigator?: { userAgent?: string } }).navigator
+      ?.userAgent ?? "";
+    const browser = /Edg\//.test(ua)
+      ? "Edge"
+      : /Firefox\//.test(ua)
+      ? "Firefox"
+      : /Chrome\//.test(ua)
+      ? "Chrome"
+      : /Safari\//.test(ua)
+      ? "Safari"
+      : "Browser";
+    const os = /Android/.test(ua)
+      ? "Android"
+      : /iPhone|iPad/.test(ua)
+      ? "iOS"
+      : /Mac OS X/.test(ua)
+      ? "macOS"
+      : /Windows/.test(ua)
+      ? "Windows"
+      : /Linux/.test(ua)
+      ? "Linux"
+      : "";
+    return os ? `${browser} on ${os}` : browser;
+  }
+
+  /**
+   * The server revoked this device: stop talking to it, keep every local edit, and
+   * report the ones the server never confirmed (`state.revoked`, a `revoked` event).
+   */
+  #revokedNow(): void {
+    if (this.#state.status === "revoked") return;
+    clearInterval(this.#pollTimer);
+    clearTimeout(this.#retryTimer);
+    this.#closeSocket();
+    this.#revoked = true;
+    const revoked = this.#unsynced.report();
+    this.#update({ status: "revoked", revoked, lastError: "session_revoked" });
+    this.dispatchEvent(new CustomEvent("revoked", { detail: revoked }));
+  }
+
+  /**
+   * While the socket is up (it pushes local commits without an answer per commit), one
+   * reconciliation round over it confirms what was pushed, shortly after a burst.
+   */
+  #confirmSoon(): void {
+    if (this.#confirmTimer !== undefined || this.#stopped) return;
+    this.#confirmTimer = setTimeout(() => {
+      this.#confirmTimer = undefined;
+      const ws = this.#ws;
+      if (!ws?.connected || this.#revoked) return;
+      const sent = [...this.#watched].map((r) =>
+        [r, this.#unsynced.snapshot(r)] as const
+      );
+      const errorsBefore = ws.errors.length;
+      ws.sync().then(() => {
+        if (ws.errors.length !== errorsBefore) return;
+        for (const [r, ids] of sent) this.#unsynced.confirm(r, ids);
+      }, () => {});
+    }, CONFIRM_DELAY_MS);
+  }
+
   /** This tab became the leader: start talking to the server. */
   #lead(): void {
     if (this.#stopped) return;
@@ -208,6 +319,7 @@ export class BrowserSync extends EventTarget {
     this.#stopped = true;
     clearInterval(this.#pollTimer);
     clearTimeout(this.#retryTimer);
+    clearTimeout(this.#confirmTimer);
     this.#closeSocket();
     for (const s of this.#stops.splice(0)) s();
   }
@@ -228,7 +340,8 @@ export class BrowserSync extends EventTarget {
 
   #kick(): void {
     if (
-      this.#running || this.#db.closed || this.#stopped || !this.#leading
+      this.#running || this.#db.closed || this.#stopped || !this.#leading ||
+      this.#revoked
     ) return;
     this.#running = this.#drain().finally(() => this.#running = null);
   }
@@ -238,6 +351,7 @@ export class BrowserSync extends EventTarget {
       // No default here: lib/sync's own default fetch must work in browsers.
       ...(this.#options.fetch ? { fetch: this.#options.fetch } : {}),
       ...(this.#options.token ? { token: this.#options.token } : {}),
+      device: this.#deviceName(),
     }).catch((e) => {
       this.#session = null;
       throw e;
@@ -249,6 +363,7 @@ export class BrowserSync extends EventTarget {
   #startSocket(): void {
     if (
       this.#options.webSocket === false || this.#ws || this.#wsStarting ||
+      this.#revoked ||
       typeof WebSocket === "undefined" || !navigatorOnline()
     ) return;
     this.#wsStarting = true;
@@ -257,7 +372,11 @@ export class BrowserSync extends EventTarget {
       SyncClient.connect(this.#db, this.#options.serverUrl, {
         repos: [...this.#watched],
         session,
-        onError: (e) => this.#update({ lastError: (e as Error)?.message }),
+        onError: (e) => {
+          if (/session_revoked/.test(String((e as Error)?.message))) {
+            this.#revokedNow();
+          } else this.#update({ lastError: (e as Error)?.message });
+        },
       })
     ).then((ws) => {
       if (this.#stopped || !navigatorOnline()) return ws.close();
@@ -275,11 +394,14 @@ export class BrowserSync extends EventTarget {
       this.#update({ status: "syncing" });
       try {
         const session = await this.#serverSession();
-        await this.#db.syncWith(
+        const sent = this.#unsynced.snapshot(repo);
+        const stats = await this.#db.syncWith(
           repo,
           session.httpTransport(repo),
           session.hooks,
         );
+        // A refused commit proves nothing about the others: keep them all counted.
+        if (!stats.errors.length) this.#unsynced.confirm(repo, sent);
       } catch (e) {
         this.#dirty.add(repo);
         this.#failed(e);
@@ -298,6 +420,13 @@ export class BrowserSync extends EventTarget {
   }
 
   #failed(e: unknown): void {
+    if (
+      e instanceof SyncError &&
+      (e.serverCode ?? e.code) === "session_revoked"
+    ) {
+      this.#revokedNow();
+      return;
+    }
     const offline = !navigatorOnline() || e instanceof TypeError;
     this.#update({
       online: !offline,

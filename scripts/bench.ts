@@ -14,6 +14,7 @@ import { benchEncoding } from "./bench_encoding.ts";
 import { BENCH_SCHEMA } from "./bench_schema.ts";
 import { benchQueries } from "./bench_query.ts";
 import { benchSync } from "./bench_sync.ts";
+import { benchCluster } from "./bench_cluster.ts";
 import { bundleSizes, CLIENT_GZIP_TARGET_BYTES } from "./bundle.ts";
 import { benchFanout, FANOUT_TARGET_PER_S } from "./bench_fanout.ts";
 import { formatLoadRow, LOAD_CLIENT_COUNTS, runLoad } from "./bench_load.ts";
@@ -417,6 +418,21 @@ for (const q of await benchQueries(N)) {
       target: c === 2000 ? "p99 ≤ 250 ms, /healthz p99 ≤ 50 ms, 0" : "",
     });
   }
+}
+// --- cluster: 3 NATS JetStream nodes and capra serve --nats processes (skipped with a
+// message without nats-server). The SQLite column holds each row's same-run baseline
+// (named in the row): same-server propagation, 1 member, a fresh client's pull.
+for (const r of await benchCluster()) {
+  const fmt = (x: number) =>
+    r.unit === "ms" ? fmtMs(x) : `${x.toLocaleString("en-US")} ${r.unit}`;
+  rows.push({
+    name: r.name,
+    capra: fmt(r.value),
+    sqlite: r.baseline !== undefined ? fmt(r.baseline) : "",
+    ratio: r.baseline ? `${(r.value / r.baseline).toFixed(2)}×` : "",
+    target: r.target,
+  });
+  console.error(`${r.name}: ${fmt(r.value)}`);
 }
 // --- browser bundles (deno bundle --minify, then gzip)
 {

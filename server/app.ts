@@ -5,7 +5,7 @@
  * @module
  */
 
-import { Hono } from "hono";
+import { type Context, Hono } from "hono";
 import type { Database } from "../mod.ts";
 import type { SigningKey } from "../lib/crypto/keys.ts";
 import { encodeBase64Url } from "../lib/encoding/base64url.ts";
@@ -32,6 +32,10 @@ import { mountSessionRoutes } from "./routes/session_routes.ts";
 import { mountSyncRoutes } from "./routes/sync_routes.ts";
 import { mountViewRoutes } from "./routes/view_routes.ts";
 import { bearerMatches, metricsHandler } from "./routes/metrics_route.ts";
+import { mountAuthRoutes } from "./routes/auth_routes.ts";
+import { mountAdminRoutes } from "./routes/auth_admin_routes.ts";
+import { mountMemberRoutes } from "./routes/auth_member_routes.ts";
+import { UserService, type UserSystemOptions } from "./users/user_service.ts";
 
 /** Trust configuration: the root key and the trust built on it. */
 export interface ServerSecurity {
@@ -49,10 +53,31 @@ export interface ServerSecurity {
   readonly rules?: readonly RepoRule[];
   /** Lifetime of issued sessions. */
   readonly sessionTtlMs?: number;
+  /** History retention of the GC (ms), announced in session responses: clients follow it. */
+  readonly retentionMs?: number;
   /** Issue sessions to requests without user credentials (default true). */
   readonly anonymousSessions?: boolean;
   /** Users who may revoke any session. */
   readonly admins?: readonly string[];
+  /**
+   * The user system: users in `/sys/users` signing in with passkeys or passwords,
+   * invites, devices and members of shared repositories (README "Users and sign-in").
+   * Without it, only `authenticate` binds sessions to users.
+   */
+  readonly users?: UserSystemOptions;
+}
+
+/**
+ * A cluster membership (server/cluster/member.ts): it replicates what this server
+ * accepts and says when the server has caught up with the other members.
+ */
+export interface ClusterLink {
+  /** Receives the services every accepted commit and session passes through. */
+  attach(services: { sync: SyncService; sessions: SessionService }): void;
+  /** Readiness and state: `/healthz` answers 503 while `ready` is false. */
+  health(): { readonly ready: boolean };
+  /** Prometheus text of the cluster series, appended to `/metrics`. */
+  metricsText(): string;
 }
 
 /** What the app needs. */
@@ -77,6 +102,8 @@ export interface AppDeps {
   ) => { socket: WebSocket; response: Response };
   /** The web app's files (default: the embedded bundle). */
   readonly assets?: typeof EMBEDDED_ASSETS;
+  /** Cluster membership (`capra serve --nats`); needs `security`. */
+  readonly cluster?: ClusterLink;
 }
 
 /** The app and the parts main.ts needs for metrics and shutdown. */
@@ -94,6 +121,8 @@ export interface Server {
    * in-process apps admit everything.
    */
   readonly admission: Admission;
+  /** The user system, when `security.users` is given. */
+  readonly users?: UserService;
 }
 
 /** Largest JSON body of `POST /v1/sessions` (the default pre-authentication cap). */
@@ -131,10 +160,6 @@ export function createServer(deps: AppDeps): Server {
       message: `No route ${c.req.method} ${c.req.path}`,
     }, 404)
   );
-  const rules = new AccessRules(
-    security?.trust.root.id ?? db.sessionId,
-    security?.rules,
-  );
   const nonces = new NonceCache();
   const quotas = new SessionQuotas(limits, now);
   const admission = new Admission(new LoopLagMonitor(), {
@@ -143,6 +168,7 @@ export function createServer(deps: AppDeps): Server {
     maxIngestsInFlight: limits.maxIngestsInFlight,
   });
   let secured: SecuredContext | undefined;
+  let rules: AccessRules;
   if (security) {
     const sessions = new SessionService(db, security.root, security.trust, {
       ...(security.sessionTtlMs !== undefined
@@ -152,6 +178,24 @@ export function createServer(deps: AppDeps): Server {
       collectAfterMs: limits.sessionCollectAfterMs,
       sweepIntervalMs: limits.sessionSweepIntervalMs,
     });
+    const users = security.users
+      ? new UserService(
+        db,
+        sessions,
+        limits,
+        {
+          ...security.users,
+          admins: [...security.users.admins ?? [], ...security.admins ?? []],
+        },
+        now,
+        security.root,
+      )
+      : undefined;
+    rules = new AccessRules(
+      security.trust.root.id,
+      security.rules,
+      users?.members,
+    );
     const sync = new SyncService(
       db,
       security.trust,
@@ -166,6 +210,7 @@ export function createServer(deps: AppDeps): Server {
       preHelloFrameBytes: limits.wsPreHelloFrameBytes,
       pushBufferBytes: limits.wsPushBufferBytes,
       stuckTimeoutMs: limits.wsStuckTimeoutMs,
+      ...(users ? { onHello: (s) => users.devices.seen(s.id) } : {}),
     });
     metrics.moreGauges = () => ({
       laggingClients: hub.lagging,
@@ -173,25 +218,49 @@ export function createServer(deps: AppDeps): Server {
       eventLoopLagMs: admission.lag.medianMs,
       ingestsInFlight: admission.ingestsInFlight,
     });
+    if (users) users.closeSockets = (id) => hub.closeSession(id);
+    const admins = new Set(security.admins ?? []);
+    const custom = security.authenticate;
     db.onCommits((repo, nodes) =>
       sync.announce(repo, nodes.map((n) => n.commit.id), undefined)
     );
+    // No request is judged before /sys/sessions is loaded into the trust: a session
+    // revoked before a restart is refused from the first request on.
+    app.use("/v1/*", async (_c, next) => {
+      await sessions.ready();
+      await next();
+    });
+    deps.cluster?.attach({ sync, sessions });
     secured = {
       root: security.root,
       trust: security.trust,
-      ...(security.authenticate ? { authenticate: security.authenticate } : {}),
+      // Bearer users read the JSON views and revoke sessions through this hook.
+      ...(custom
+        ? { authenticate: custom }
+        : users
+        ? { authenticate: (r: Request) => users.authenticate(r, undefined, "") }
+        : {}),
       sessions,
       sync,
       hub,
       anonymousSessions: security.anonymousSessions ?? true,
-      admins: new Set(security.admins ?? []),
+      admins,
+      ...(security.retentionMs ? { retentionMs: security.retentionMs } : {}),
+      ...(users ? { users } : {}),
+      signIn: async (request, body, address) =>
+        (custom ? await custom(request, body) : null) ??
+          (users ? await users.authenticate(request, body, address) : null),
+      isAdmin: async (user) =>
+        user !== undefined &&
+        (admins.has(user) ||
+          (users !== undefined && await users.isAdmin(user))),
       issuesPerAddress: new KeyedRateLimiter(
         limits.sessionsPerAddressPerMinute,
         now,
       ),
       issuesPerUser: new KeyedRateLimiter(limits.sessionsPerUserPerMinute, now),
     };
-  }
+  } else rules = new AccessRules(db.sessionId);
   const ctx: ServerContext = {
     db,
     now,
@@ -205,16 +274,29 @@ export function createServer(deps: AppDeps): Server {
   };
 
   mountAssets(app, deps.assets);
-  app.get("/healthz", (c) =>
-    c.json({
-      status: "ok",
+  app.get("/healthz", (c) => {
+    // A cluster member is not ready (503: load balancers keep clients away) until it
+    // has caught up with the others; it serves requests meanwhile all the same.
+    const cluster = deps.cluster?.health();
+    return c.json({
+      status: cluster && !cluster.ready ? "catching_up" : "ok",
       version: deps.version ?? "dev",
       session: db.sessionId,
       ...(security
         ? { rootPublicKey: encodeBase64Url(security.root.publicKey) }
         : {}),
-    }));
-  const renderMetrics = metricsHandler(ctx);
+      ...(cluster ? { cluster } : {}),
+    }, cluster && !cluster.ready ? 503 : 200);
+  });
+  const serverMetrics = metricsHandler(ctx);
+  const cluster = deps.cluster;
+  const renderMetrics = !cluster ? serverMetrics : async (c: Context) => {
+    const base = serverMetrics(c);
+    return new Response((await base.text()) + cluster.metricsText(), {
+      status: base.status,
+      headers: { "content-type": base.headers.get("content-type") ?? "" },
+    });
+  };
   app.get("/metrics", (c) => {
     if (deps.metricsToken === undefined) {
       throw new HttpError(
@@ -233,6 +315,9 @@ export function createServer(deps: AppDeps): Server {
     return renderMetrics(c);
   });
   mountSessionRoutes(app, ctx);
+  mountAuthRoutes(app, ctx);
+  mountAdminRoutes(app, ctx);
+  mountMemberRoutes(app, ctx);
   mountViewRoutes(app, ctx);
   mountSyncRoutes(
     app,
@@ -260,5 +345,6 @@ export function createServer(deps: AppDeps): Server {
     limits,
     admission,
     ...(secured ? { hub: secured.hub, sessions: secured.sessions } : {}),
+    ...(secured?.users ? { users: secured.users } : {}),
   };
 }

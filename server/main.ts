@@ -12,15 +12,27 @@ import { type Database, FileStorage, openDatabase } from "../mod.ts";
 import type { SigningKey } from "../lib/crypto/keys.ts";
 import { createServer } from "./app.ts";
 import { defaultRootKeyPath, loadOrCreateRootKey } from "./root_key.ts";
-import { bearerAuthenticator } from "./users.ts";
+import { USERS_FILE } from "./users.ts";
+import { join } from "node:path";
+import { writeServingFile } from "./cli/serving_file.ts";
 import { RootSessionTrust } from "../lib/sync/root_trust.ts";
 import { COMMANDS, runCommand } from "./cli/commands.ts";
 import { parseDuration } from "./cli/compact.ts";
-import { GcScheduler } from "./gc_scheduler.ts";
 import {
   denoPoolVerifier,
   SERVER_POOL_MIN_BATCH,
 } from "../lib/crypto/deno_verify_pool.ts";
+import { FIRST_GC_DELAY_MS, GcScheduler } from "./gc_scheduler.ts";
+import { ClusterMember } from "./cluster/member.ts";
+import {
+  checkServerId,
+  checkStreamName,
+  type ClusterOptions,
+  DEFAULT_REPLICAS,
+  DEFAULT_STREAM,
+  parseNatsUrls,
+  parseReplicas,
+} from "./cluster/options.ts";
 import { loadPolicy } from "./policy/parse_policy.ts";
 import { applyPolicy, defaultPolicy } from "./policy/apply_policy.ts";
 import { parseListenAddress, serveGuarded } from "./serve.ts";
@@ -31,6 +43,12 @@ const USAGE = `capra ${denoJson.version}: local-first database server
 Usage:
   capra serve [--dir DIR] [--port PORT] [--host HOST] [--root-key PATH] [--retain 30d]
               [--config FILE] [--metrics-listen HOST:PORT] [--metrics-token TOKEN]
+              [--nats URL,URL,... [--nats-creds FILE] [--nats-stream NAME]
+               [--nats-replicas N] [--server-id NAME]]
+              [--public-url URL]
+  capra user invite DIR NAME [--admin]  a one-time sign-up link for NAME
+  capra user list DIR               users, roles, devices, pending invites
+  capra user remove DIR NAME        remove a user (every device signed out)
   capra user add DIR NAME           issue a bearer token for NAME (printed once)
   capra compact DIR --retain 1d     collect history older than the retention
   capra verify DIR [REPO]           check checksums, commit ids and signatures
@@ -51,8 +69,18 @@ Options of serve:
   --metrics-listen  serve GET /metrics on this separate address (keep it private)
   --metrics-token  serve GET /metrics on the main port to "Authorization: Bearer TOKEN"
           (or $CAPRA_METRICS_TOKEN); without either, the main port has no /metrics
+  --public-url  the URL browsers use (https://todo.example.com): passkeys' RP ID and
+          origin, and invite links (default: each request's own URL; or $CAPRA_PUBLIC_URL)
   --retain  history retention: every 6 hours, commits older than this are collected
           (default 30d; at least the session lifetime; "off" keeps all history)
+  --nats  join a cluster: comma-separated NATS URLs (nats://host:4222,...; or
+          $CAPRA_NATS). Members share the root key and one JetStream stream
+  --nats-creds  NATS credentials file (or $CAPRA_NATS_CREDS)
+  --nats-stream  stream name (default ${DEFAULT_STREAM}, or $CAPRA_NATS_STREAM)
+  --nats-replicas  stream replicas (default ${DEFAULT_REPLICAS}, 1 for a single NATS
+          node; or $CAPRA_NATS_REPLICAS)
+  --server-id  this member's name (default: a random id kept in capra-nats.json;
+          or $CAPRA_SERVER_ID)
   --help  show this help (every command has --help)
 
 verify, stats, export and backup only read DIR: they work while a server holds it.
@@ -82,6 +110,12 @@ async function serve(args: string[]): Promise<void> {
         config: { type: "string" },
         "metrics-listen": { type: "string" },
         "metrics-token": { type: "string" },
+        "public-url": { type: "string" },
+        nats: { type: "string" },
+        "nats-creds": { type: "string" },
+        "nats-stream": { type: "string" },
+        "nats-replicas": { type: "string" },
+        "server-id": { type: "string" },
         help: { type: "boolean" },
       },
       strict: true,
@@ -114,6 +148,15 @@ async function serve(args: string[]): Promise<void> {
   } catch (e) {
     fail(`--metrics-listen: ${(e as Error).message}`);
   }
+  const publicUrl = values["public-url"] ?? Deno.env.get("CAPRA_PUBLIC_URL") ??
+    policy.users.publicUrl;
+  if (publicUrl !== undefined) {
+    try {
+      if (!/^https?:$/.test(new URL(publicUrl).protocol)) throw new Error();
+    } catch {
+      fail(`invalid --public-url "${publicUrl}": expected an http(s) URL`);
+    }
+  }
   const metricsToken = values["metrics-token"] ??
     Deno.env.get("CAPRA_METRICS_TOKEN") ?? policy.metricsToken;
   const ttlText = values["session-ttl"] ?? String(policy.sessionTtlMs / 1000);
@@ -135,6 +178,7 @@ async function serve(args: string[]): Promise<void> {
       );
     }
   }
+  const cluster = await clusterOptions(values, retainMs);
   let root: SigningKey, trust: RootSessionTrust, db: Database;
   try {
     // The directory first: a locked or read-only one is refused before anything is created.
@@ -168,23 +212,53 @@ async function serve(args: string[]): Promise<void> {
   for (const r of db.recoveries) {
     console.error(`capra: repaired ${r.repo}: cut ${r.cutBytes} bytes`);
   }
+  const member = cluster &&
+    new ClusterMember({
+      db,
+      dir,
+      root,
+      trust,
+      options: cluster,
+      onFatal: () => Deno.exit(1),
+    });
+  await member?.open();
   const server = createServer({
     db,
+    ...(member ? { cluster: member } : {}),
     version: denoJson.version,
     limits: fromPolicy.limits,
     ...(metricsToken ? { metricsToken } : {}),
     security: {
       root,
       trust,
-      authenticate: bearerAuthenticator(dir),
+      users: {
+        ...fromPolicy.users,
+        ...(publicUrl ? { publicUrl } : {}),
+        legacyUsersFile: join(dir, USERS_FILE),
+      },
       sessionTtlMs: ttlSeconds * 1000,
       rules: fromPolicy.rules,
       anonymousSessions: fromPolicy.anonymousSessions,
       admins: fromPolicy.admins,
+      ...(retainMs !== null ? { retentionMs: retainMs } : {}),
     },
   });
-  const gc = retainMs === null ? null : new GcScheduler(db, { retainMs });
+  try {
+    // Users first: a legacy users file is migrated before the first request.
+    await server.users?.ready();
+  } catch (e) {
+    console.error(`capra serve: ${e instanceof Error ? e.message : String(e)}`);
+    Deno.exit(1);
+  }
+  const gc = retainMs === null ? null : new GcScheduler(db, {
+    retainMs,
+    // Members of a cluster collect the same window, but not all at the same moment.
+    ...(member
+      ? { firstDelayMs: FIRST_GC_DELAY_MS * (1 + Math.random()) }
+      : {}),
+  });
   gc?.start();
+  member?.start();
   const served = await serveGuarded(server, {
     hostname,
     port,
@@ -192,6 +266,12 @@ async function serve(args: string[]): Promise<void> {
   });
   console.log(
     `capra: serving ${dir} on http://${served.addr.hostname}:${served.addr.port}/`,
+  );
+  // The user commands reach this server through it while it holds the directory.
+  const removeServingFile = await writeServingFile(
+    dir,
+    `http://${served.addr.hostname}:${served.addr.port}`,
+    publicUrl,
   );
   if (served.metricsAddr) {
     console.log(
@@ -204,7 +284,9 @@ async function serve(args: string[]): Promise<void> {
     stopping = true;
     // Stop accepting, close sockets (clients reconcile on reconnect), flush, close.
     await served.close();
+    await removeServingFile();
     await gc?.stop();
+    await member?.stop();
     await db.flush();
     await db.close();
     Deno.exit(0);
@@ -212,6 +294,51 @@ async function serve(args: string[]): Promise<void> {
   Deno.addSignalListener("SIGINT", stop);
   Deno.addSignalListener("SIGTERM", stop);
   await served.finished;
+}
+
+/** Cluster options from the flags and environment; null without --nats. */
+async function clusterOptions(
+  values: Record<string, string | boolean | undefined>,
+  retainMs: number | null,
+): Promise<ClusterOptions | null> {
+  const flag = (name: string, env: string) =>
+    (values[name] as string | undefined) ?? Deno.env.get(env);
+  const nats = flag("nats", "CAPRA_NATS");
+  if (!nats) {
+    const stray = ["nats-creds", "nats-stream", "nats-replicas", "server-id"]
+      .find((name) => values[name] !== undefined);
+    if (stray) fail(`--${stray} needs --nats`);
+    return null;
+  }
+  try {
+    const credsPath = flag("nats-creds", "CAPRA_NATS_CREDS");
+    let creds: Uint8Array | undefined;
+    if (credsPath) {
+      try {
+        creds = await Deno.readFile(credsPath);
+      } catch (e) {
+        throw new Error(
+          `cannot read --nats-creds "${credsPath}": ${(e as Error).message}`,
+        );
+      }
+    }
+    const serverId = flag("server-id", "CAPRA_SERVER_ID");
+    return {
+      servers: parseNatsUrls(nats),
+      stream: checkStreamName(
+        flag("nats-stream", "CAPRA_NATS_STREAM") ?? DEFAULT_STREAM,
+      ),
+      replicas: parseReplicas(
+        flag("nats-replicas", "CAPRA_NATS_REPLICAS") ??
+          String(DEFAULT_REPLICAS),
+      ),
+      ...(serverId !== undefined ? { serverId: checkServerId(serverId) } : {}),
+      ...(creds ? { creds } : {}),
+      retainMs,
+    };
+  } catch (e) {
+    fail((e as Error).message);
+  }
 }
 
 if (import.meta.main) {

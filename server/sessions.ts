@@ -157,6 +157,19 @@ export class SessionService {
       else records.push(encodeSessionRecord(stored.record));
     }
     await this.trust.admit(records);
+    // Read once above: what reaches /sys/sessions from elsewhere later (another cluster
+    // member's sessions and revocations) is applied to the trust as it arrives.
+    repo.onChange((change) => {
+      if (!change.local) this.#applyArrived(change.key);
+    });
+  }
+
+  /** Trusts or revokes a session record that arrived by ingest. */
+  #applyArrived(key: string): void {
+    const stored = this.#storedAt(key);
+    if (!stored) return;
+    if (stored.revoked) this.trust.revoke(stored.record.id);
+    else void this.trust.admit([encodeSessionRecord(stored.record)]);
   }
 
   /** The live record at `key` (with `collected`: also the last one collection deleted). */
@@ -328,6 +341,18 @@ export class SessionService {
     if (n) await this.db.flush();
     this.collected += n;
     return n;
+  }
+
+  /** Ids of the stored, unrevoked sessions bound to `userId` (O(stored records)). */
+  async sessionsOf(userId: string): Promise<SessionId[]> {
+    await this.ready();
+    const repo = await this.db.open(SESSIONS_REPO);
+    const out: SessionId[] = [];
+    for (const key of repo.keys()) {
+      const s = this.#storedAt(key);
+      if (s && !s.revoked && s.record.userId === userId) out.push(s.record.id);
+    }
+    return out;
   }
 
   /** Stored (live) session records, revoked ones included. */

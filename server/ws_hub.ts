@@ -11,6 +11,7 @@
 
 import type { Repository } from "../lib/core/repository.ts";
 import type { CommitId } from "../lib/commit/commit.ts";
+import type { SessionRecord } from "../lib/core/session.ts";
 import { repoPathOf } from "../lib/path.ts";
 import {
   type NonceCache,
@@ -67,6 +68,8 @@ export interface WsHubOptions {
   readonly preHelloFrameBytes?: number;
   readonly pushBufferBytes?: number;
   readonly stuckTimeoutMs?: number;
+  /** Told of every verified hello (a device's "last seen"). */
+  readonly onHello?: (session: SessionRecord) => void;
 }
 
 /** The set of open sockets. */
@@ -82,6 +85,7 @@ export class WsHub {
   readonly #idleTimeoutMs: number;
   readonly #preHelloFrameBytes: number;
   readonly #flow: FlowLimits;
+  readonly #onHello: ((session: SessionRecord) => void) | undefined;
 
   constructor(
     private readonly service: SyncService,
@@ -102,6 +106,7 @@ export class WsHub {
       service,
       now,
     );
+    this.#onHello = options.onHello;
     service.onAccepted((repo, ids, origin) => this.#push(repo, ids, origin));
   }
 
@@ -280,6 +285,7 @@ export class WsHub {
       if (conn.socket.maxMessageBytes !== undefined) {
         conn.socket.maxMessageBytes = MAX_WS_FRAME_BYTES;
       }
+      this.#onHello?.(conn.session);
       conn.send({ t: "welcome", session: conn.session.id });
       return;
     }
@@ -336,6 +342,20 @@ export class WsHub {
 
   #push(repo: Repository, ids: readonly CommitId[], origin: unknown): void {
     this.#fanout.add(repo, ids, origin);
+  }
+
+  /**
+   * Closes the sockets of a revoked session at once, with a `session_revoked` error
+   * frame (their client learns it now, not at its next request).
+   */
+  closeSession(id: string): void {
+    for (const c of this.#conns) {
+      if (c.session?.id !== id) continue;
+      this.#fail(
+        c,
+        new RequestAuthError(401, "session_revoked", "Session revoked"),
+      );
+    }
   }
 
   /** Closes every socket (graceful shutdown). */

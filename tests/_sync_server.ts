@@ -6,6 +6,7 @@ import { createServer, type Server } from "../server/app.ts";
 import type { RepoRule } from "../lib/sync/rules.ts";
 import type { ServerLimits } from "../server/limits/limits.ts";
 import { EVERYTHING } from "./_helpers.ts";
+import type { UserSystemOptions } from "../server/users/user_service.ts";
 
 /** A secured server database and app. */
 export interface TestServer extends Server {
@@ -33,6 +34,13 @@ export interface SecureServerOptions {
   readonly metricsToken?: string;
   /** The server database's wall clock (tests that replay a seed pass a virtual one). */
   readonly clock?: () => number;
+  /**
+   * The history retention the server announces (and may compact with: the database
+   * accepts retentions down to it).
+   */
+  readonly retentionMs?: number;
+  /** The user system (users, sign-in, devices, members). */
+  readonly users?: UserSystemOptions;
 }
 
 /**
@@ -42,6 +50,8 @@ export interface SecureServerOptions {
 export const GENEROUS_ISSUANCE: Partial<ServerLimits> = {
   sessionsPerAddressPerMinute: 100_000,
   sessionsPerUserPerMinute: 100_000,
+  signInPerAddressPerMinute: 100_000,
+  signInPerNamePerMinute: 100_000,
 };
 
 /** Opens a server database signed by a root key with a RootSessionTrust. */
@@ -50,7 +60,10 @@ export async function secureServer(
 ): Promise<TestServer> {
   const root = options.root ?? (await generateSigningKey()).key;
   const trust = new RootSessionTrust(root.publicKey, options.now);
-  const clock = options.clock ? { clock: options.clock } : {};
+  const clock = {
+    ...(options.clock ? { clock: options.clock } : {}),
+    ...(options.retentionMs ? { minRetentionMs: options.retentionMs } : {}),
+  };
   const db = options.dir
     ? await openDatabase({
       dir: options.dir,
@@ -77,10 +90,12 @@ export async function secureServer(
       ...(options.rules ? { rules: options.rules } : {}),
       ...(options.authenticate ? { authenticate: options.authenticate } : {}),
       ...(options.sessionTtlMs ? { sessionTtlMs: options.sessionTtlMs } : {}),
+      ...(options.retentionMs ? { retentionMs: options.retentionMs } : {}),
       ...(options.anonymousSessions !== undefined
         ? { anonymousSessions: options.anonymousSessions }
         : {}),
       ...(options.admins ? { admins: options.admins } : {}),
+      ...(options.users ? { users: options.users } : {}),
     },
   });
   return {

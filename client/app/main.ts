@@ -18,34 +18,32 @@ import {
   type Item,
   openBrowserDatabase,
 } from "../mod.ts";
-import { listRepo, TODO_SCHEMA } from "./todo_schema.ts";
+import { TODO_SCHEMA } from "./todo_schema.ts";
 import { drawCommitGraph } from "./history_graph.ts";
+import { mountAccount } from "./account_panel.ts";
+import { signedInName, targetOf } from "./account_store.ts";
 
 /** IndexedDB name of the app's replica. */
 const DB_NAME = "capra-todos";
-/** Default list when the URL has no hash. */
-const DEFAULT_LIST = "shared";
 /** Gap between the order values of neighbouring items. */
 const ORDER_STEP = 1024;
-const LIST_NAME = /^[a-z0-9_-]{1,64}$/;
 
 const $ = <T extends HTMLElement>(id: string) =>
   document.getElementById(id) as T;
-
-function listName(): string {
-  const h = decodeURIComponent(location.hash.slice(1)).toLowerCase();
-  return LIST_NAME.test(h) ? h : DEFAULT_LIST;
-}
 
 const db = await openBrowserDatabase({
   name: DB_NAME,
   schemas: [TODO_SCHEMA],
   onClearedElsewhere: () => location.reload(),
 });
-const list = listName();
-const repoPath = listRepo(list);
+// The URL hash names the list: #me (private), #list=<id> (shared), #<name> (demo).
+const signedIn = signedInName();
+const target = targetOf(location.hash, signedIn);
+const list = target.title;
+const repoPath = target.repo;
 const repo = await db.open(repoPath);
 const sync = new BrowserSync(db, { serverUrl: location.origin });
+mountAccount($("account"), { db, sync, name: signedIn, target });
 const me = db.sessionId;
 let selected: string | null = null;
 

@@ -13,17 +13,22 @@ import {
 import type { SessionId, SigningKey } from "../crypto/keys.ts";
 import { HybridClock, type WallClock } from "../commit/clock.ts";
 import { type Schema, SchemaRegistry } from "../schema/schema.ts";
+import type { SchemaMismatch } from "../schema/schema_reports.ts";
 import { parsePath, type RepoPath, repoPathOf } from "../path.ts";
 import type { RecoveryReport, Storage } from "../storage/storage.ts";
 import type { RepoContext } from "../core/context.ts";
-import type { Item } from "../core/item.ts";
+import type { Item, RawItem } from "../core/item.ts";
 import type { CommitInfo } from "../core/item_history.ts";
 import { Items } from "../core/items.ts";
 import { OpenRepositories } from "../core/open_repositories.ts";
 import type { OpenRepository } from "../core/open_repository.ts";
 import type { CommitsListener, Repository } from "../core/repository.ts";
 import type { ResidencyOptions } from "../core/residency.ts";
-import { type CompactionResult, Compactor } from "../core/compaction.ts";
+import {
+  type CompactionResult,
+  Compactor,
+  type FollowOptions,
+} from "../core/compaction.ts";
 import { loadOrCreateReplicaKey } from "../core/replica_key.ts";
 import {
   type SessionRecord,
@@ -93,6 +98,7 @@ export class Database {
     this.schemas = new SchemaRegistry();
     for (const s of options.schemas ?? []) this.schemas.register(s);
     this.#onError = options.onError ?? ((e) => console.error("capra:", e));
+    this.schemas.reports.reportErrorsTo((e) => this.#onError(e));
     const random = options.random ??
       ((b) => void crypto.getRandomValues(b as Uint8Array<ArrayBuffer>));
     const wall = options.clock ?? Date.now;
@@ -113,6 +119,7 @@ export class Database {
       checkOpen: () => {
         if (this.#closed) throw new Error("Database is closed");
       },
+      reportError: (e) => this.#onError(e),
       safeCall: (fn, arg) => {
         try {
           fn(arg);
@@ -180,6 +187,22 @@ export class Database {
   /** Registers a schema version. */
   registerSchema(schema: Schema): void {
     this.schemas.register(schema);
+  }
+
+  /**
+   * Schema ids whose field set differs between this replica and a writer of data it read
+   * or received (another replica registered other fields under the same `ns/version`),
+   * each listed once. Nothing is lost meanwhile: fields this replica does not know are
+   * carried through writes and merges unchanged. Each is also reported to `onError` as a
+   * `SchemaMismatchError`.
+   */
+  get schemaMismatches(): readonly SchemaMismatch[] {
+    return this.schemas.reports.mismatches;
+  }
+
+  /** Calls `listener` for every new schema mismatch; returns an unsubscribe function. */
+  onSchemaMismatch(listener: (mismatch: SchemaMismatch) => void): () => void {
+    return this.schemas.reports.onMismatch(listener);
   }
 
   // --- repositories -------------------------------------------------------------------
@@ -290,6 +313,15 @@ export class Database {
     return this.#items.item(path);
   }
 
+  /**
+   * The stored data of the item at `path`, raw, with its schema id (undefined when
+   * absent); also for an item this replica cannot read, e.g. one written under a newer
+   * schema version that is not registered here (see `Item.isReadable`).
+   */
+  rawItem(path: string): RawItem | undefined {
+    return this.#items.rawItem(path);
+  }
+
   /** Opens the item's repository if needed and returns the item (or undefined). */
   async load(path: string): Promise<Item | undefined> {
     await this.open(parsePath(path).repoPath);
@@ -346,16 +378,19 @@ export class Database {
   /**
    * Follows a sync peer's garbage collection: when the peer's horizon (an HLC timestamp)
    * is later than this repository's, compacts to it, so both hold the same history and
-   * reconcile in one round again. The horizon is clamped to the local minimum retention
-   * (a peer cannot make this replica forget recent history); storages that cannot
-   * rewrite logs keep their history. Returns null when nothing was done.
+   * reconcile in one round again. The horizon is clamped to the local minimum retention,
+   * or to the retention the peer announced (`options.retentionMs`) when that is shorter
+   * (a peer cannot make this replica forget more recent history than it keeps itself);
+   * `options.keep` names commits to keep anyway (those the peer holds). Storages that
+   * cannot rewrite logs collect in place. Returns null when nothing was done.
    */
   async followHorizon(
     repo: string,
     peerHorizon: number,
+    options?: FollowOptions,
   ): Promise<CompactionResult | null> {
     this.#ctx.checkOpen();
-    return await this.#compactor.followHorizon(repo, peerHorizon);
+    return await this.#compactor.followHorizon(repo, peerHorizon, options);
   }
 
   // --- sync -------------------------------------------------------------------------------
@@ -373,7 +408,10 @@ export class Database {
   /**
    * Reconciles one repository with a peer through `transport` (HTTP rounds, an in-memory
    * pair, …) and returns when both hold the same commits. When the peer collected
-   * history this replica still holds, this replica follows its horizon.
+   * history this replica still holds, this replica follows its horizon; local edits the
+   * peer cannot take because they build on history it collected are re-applied on its
+   * current state as new commits (`SyncStats.reapplied` says which, and what they
+   * overwrote).
    */
   async syncWith(
     repo: string,
@@ -385,9 +423,10 @@ export class Database {
     return await syncFollowingHorizon(
       {
         open: (path) => this.#open(path),
-        wouldFollow: (path, h) =>
-          this.#compactor.wouldFollow(path as RepoPath, h),
-        followHorizon: (path, h) => this.followHorizon(path, h),
+        wouldFollow: (path, h, retentionMs) =>
+          this.#compactor.wouldFollow(path as RepoPath, h, retentionMs),
+        followHorizon: (path, h, options) =>
+          this.followHorizon(path, h, options),
       },
       r,
       transport,

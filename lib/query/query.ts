@@ -34,7 +34,10 @@ import { scanCandidates } from "./scan.ts";
 export interface QueryOptions<Ctx = undefined> {
   /** A repository path (`/type/repo`) or another query (chaining). */
   readonly source: string | Query<unknown>;
-  /** Only items whose schema has this namespace (e.g. `"todo"`). */
+  /**
+   * Only items whose schema has this namespace (e.g. `"todo"`). Items this replica cannot
+   * read (a schema version not registered here, see `Item.isReadable`) are never results.
+   */
   readonly schema?: string;
   /** Only items for which this returns true (all items when absent). */
   readonly predicate?: QueryPredicate<Ctx>;
@@ -267,7 +270,10 @@ export class Query<Ctx = undefined> {
         if (this.#closed) return;
         const ns = this.#ns;
         run = await scanCandidates(this.#base.results, this.#rows, {
-          toItem: (item) => ns && item.schema.ns !== ns ? undefined : item,
+          toItem: (item) =>
+            !item.isReadable || (ns && item.schema.ns !== ns)
+              ? undefined
+              : item,
           evaluate: (item) => this.#match(item),
           noMatch: NO_MATCH,
           stopped: () => this.#closed,
@@ -299,7 +305,10 @@ export class Query<Ctx = undefined> {
   /** The item of an entry when it is live and of the query's schema (scan fast path). */
   #liveItem(repo: OpenRepository, e: ItemEntry): Item | undefined {
     const v = repo.items.valueOf(e);
-    if (!v || v.deleted || (this.#ns && v.schema.ns !== this.#ns)) {
+    if (
+      !v || v.deleted || v.unreadable !== undefined ||
+      (this.#ns && v.schema.ns !== this.#ns)
+    ) {
       return undefined;
     }
     return e.handle instanceof Item ? e.handle : this.#db.item(e.path);
@@ -309,7 +318,10 @@ export class Query<Ctx = undefined> {
 
   /** The sort key of a matching item, or NO_MATCH. Never throws. */
   #test(item: Item): Evaluation {
-    if (item.isDeleted || (this.#ns && item.schema.ns !== this.#ns)) {
+    if (
+      item.isDeleted || !item.isReadable ||
+      (this.#ns && item.schema.ns !== this.#ns)
+    ) {
       return NO_MATCH;
     }
     return this.#match(item);

@@ -4,7 +4,9 @@
  * session_request.ts), signs requests with it, sends it (and the records of other authors
  * it relays) along with commits, and trusts only sessions whose records verify against
  * the server's root key. Received commits are checked against the built-in write rules
- * and the rules the server published with the session (every ingress checks).
+ * and the rules the server published with the session (every ingress checks). The
+ * session response also announces the server's history retention (`retentionMs`,
+ * optional): sync follows the server's garbage-collection horizon down to it.
  *
  * @module
  */
@@ -26,10 +28,44 @@ import { rulesFromPublished } from "./declared_rules.ts";
 import { SESSIONS_PATH, signSessionRequest } from "./session_request.ts";
 import { parsePath } from "../path.ts";
 
+/** Credentials of a sign-in or sign-up (the `signIn` field of a session request). */
+export type SignInCredentials =
+  | {
+    readonly method: "password";
+    readonly name: string;
+    readonly password: string;
+  }
+  | {
+    readonly method: "passkey";
+    /** From `POST /v1/auth/passkey/options` (purpose "sign-in"). */
+    readonly challengeId: string;
+    /** The authenticator's answer (`startAuthentication`'s result). */
+    readonly response: unknown;
+  }
+  | {
+    readonly method: "sign-up";
+    /** The new user's name (an invite brings its own). */
+    readonly name?: string;
+    /** The token of an invite link (`#invite=…`). */
+    readonly invite?: string;
+    readonly password?: string;
+    readonly passkey?: {
+      readonly challengeId: string;
+      readonly response: unknown;
+    };
+  };
+
 /** Options of {@link ServerSession.create}. */
 export interface ServerSessionOptions {
   /** Bearer token binding the session to a user (`capra user add`). */
   readonly token?: string;
+  /**
+   * Signs in (or up) with these credentials: the session is bound to that user and to
+   * this database's key, which renews it later without them (until it is revoked).
+   */
+  readonly signIn?: SignInCredentials;
+  /** This device's name, shown in the user's device list. */
+  readonly device?: string;
   /** fetch (tests pass a Hono app's `request`). */
   readonly fetch?: FetchLike;
   /** Wall clock. */
@@ -43,6 +79,7 @@ export class ServerSession {
   #record: SessionRecord;
   #encoded: Uint8Array;
   #renewing: Promise<void> | undefined;
+  #retentionMs: number | undefined;
   /** The built-in write rules and those the server published. */
   #rules: AccessRules;
 
@@ -51,6 +88,7 @@ export class ServerSession {
     readonly baseUrl: string,
     record: SessionRecord,
     encoded: Uint8Array,
+    retentionMs: number | undefined,
     readonly trust: RootSessionTrust,
     private readonly fetchFn: FetchLike,
     private readonly now: () => number,
@@ -59,8 +97,13 @@ export class ServerSession {
   ) {
     this.#record = record;
     this.#encoded = encoded;
+    this.#retentionMs = retentionMs;
     this.#rules = rules;
+    const retention = () => this.#retentionMs;
     this.hooks = {
+      get peerRetentionMs() {
+        return retention();
+      },
       mayWrite: (key, session) => {
         const p = parsePath(key);
         return this.#rules.allows(p.repoPath, p.item, session, "write");
@@ -84,9 +127,28 @@ export class ServerSession {
     return this.#record;
   }
 
+  /**
+   * The history retention (ms) the server announced: it garbage-collects commits older
+   * than that, and this replica follows its horizon down to it. Undefined when the
+   * server does not say (it does not collect, or predates the announcement).
+   */
+  get retentionMs(): number | undefined {
+    return this.#retentionMs;
+  }
+
   /** Our encoded session record, sent with requests and commits. */
   get encoded(): Uint8Array {
     return this.#encoded;
+  }
+
+  /** The fetch its requests go through. */
+  get fetch(): FetchLike {
+    return this.fetchFn;
+  }
+
+  /** The user this session is bound to (undefined: anonymous). */
+  get userId(): string | undefined {
+    return this.#record.userId;
   }
 
   /** The write rules received commits are checked against. */
@@ -103,7 +165,10 @@ export class ServerSession {
     const fetchFn = options.fetch ?? ((url, init) => fetch(url, init));
     const base = baseUrl.replace(/\/$/, "");
     const now = options.now ?? Date.now;
-    const issued = await requestSession(db, base, fetchFn, options.token, now);
+    const issued = await requestSession(db, base, fetchFn, options.token, now, {
+      ...(options.signIn ? { signIn: options.signIn } : {}),
+      ...(options.device ? { device: options.device } : {}),
+    });
     const trust = new RootSessionTrust(issued.rootPublicKey, now);
     const record = await checkIssued(db, trust, issued.encoded, now());
     const s = new ServerSession(
@@ -111,6 +176,7 @@ export class ServerSession {
       base,
       record,
       issued.encoded,
+      issued.retentionMs,
       trust,
       fetchFn,
       now,
@@ -134,6 +200,7 @@ export class ServerSession {
           this.fetchFn,
           this.options.token,
           this.now,
+          this.options.device ? { device: this.options.device } : {},
         );
         const record = await checkIssued(
           this.db,
@@ -143,6 +210,7 @@ export class ServerSession {
         );
         this.#record = record;
         this.#encoded = issued.encoded;
+        this.#retentionMs = issued.retentionMs;
         this.#rules = rulesOf(this.trust, issued.rules);
         await this.admit([]);
       } finally {
@@ -208,13 +276,20 @@ async function requestSession(
   fetchFn: FetchLike,
   token: string | undefined,
   now: () => number,
+  extra: Readonly<Record<string, unknown>> = {},
 ): Promise<
-  { encoded: Uint8Array; rootPublicKey: Uint8Array; rules?: unknown }
+  {
+    encoded: Uint8Array;
+    rootPublicKey: Uint8Array;
+    rules?: unknown;
+    retentionMs?: number;
+  }
 > {
   const { body, headers } = await signSessionRequest(
     { sign: (m) => db.sign(m), publicKey: db.session.publicKey },
     {
       ...(token ? { authorization: `Bearer ${token}` } : {}),
+      extra,
       now: now(),
     },
   );
@@ -234,10 +309,14 @@ async function requestSession(
       typeof j?.code === "string" ? j.code : undefined,
     );
   }
+  const retentionMs = j?.retentionMs;
   return {
     encoded: decodeBase64Url(String(j?.record)),
     rootPublicKey: decodeBase64Url(String(j?.rootPublicKey)),
     ...(j?.rules !== undefined ? { rules: j.rules } : {}),
+    ...(Number.isSafeInteger(retentionMs) && retentionMs > 0
+      ? { retentionMs }
+      : {}),
   };
 }
 

@@ -10,7 +10,11 @@ import { compileRules } from "../../lib/sync/declared_rules.ts";
 import type { RepoRule } from "../../lib/sync/rules.ts";
 import type { ServerLimits } from "../limits/limits.ts";
 import { parsePolicy } from "./parse_policy.ts";
-import { DEFAULT_POLICY_CONFIG, type ServerPolicy } from "./policy.ts";
+import {
+  DEFAULT_POLICY_CONFIG,
+  type ServerPolicy,
+  type UserPolicy,
+} from "./policy.ts";
 
 /** The policy of `capra serve` without `--config`. */
 export function defaultPolicy(): ServerPolicy {
@@ -25,6 +29,8 @@ export interface PolicyOptions {
   readonly sessionTtlMs: number;
   readonly limits: ServerLimits;
   readonly metricsToken?: string;
+  /** The user system's options (`createServer({ security: { users } })`). */
+  readonly users: UserPolicy;
 }
 
 /**
@@ -41,6 +47,7 @@ export function applyPolicy(db: Database, policy: ServerPolicy): PolicyOptions {
     admins: policy.admins,
     sessionTtlMs: policy.sessionTtlMs,
     limits: policy.limits,
+    users: policy.users,
     ...(policy.metricsToken !== undefined
       ? { metricsToken: policy.metricsToken }
       : {}),
