@@ -24,6 +24,12 @@ import type { ServerMetrics } from "./metrics.ts";
 export const MAX_QUEUED_REQUESTS = 64;
 /** Request bytes of one socket waiting for their turn before reading pauses (or it closes). */
 export const MAX_QUEUED_REQUEST_BYTES = 16 * 1024 * 1024;
+/**
+ * Longest stretch between two lag checks that counts toward the stuck timeout: beyond
+ * it, the server's own event loop was busy (it could not write either), which is not
+ * the peer's fault.
+ */
+export const MAX_STALL_STEP_MS = 200;
 /** Close code: pushes were left out and this client cannot be told to catch up: reconnect. */
 export const WS_CLOSE_CATCH_UP = 4001;
 /** Close code: the socket stayed over its buffer bound without draining (stuck). */
@@ -87,7 +93,9 @@ export class HubConnection {
   lagging: Set<string> | undefined;
   #lastBuffered = 0;
   #lastWritten = 0;
-  #lastProgressAt = 0;
+  #lastCheckAt = 0;
+  /** Time the socket lagged without progress, the server's own stalls left out. */
+  #stalledMs = 0;
   #queued = 0;
   #queuedBytes = 0;
   #chain: Promise<void> = Promise.resolve();
@@ -159,7 +167,8 @@ export class HubConnection {
     this.lagging = new Set();
     this.#lastBuffered = this.socket.bufferedAmount;
     this.#lastWritten = this.socket.bytesWritten ?? 0;
-    this.#lastProgressAt = now;
+    this.#lastCheckAt = now;
+    this.#stalledMs = 0;
     this.metrics.socketsLagged++;
     this.#updateReading();
     this.onLag(this);
@@ -191,11 +200,16 @@ export class HubConnection {
     // Progress: bytes reached the peer (or, without that count, fewer are unsent); a
     // socket that reads while answers keep coming is slow, not stuck.
     const written = this.socket.bytesWritten ?? 0;
+    const step = Math.min(
+      Math.max(0, now - this.#lastCheckAt),
+      MAX_STALL_STEP_MS,
+    );
+    this.#lastCheckAt = now;
     if (buffered < this.#lastBuffered || written > this.#lastWritten) {
       this.#lastBuffered = buffered;
       this.#lastWritten = written;
-      this.#lastProgressAt = now;
-    } else if (now - this.#lastProgressAt >= this.flow.stuckTimeoutMs) {
+      this.#stalledMs = 0;
+    } else if ((this.#stalledMs += step) >= this.flow.stuckTimeoutMs) {
       this.metrics.stuckCloses++;
       this.socket.close(WS_CLOSE_STUCK, "stuck: not reading");
       return false;

@@ -3,7 +3,8 @@
  * as `capra serve`): a client that stops reading does not delay the others, holds at most
  * its buffer bound on the server, and catches up by reconciliation once it reads again,
  * without being disconnected; one that stays stuck is closed after the stuck timeout; an
- * older client that cannot be told to catch up is closed so it reconciles on reconnect.
+ * older client that cannot be told to catch up is closed so it reconciles on reconnect;
+ * time the server's own event loop was blocked does not count as the peer being stuck.
  */
 
 import assert from "node:assert/strict";
@@ -11,7 +12,13 @@ import { type Database, ServerSession, SyncClient } from "../mod.ts";
 import { encodeWsFrame } from "../lib/sync/ws_protocol.ts";
 import { signRequest } from "../lib/sync/request_signing.ts";
 import { serveGuarded } from "../server/serve.ts";
-import { WS_CLOSE_CATCH_UP, WS_CLOSE_STUCK } from "../server/ws_connection.ts";
+import {
+  HubConnection,
+  PushFrame,
+  WS_CLOSE_CATCH_UP,
+  WS_CLOSE_STUCK,
+} from "../server/ws_connection.ts";
+import { ServerMetrics } from "../server/metrics.ts";
 import { clientDb, GENEROUS_ISSUANCE, secureServer } from "./_sync_server.ts";
 import { PausableWebSocket, RAW_SOCKETS } from "./_raw_ws.ts";
 
@@ -167,7 +174,7 @@ Deno.test("a client that stops reading does not delay the others, stays within i
 });
 
 Deno.test("a socket stuck over its bound is closed after the stuck timeout; its client reconnects and reconciles", async () => {
-  const { server, served, url } = await setup({ wsStuckTimeoutMs: 300 });
+  const { server, served, url } = await setup({ wsStuckTimeoutMs: 1000 });
   const writer = await clientDb(), slow = await clientDb();
   const clients: SyncClient[] = [];
   try {
@@ -255,4 +262,54 @@ Deno.test("a client without the catch-up feature is closed once it drained, to r
     await served.close();
     for (const d of [writer, old, server.db]) await d.close();
   }
+});
+
+Deno.test("the stuck timeout counts the peer's stalls, not the server's own busy event loop", () => {
+  const socket = {
+    binaryType: "arraybuffer",
+    readyState: 1,
+    bufferedAmount: 0,
+    bytesWritten: 0,
+    onmessage: null,
+    onclose: null,
+    onerror: null,
+    closedWith: undefined as number | undefined,
+    send(d: Uint8Array) {
+      this.bufferedAmount += d.length;
+    },
+    close(code?: number) {
+      this.closedWith = code;
+    },
+  };
+  const metrics = new ServerMetrics();
+  const conn = new HubConnection(
+    socket,
+    {
+      pushBufferBytes: 1000,
+      stuckTimeoutMs: 1000,
+    },
+    metrics,
+    () => {},
+  );
+  conn.subs.add(REPO);
+  let t = 0;
+  socket.bufferedAmount = 5000;
+  conn.deliver(REPO, [new PushFrame(new Uint8Array(10), 1)], t);
+  assert.ok(conn.lagging, "over the bound: lagging");
+  // The server's loop was blocked 10 s: one check late, it counts as one short step.
+  t += 10_000;
+  assert.equal(conn.checkLag(t), true);
+  assert.equal(socket.closedWith, undefined);
+  // Progress (bytes reached the peer) resets the count.
+  for (let i = 0; i < 15; i++) {
+    t += 50;
+    socket.bytesWritten += 10;
+    assert.equal(conn.checkLag(t), true);
+  }
+  // Then no progress at all for the timeout: closed as stuck.
+  let checks = 0;
+  while (conn.checkLag(t += 50)) checks++;
+  assert.equal(socket.closedWith, WS_CLOSE_STUCK);
+  assert.equal(metrics.stuckCloses, 1);
+  assert.ok(checks >= 1000 / 50 - 1, `closed after ${checks} checks`);
 });
