@@ -16,6 +16,8 @@ import { benchQueries } from "./bench_query.ts";
 import { benchSync } from "./bench_sync.ts";
 import { benchCluster } from "./bench_cluster.ts";
 import { bundleSizes, CLIENT_GZIP_TARGET_BYTES } from "./bundle.ts";
+import { benchFanout, FANOUT_TARGET_PER_S } from "./bench_fanout.ts";
+import { formatLoadRow, LOAD_CLIENT_COUNTS, runLoad } from "./bench_load.ts";
 
 const N = Number(Deno.env.get("CAPRA_BENCH_N") ?? 100_000);
 const SINGLE = 200;
@@ -372,6 +374,49 @@ for (const q of await benchQueries(N)) {
       target: r.target,
     });
     console.error(`${r.name}: ${value}`);
+  }
+}
+// --- one server, C live clients (issue 14): a real `capra serve` and two load processes
+{
+  const fan = await benchFanout(2000);
+  rows.push({
+    name:
+      `push fan-out on one core, ${fan.clients} sockets (main thread, no socket writes)`,
+    capra: `${fan.deliveriesPerS.toLocaleString("en-US")} deliveries/s`,
+    sqlite: "",
+    ratio: "",
+    target: `≥ ${FANOUT_TARGET_PER_S.toLocaleString("en-US")}/s`,
+  });
+  console.error(`fan-out: ${fan.deliveriesPerS} deliveries/s`);
+  for (const c of LOAD_CLIENT_COUNTS) {
+    const r = await runLoad(c);
+    console.error(formatLoadRow(r));
+    const perCore = r.serverCpu > 0
+      ? Math.round(r.pushDeliveriesPerS / (r.serverCpu / 100))
+      : 0;
+    rows.push({
+      name:
+        `load C=${c}: server CPU / RSS / accepted of sent / deliveries (per CPU-s)`,
+      capra:
+        `${r.serverCpu} / ${r.rssMaxMb} MB / ${r.commitsAcceptedPerS} of ${r.commitsSentPerS}/s / ` +
+        `${r.pushDeliveriesPerS.toLocaleString("en-US")}/s (${
+          perCore.toLocaleString("en-US")
+        })`,
+      sqlite: "",
+      ratio: "",
+      target: c === 2000 ? "every commit accepted" : "",
+    }, {
+      name:
+        `load C=${c}: propagation p50/p99, /healthz p99, disconnects (load ${r.loadAverage})`,
+      capra:
+        `${r.propagationP50Ms.toFixed(0)} / ${
+          r.propagationP99Ms.toFixed(0)
+        } ms, ` +
+        `${r.healthP99Ms.toFixed(1)} ms, ${r.disconnects}`,
+      sqlite: "",
+      ratio: "",
+      target: c === 2000 ? "p99 ≤ 250 ms, /healthz p99 ≤ 50 ms, 0" : "",
+    });
   }
 }
 // --- cluster: 3 NATS JetStream nodes and capra serve --nats processes (skipped with a

@@ -17,6 +17,8 @@ import type { SecuredContext, ServerContext } from "./context.ts";
 import { errorResponse, HttpError } from "./errors.ts";
 import { ByteBudget } from "./limits/byte_budget.ts";
 import { limitsWith, type ServerLimits } from "./limits/limits.ts";
+import { Admission, LoopLagMonitor } from "./limits/admission.ts";
+import { takeGuardedUpgrade } from "./net/ws_upgrade.ts";
 import { KeyedRateLimiter } from "./limits/token_bucket.ts";
 import { ServerMetrics } from "./metrics.ts";
 import { SessionQuotas } from "./quotas.ts";
@@ -114,6 +116,11 @@ export interface Server {
   readonly limits: ServerLimits;
   readonly hub?: WsHub;
   readonly sessions?: SessionService;
+  /**
+   * Admission control; its lag monitor runs only once started (serve.ts starts it), so
+   * in-process apps admit everything.
+   */
+  readonly admission: Admission;
   /** The user system, when `security.users` is given. */
   readonly users?: UserService;
 }
@@ -155,6 +162,11 @@ export function createServer(deps: AppDeps): Server {
   );
   const nonces = new NonceCache();
   const quotas = new SessionQuotas(limits, now);
+  const admission = new Admission(new LoopLagMonitor(), {
+    connectLagMs: limits.admissionConnectLagMs,
+    writeLagMs: limits.admissionWriteLagMs,
+    maxIngestsInFlight: limits.maxIngestsInFlight,
+  });
   let secured: SecuredContext | undefined;
   let rules: AccessRules;
   if (security) {
@@ -184,12 +196,27 @@ export function createServer(deps: AppDeps): Server {
       security.rules,
       users?.members,
     );
-    const sync = new SyncService(db, security.trust, rules, metrics, quotas);
+    const sync = new SyncService(
+      db,
+      security.trust,
+      rules,
+      metrics,
+      quotas,
+      admission,
+    );
     const hub = new WsHub(sync, nonces, now, {
       helloTimeoutMs: limits.wsHelloTimeoutMs,
       idleTimeoutMs: limits.wsIdleTimeoutMs,
       preHelloFrameBytes: limits.wsPreHelloFrameBytes,
+      pushBufferBytes: limits.wsPushBufferBytes,
+      stuckTimeoutMs: limits.wsStuckTimeoutMs,
       ...(users ? { onHello: (s) => users.devices.seen(s.id) } : {}),
+    });
+    metrics.moreGauges = () => ({
+      laggingClients: hub.lagging,
+      unsentPushBytes: hub.bufferedBytes,
+      eventLoopLagMs: admission.lag.medianMs,
+      ingestsInFlight: admission.ingestsInFlight,
     });
     if (users) users.closeSockets = (id) => hub.closeSession(id);
     const admins = new Set(security.admins ?? []);
@@ -297,9 +324,14 @@ export function createServer(deps: AppDeps): Server {
     ctx,
     deps.upgradeWebSocket ??
       ((r: Request) =>
-        Deno.upgradeWebSocket(r, {
-          idleTimeout: Math.max(1, Math.round(limits.wsPingIntervalMs / 1000)),
-        })),
+        // A socket the connection guard runs itself (serve.ts), else Deno.serve's.
+        takeGuardedUpgrade(r) ??
+          Deno.upgradeWebSocket(r, {
+            idleTimeout: Math.max(
+              1,
+              Math.round(limits.wsPingIntervalMs / 1000),
+            ),
+          })),
   );
 
   const metricsApp = new Hono();
@@ -311,6 +343,7 @@ export function createServer(deps: AppDeps): Server {
     metricsApp,
     metrics,
     limits,
+    admission,
     ...(secured ? { hub: secured.hub, sessions: secured.sessions } : {}),
     ...(secured?.users ? { users: secured.users } : {}),
   };

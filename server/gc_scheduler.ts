@@ -2,7 +2,9 @@
  * Periodic history garbage collection for a serving database: every `intervalMs` each
  * repository of the data directory is compacted with the retention window, one at a
  * time (a repository with nothing old enough is left untouched, and requests that open
- * a repository during its compaction wait for the new file).
+ * a repository during its compaction wait for the new file). A repository the pass
+ * opened is released after it (closed as if idle, unless something uses it meanwhile),
+ * so a pass over 10,000 repositories does not leave them all resident.
  *
  * @module
  */
@@ -71,6 +73,7 @@ export class GcScheduler {
     const repos = await this.db.listRepositories();
     for (const repo of repos) {
       if (this.#stopped || this.db.closed) break;
+      const wasOpen = this.db.isOpen(repo);
       try {
         const r = await this.db.compact(repo, {
           retainMs: this.options.retainMs,
@@ -84,6 +87,12 @@ export class GcScheduler {
       } catch (e) {
         failed++;
         log(`capra gc: ${repo}: ${(e as Error).message}`);
+      }
+      // Opened for the pass only: close it again (pinned or used ones stay).
+      if (!wasOpen && !this.db.closed) {
+        await this.db.release(repo).catch((e) =>
+          log(`capra gc: ${repo}: ${(e as Error).message}`)
+        );
       }
     }
     return { repositories: repos.length, droppedCommits: dropped, failed };

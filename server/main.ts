@@ -18,6 +18,10 @@ import { writeServingFile } from "./cli/serving_file.ts";
 import { RootSessionTrust } from "../lib/sync/root_trust.ts";
 import { COMMANDS, runCommand } from "./cli/commands.ts";
 import { parseDuration } from "./cli/compact.ts";
+import {
+  denoPoolVerifier,
+  SERVER_POOL_MIN_BATCH,
+} from "../lib/crypto/deno_verify_pool.ts";
 import { FIRST_GC_DELAY_MS, GcScheduler } from "./gc_scheduler.ts";
 import { ClusterMember } from "./cluster/member.ts";
 import {
@@ -196,6 +200,8 @@ async function serve(args: string[]): Promise<void> {
       trust,
       minRetentionMs: ttlSeconds * 1000,
       idleCloseMs: SERVER_IDLE_CLOSE_MS,
+      // Every received signature is checked on the worker pool, off the event loop.
+      verifier: denoPoolVerifier({ minBatch: SERVER_POOL_MIN_BATCH }),
     });
   } catch (e) {
     // A locked or read-only directory, an unreadable root key: one line, no stack.

@@ -1,14 +1,17 @@
 /**
  * Serves a {@link Server} the way `capra serve` does: behind the connection guard
  * (net/connection_guard.ts: per-address connection caps, header/body/keep-alive
- * timeouts), with the HTTP server itself on an internal 127.0.0.1 port, and `/metrics`
- * optionally on a separate listen address. Returns when both listen.
+ * timeouts, admission control), with the HTTP server itself on an internal 127.0.0.1
+ * port, WebSockets run by the guard on the client's own connection (net/ws_upgrade.ts),
+ * and `/metrics` optionally on a separate listen address. Returns when both listen.
  *
  * @module
  */
 
 import type { Server } from "./app.ts";
 import { ConnectionGuard } from "./net/connection_guard.ts";
+import { answerUpgrade } from "./net/ws_upgrade.ts";
+import { MAX_WS_FRAME_BYTES } from "../lib/sync/ws_protocol.ts";
 
 /** Options of {@link serveGuarded}. */
 export interface GuardedServeOptions {
@@ -87,7 +90,21 @@ export async function serveGuarded(
       upgradedIdleTimeoutMs: 3 * l.wsPingIntervalMs,
     },
     counters: server.metrics,
+    upgrades: (head, remoteAddr) =>
+      answerUpgrade(
+        head,
+        remoteAddr,
+        (req, env) => server.app.fetch(req, env),
+        {
+          maxMessageBytes: MAX_WS_FRAME_BYTES,
+          pingIntervalMs: l.wsPingIntervalMs,
+          // A live peer answers the pings, so bytes flow at least that often.
+          idleTimeoutMs: 3 * l.wsPingIntervalMs,
+        },
+      ),
+    admit: (head) => server.admission.refusalFor(head.target),
   });
+  server.admission.lag.start();
   let metrics: Deno.HttpServer<Deno.NetAddr> | undefined;
   let metricsAddr: Deno.NetAddr | undefined;
   if (options.metricsAddress) {
@@ -100,6 +117,7 @@ export async function serveGuarded(
     metricsAddr = await ready.promise;
   }
   const close = async () => {
+    server.admission.lag.stop();
     server.hub?.closeAll();
     await guard.close();
     ac.abort();

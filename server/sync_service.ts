@@ -3,7 +3,9 @@
  * read access, ingests with the write rules (per commit), answers the reconciliation with
  * only what the session may read (per item where an app rule decides per item: the
  * reconciliation then runs over that subset, so the ids of other items never reach the
- * client), counts everything and announces accepted commits.
+ * client), counts everything and announces accepted commits. Past capacity, messages
+ * carrying commits are refused (admission.ts); a message runs on its repository through
+ * `db.withRepository`, so an idle close or a GC pass cannot close it halfway.
  *
  * @module
  */
@@ -26,6 +28,7 @@ import type { AccessRules } from "../lib/sync/rules.ts";
 import { HttpError } from "./errors.ts";
 import type { ServerMetrics } from "./metrics.ts";
 import type { SessionQuotas } from "./quotas.ts";
+import type { Admission } from "./limits/admission.ts";
 
 /** Called with commits accepted from `origin` (a socket, or undefined for HTTP). */
 export type AcceptedListener = (
@@ -46,6 +49,8 @@ export class SyncService {
     readonly metrics: ServerMetrics,
     /** Per-session quotas charged by every message (none when absent). */
     readonly quotas?: SessionQuotas,
+    /** Refuses writes past capacity (none when absent). */
+    readonly admission?: Admission,
   ) {
     this.hooks = {
       admitSessions: async (records) => {
@@ -163,16 +168,31 @@ export class SyncService {
       );
     }
     this.checkRead(message.repo, session);
-    const repo = await this.db.open(message.repo);
-    const { answer, accepted, rejected } = await answerSync(repo, message, {
-      ...this.hooks,
-      syncSet: (r) => this.syncSetFor(r, session),
-    });
-    this.metrics.commitsAccepted += accepted.length;
-    this.metrics.commitsRejected += rejected.length;
-    if (accepted.length) this.announce(repo, accepted, origin);
-    const out = encodeSyncMessage(answer);
-    this.metrics.bytesOut += out.length;
-    return out;
+    const writes = (message.commits?.length ?? 0) > 0;
+    if (writes && this.admission) {
+      try {
+        this.admission.checkWrite();
+      } catch (e) {
+        this.metrics.writesShed++;
+        throw e;
+      }
+    }
+    const done = writes ? this.admission?.beginIngest() : undefined;
+    try {
+      return await this.db.withRepository(message.repo, async (repo) => {
+        const { answer, accepted, rejected } = await answerSync(repo, message, {
+          ...this.hooks,
+          syncSet: (r) => this.syncSetFor(r, session),
+        });
+        this.metrics.commitsAccepted += accepted.length;
+        this.metrics.commitsRejected += rejected.length;
+        if (accepted.length) this.announce(repo, accepted, origin);
+        const out = encodeSyncMessage(answer);
+        this.metrics.bytesOut += out.length;
+        return out;
+      });
+    } finally {
+      done?.();
+    }
   }
 }

@@ -7,6 +7,8 @@ import { openDatabase } from "../mod.ts";
 import {
   denoPoolVerifier,
   POOL_MIN_BATCH,
+  SERVER_POOL_MIN_BATCH,
+  verifierPoolStats,
 } from "../lib/crypto/deno_verify_pool.ts";
 import { type VerifyJob, webCryptoVerifier } from "../lib/crypto/verifier.ts";
 import { generateSigningKey } from "../lib/crypto/keys.ts";
@@ -84,4 +86,50 @@ Deno.test("a forged commit in a large ingest batch is refused, the rest accepted
   assert.equal(reader.count(REPO), records.length - 1);
   await writer.close();
   await reader.close();
+});
+
+Deno.test("a server's verifier checks even single signatures on the pool, joining the batches of one turn", async () => {
+  const key = (await generateSigningKey()).key;
+  const BATCHES = 20;
+  const batches: VerifyJob[][] = [];
+  for (let i = 0; i < BATCHES; i++) {
+    const message = new Uint8Array([i, 1, 2, 3]);
+    const signature = await key.sign(message);
+    // Every third batch carries a forged signature next to a valid one.
+    const forged = signature.slice();
+    forged[5] ^= 1;
+    batches.push(
+      i % 3 === 0
+        ? [{ publicKey: key.publicKey, signature, message }, {
+          publicKey: key.publicKey,
+          signature: forged,
+          message,
+        }]
+        : [{ publicKey: key.publicKey, signature, message }],
+    );
+  }
+  assert.throws(() => denoPoolVerifier({ minBatch: 0 }), RangeError);
+  const verifier = denoPoolVerifier({ minBatch: SERVER_POOL_MIN_BATCH });
+  try {
+    // Warm the workers so the joined turn below is not split by their start.
+    await verifier.verifyBatch(batches[1]);
+    const before = verifierPoolStats();
+    const results = await Promise.all(
+      batches.map((b) => verifier.verifyBatch(b)),
+    );
+    const after = verifierPoolStats();
+    results.forEach((r, i) =>
+      assert.deepEqual(r, i % 3 === 0 ? [true, false] : [true], `batch ${i}`)
+    );
+    const jobs = batches.reduce((n, b) => n + b.length, 0);
+    assert.equal(after.jobs - before.jobs, jobs, "every signature on the pool");
+    assert.equal(
+      after.messages - before.messages,
+      1,
+      "one message for the turn",
+    );
+    assert.deepEqual(await verifier.verifyBatch([]), []);
+  } finally {
+    verifier.release();
+  }
 });

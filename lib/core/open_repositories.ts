@@ -2,7 +2,11 @@
  * The open registry of a database: which repositories are open, opening them once however
  * many callers ask, closing them (explicitly or automatically: see residency.ts),
  * reopening on use one that was closed automatically, and holding opens back while a
- * compaction replaces a repository's file.
+ * compaction replaces a repository's file or an automatic close is under way.
+ *
+ * Work that must not see its repository close under it (a server ingesting a message)
+ * runs through {@link OpenRepositories.use}: while it runs, the repository is not closed
+ * automatically, and a compaction or an explicit close waits for it to end.
  *
  * @module
  */
@@ -21,6 +25,12 @@ export class OpenRepositories {
   readonly #autoClosed = new Set<RepoPath>();
   /** Repositories being compacted: `open` waits for these to end. */
   readonly #compacting = new Map<RepoPath, Promise<void>>();
+  /** Automatic closes under way: `open` waits for them, then reopens. */
+  readonly #closing = new Map<RepoPath, Promise<void>>();
+  /** Work in progress per repository ({@link use}). */
+  readonly #uses = new Map<RepoPath, number>();
+  /** Waiting for the uses of a repository to end (compaction, explicit close). */
+  readonly #idleWaiters = new Map<RepoPath, (() => void)[]>();
   readonly #openListeners = new Set<(repo: RepoPath) => void>();
   readonly #residency: Residency;
   /** Repairs made while opening repository logs. */
@@ -43,13 +53,69 @@ export class OpenRepositories {
     repo: OpenRepository,
     reason: "idle" | "budget",
   ): Promise<void> {
-    if (this.#open.get(repo.path) !== repo) return;
-    await repo.close(reason);
-    if (this.#open.get(repo.path) === repo) {
-      this.#open.delete(repo.path);
-      this.#repos.delete(repo.path);
-      this.#autoClosed.add(repo.path);
+    const path = repo.path;
+    if (this.#open.get(path) !== repo || this.#closing.has(path)) return;
+    // In use (an ingest running): not idle, whatever the sweep saw.
+    if (this.#uses.get(path)) return;
+    const closing = (async () => {
+      try {
+        await repo.close(reason);
+        // Forgotten only once closed (a close that failed leaves it registered).
+        if (this.#open.get(path) === repo) {
+          this.#open.delete(path);
+          this.#repos.delete(path);
+          this.#autoClosed.add(path);
+        }
+      } finally {
+        this.#closing.delete(path);
+      }
+    })();
+    this.#closing.set(path, closing.catch(() => {}));
+    await closing;
+  }
+
+  /**
+   * Runs `fn` on the open repository at `path` and keeps it from closing under `fn`: no
+   * automatic close meanwhile, and compactions and explicit closes wait for `fn` to end.
+   * A repository that is closing automatically when `use` starts is waited for and
+   * reopened. `fn` must not wait for a compaction or a close of the same repository.
+   */
+  async use<T>(
+    path: RepoPath,
+    fn: (r: OpenRepository) => Promise<T>,
+  ): Promise<T> {
+    for (;;) {
+      const r = await this.open(path);
+      if (r.closed || this.#closing.has(path) || this.#compacting.has(path)) {
+        // It began closing between the open and now: wait for that, open again.
+        await (this.#closing.get(path) ?? this.#compacting.get(path));
+        this.ctx.checkOpen();
+        continue;
+      }
+      this.#uses.set(path, (this.#uses.get(path) ?? 0) + 1);
+      try {
+        return await fn(r);
+      } finally {
+        const left = (this.#uses.get(path) ?? 1) - 1;
+        if (left > 0) this.#uses.set(path, left);
+        else {
+          this.#uses.delete(path);
+          const waiters = this.#idleWaiters.get(path) ?? [];
+          this.#idleWaiters.delete(path);
+          for (const w of waiters) w();
+        }
+      }
     }
+  }
+
+  /** Resolves once no {@link use} of `path` runs. */
+  #whenUnused(path: RepoPath): Promise<void> {
+    if (!this.#uses.get(path)) return Promise.resolve();
+    return new Promise((resolve) => {
+      const list = this.#idleWaiters.get(path) ?? [];
+      list.push(resolve);
+      this.#idleWaiters.set(path, list);
+    });
   }
 
   /** Reopens, synchronously, a repository that was closed automatically. */
@@ -88,23 +154,33 @@ export class OpenRepositories {
   /** Opens a repository (idempotent; concurrent calls share one open). */
   async open(path: RepoPath): Promise<OpenRepository> {
     for (;;) {
-      // A repository being compacted is reopened once its new file is in place.
+      // A repository being compacted is reopened once its new file is in place, one
+      // closing automatically once it is closed.
       for (
-        let c = this.#compacting.get(path);
+        let c = this.#compacting.get(path) ?? this.#closing.get(path);
         c;
-        c = this.#compacting.get(path)
+        c = this.#compacting.get(path) ?? this.#closing.get(path)
       ) {
         await c;
         this.ctx.checkOpen();
       }
-      const r = await this.openOnce(path);
+      const r = await this.#openOnce(path);
       // A compaction that started meanwhile closes `r`: wait for the new one.
       if (!this.#compacting.has(path)) return r;
     }
   }
 
-  /** Opens a repository without waiting for a compaction of it (compaction uses it). */
-  openOnce(path: RepoPath): Promise<OpenRepository> {
+  /**
+   * Opens a repository without waiting for a compaction of it (compaction uses it); during
+   * a compaction, resolves once the repository's {@link use}s ended, so the compaction
+   * never closes it under them.
+   */
+  async openOnce(path: RepoPath): Promise<OpenRepository> {
+    if (this.#compacting.has(path)) await this.#whenUnused(path);
+    return await this.#openOnce(path);
+  }
+
+  #openOnce(path: RepoPath): Promise<OpenRepository> {
     let p = this.#repos.get(path);
     if (!p) {
       this.#autoClosed.delete(path);
@@ -214,6 +290,9 @@ export class OpenRepositories {
   /** Flushes and closes one repository. */
   async close(path: RepoPath): Promise<void> {
     this.#autoClosed.delete(path);
+    await this.#closing.get(path);
+    // Work running on it ends first (it would fail on a closed repository).
+    await this.#whenUnused(path);
     const opening = this.#repos.get(path);
     const r = await opening;
     if (!r) return;
@@ -226,9 +305,21 @@ export class OpenRepositories {
     }
   }
 
+  /**
+   * Closes `path` the way an idle sweep would, unless it is pinned or in use: its items
+   * and `open` reopen it on next use. For tools that opened a repository only to look at
+   * it (a GC pass), so it does not stay resident.
+   */
+  async release(path: RepoPath): Promise<void> {
+    const r = this.#open.get(path);
+    if (!r || r.closed || r.pinned) return;
+    await this.#autoClose(r, "idle");
+  }
+
   /** Stops the sweep and closes every repository; returns the failures. */
   async closeAll(): Promise<unknown[]> {
     this.#residency.stop();
+    await Promise.all(this.#closing.values());
     const repos = await Promise.allSettled([...this.#repos.values()]);
     const errors: unknown[] = [];
     for (const r of repos) {

@@ -6,6 +6,10 @@
  * module), go to Web Crypto. Workers start on the first large batch and stop when the
  * last database using the pool closes.
  *
+ * A server verifies every received commit here (`minBatch: 1`), so signature checks
+ * never run on its event loop: batches submitted in the same turn of the event loop are
+ * joined into one message per worker, so many small ingests cost few round trips.
+ *
  * @module
  */
 
@@ -19,6 +23,14 @@ import {
 export const POOL_MIN_BATCH = 64;
 /** Jobs per message to a worker. */
 const CHUNK = 256;
+/** Batch size from which a server's verifier uses the pool (every batch). */
+export const SERVER_POOL_MIN_BATCH = 1;
+
+interface Staged {
+  readonly jobs: readonly VerifyJob[];
+  readonly resolve: (out: boolean[]) => void;
+  readonly reject: (e: unknown) => void;
+}
 
 interface Pending {
   readonly resolve: (out: Uint8Array) => void;
@@ -77,11 +89,47 @@ class WorkerPool {
     this.stop(error);
   }
 
+  #staged: Staged[] = [];
+  #stagedTimer: ReturnType<typeof setTimeout> | undefined;
+
+  /**
+   * Verifies `jobs` on the workers together with every batch submitted in the same turn
+   * of the event loop; rejects when the pool broke (callers fall back).
+   */
+  runJoined(jobs: readonly VerifyJob[]): Promise<boolean[]> {
+    if (!this.#start()) {
+      return Promise.reject(new Error("verifier pool unavailable"));
+    }
+    return new Promise((resolve, reject) => {
+      this.#staged.push({ jobs, resolve, reject });
+      this.#stagedTimer ??= setTimeout(() => this.#sendStaged(), 0);
+    });
+  }
+
+  #sendStaged(): void {
+    this.#stagedTimer = undefined;
+    const staged = this.#staged;
+    this.#staged = [];
+    const all: VerifyJob[] = [];
+    for (const s of staged) all.push(...s.jobs);
+    this.run(all).then((out) => {
+      let at = 0;
+      for (const s of staged) {
+        s.resolve(out.slice(at, at + s.jobs.length));
+        at += s.jobs.length;
+      }
+    }, (e) => {
+      for (const s of staged) s.reject(e);
+    });
+  }
+
   /** Verifies `jobs` on the workers; rejects when the pool broke (callers fall back). */
   async run(jobs: readonly VerifyJob[]): Promise<boolean[]> {
     if (!this.#start()) throw new Error("verifier pool unavailable");
     const parts: Promise<Uint8Array>[] = [];
+    stats.jobs += jobs.length;
     for (let at = 0; at < jobs.length; at += CHUNK) {
+      stats.messages++;
       const chunk = jobs.slice(at, at + CHUNK);
       const id = this.#next++;
       const w = this.#workers[this.#rr++ % this.#workers.length];
@@ -105,29 +153,67 @@ class WorkerPool {
 
   /** Terminates the workers; batches in flight reject (their callers fall back). */
   stop(error = new Error("verifier pool stopped")): void {
+    clearTimeout(this.#stagedTimer);
+    this.#stagedTimer = undefined;
+    for (const s of this.#staged.splice(0)) s.reject(error);
     for (const w of this.#workers.splice(0)) w.terminate();
     for (const p of this.#pending.values()) p.reject(error);
     this.#pending.clear();
   }
 }
 
+/** What the pool verified since the process started (tests, metrics). */
+export interface VerifierPoolStats {
+  /** Signatures checked on the workers. */
+  jobs: number;
+  /** Messages posted to the workers. */
+  messages: number;
+}
+
+const stats: VerifierPoolStats = { jobs: 0, messages: 0 };
+
+/** A copy of the pool's counters. */
+export function verifierPoolStats(): VerifierPoolStats {
+  return { ...stats };
+}
+
 const pool = new WorkerPool();
 let users = 0;
+
+/** Options of {@link denoPoolVerifier}. */
+export interface PoolVerifierOptions {
+  /**
+   * Smallest batch sent to the pool (default {@link POOL_MIN_BATCH}); smaller ones use
+   * Web Crypto on the calling thread. A server passes {@link SERVER_POOL_MIN_BATCH}.
+   */
+  readonly minBatch?: number;
+}
 
 /**
  * A verifier backed by the shared pool; `release()` when its database closes (the
  * workers stop with the last one).
  */
-export function denoPoolVerifier(): SignatureVerifier & { release(): void } {
+export function denoPoolVerifier(
+  options: PoolVerifierOptions = {},
+): SignatureVerifier & { release(): void } {
+  const minBatch = options.minBatch ?? POOL_MIN_BATCH;
+  if (!(Number.isInteger(minBatch) && minBatch >= 1)) {
+    throw new RangeError(
+      `Invalid minBatch ${minBatch}: expected an integer >= 1`,
+    );
+  }
   users++;
   let released = false;
   return {
     async verifyBatch(jobs) {
-      if (jobs.length < POOL_MIN_BATCH || !pool.usable || released) {
+      if (!jobs.length) return [];
+      if (jobs.length < minBatch || !pool.usable || released) {
         return await webCryptoVerifier.verifyBatch(jobs);
       }
       try {
-        return await pool.run(jobs);
+        return await (jobs.length < POOL_MIN_BATCH
+          ? pool.runJoined(jobs)
+          : pool.run(jobs));
       } catch {
         return await webCryptoVerifier.verifyBatch(jobs);
       }

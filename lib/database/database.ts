@@ -217,6 +217,36 @@ export class Database {
     return await this.#repos.open(repoPathOf(repo));
   }
 
+  /**
+   * Runs `fn` on the repository `repo` (opened if needed) while keeping it open: it is not
+   * closed automatically meanwhile, and compactions and explicit closes of it wait for
+   * `fn` to end; a repository closing automatically when this starts is reopened. What a
+   * server does with a received message goes through here, so an idle close or a GC pass
+   * never makes it fail halfway. `fn` must not wait for a compaction or close of `repo`.
+   *
+   * @example
+   * ```ts ignore
+   * const result = await db.withRepository("/todo/home", (r) => r.ingest(records));
+   * ```
+   */
+  async withRepository<T>(
+    repo: string,
+    fn: (repository: Repository) => Promise<T>,
+  ): Promise<T> {
+    this.#ctx.checkOpen();
+    return await this.#repos.use(repoPathOf(repo), fn);
+  }
+
+  /**
+   * Closes `repo` as an idle sweep would, unless something pins it (live queries,
+   * listeners, unsaved writes) or uses it: its items and `open` reopen it on next use.
+   * For passes that opened a repository only to look at it, so it does not stay resident.
+   */
+  async release(repo: string): Promise<void> {
+    this.#ctx.checkOpen();
+    await this.#repos.release(repoPathOf(repo));
+  }
+
   /** Number of open repositories. */
   get openRepositoryCount(): number {
     return this.#repos.size;

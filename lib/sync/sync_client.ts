@@ -12,7 +12,7 @@ import type { SyncDatabase } from "./sync_database.ts";
 import { encodeSyncMessage, type SyncMessage } from "./protocol.ts";
 import { ServerSession, type ServerSessionOptions } from "./server_session.ts";
 import { authorsOf, ingestWith, SyncError } from "./sync_round.ts";
-import { WsConnection } from "./ws_transport.ts";
+import { WsConnection, WsRequestError } from "./ws_transport.ts";
 import type { WsError } from "./ws_protocol.ts";
 import { signRequest } from "./request_signing.ts";
 import { WS_PATH } from "./ws_protocol.ts";
@@ -23,6 +23,8 @@ export const MAX_KEPT_ERRORS = 100;
 
 /** Attempts of {@link SyncClient.sync} across connection losses. */
 export const MAX_SYNC_ATTEMPTS = 5;
+/** Wait before reconciling a repository whose push the server refused as busy (no hint). */
+export const BUSY_RETRY_DEFAULT_MS = 1_000;
 
 /** Options of {@link SyncClient.connect}. */
 export interface SyncClientOptions extends ServerSessionOptions {
@@ -43,6 +45,11 @@ export interface SyncClientOptions extends ServerSessionOptions {
    * already holds one, e.g. for HTTP rounds).
    */
   readonly session?: ServerSession;
+  /**
+   * Called when the server said this client fell behind (it left pushes out) and the
+   * client started reconciling these repositories.
+   */
+  readonly onCatchUp?: (repos: readonly string[]) => void;
 }
 
 /**
@@ -62,6 +69,7 @@ export class SyncClient {
   readonly #repos = new Set<string>();
   readonly #inflight = new Set<Promise<unknown>>();
   readonly #unsubscribe: () => void;
+  readonly #retryTimers = new Set<ReturnType<typeof setTimeout>>();
   #stopFollowing: () => void = () => {};
   private readonly reportError: (error: unknown) => void;
   /**
@@ -104,6 +112,11 @@ export class SyncClient {
           (options.now ?? Date.now)(),
         ),
       onOpen: () => ref.client?.reconcileAllRepos(),
+      // Pushes were left out while this client read too slowly: reconcile (O(diff)).
+      onCatchUp: (repos) => {
+        ref.client?.catchUp(repos);
+        options.onCatchUp?.(repos);
+      },
       onPush: (m) => ref.client?.track(ref.client.ingestPush(m)),
       onError: (e, repo) => {
         // The socket closes; renew before it reconnects (a new hello, a new record).
@@ -181,6 +194,8 @@ export class SyncClient {
 
   /** Stops syncing (the database stays open). */
   close(): void {
+    for (const t of this.#retryTimers) clearTimeout(t);
+    this.#retryTimers.clear();
     this.#stopFollowing();
     this.#unsubscribe();
     this.connection.close();
@@ -201,6 +216,26 @@ export class SyncClient {
 
   private reconcileAllRepos(): void {
     for (const repo of this.#repos) this.track(this.#reconcile(repo));
+  }
+
+  /** Reconciles the repositories the server stopped pushing (the ones this client keeps). */
+  private catchUp(repos: readonly string[]): void {
+    for (const repo of repos) {
+      if (this.#repos.has(repo)) this.track(this.#reconcile(repo));
+    }
+  }
+
+  /**
+   * The server refused a push for lack of capacity: its commits are still here, so a
+   * reconciliation after the server's `retryAfterMs` sends them.
+   */
+  #retryLater(repo: string, e: WsRequestError): void {
+    const delay = e.retryAfterMs ?? BUSY_RETRY_DEFAULT_MS;
+    const timer = setTimeout(() => {
+      this.#retryTimers.delete(timer);
+      if (this.connected) this.track(this.#reconcile(repo));
+    }, delay * (1 + Math.random() / 2));
+    this.#retryTimers.add(timer);
   }
 
   async #reconcile(repo: string): Promise<void> {
@@ -236,7 +271,15 @@ export class SyncClient {
       commits,
       sessions: this.session.hooks.sessionRecords!(authorsOf(repo, ids)),
     };
-    this.track(this.connection.request(encodeSyncMessage(message)));
+    this.track(
+      this.connection.request(encodeSyncMessage(message)).catch((e) => {
+        if (e instanceof WsRequestError && e.code === "server_busy") {
+          this.#retryLater(repo.path, e);
+          return;
+        }
+        throw e;
+      }),
+    );
   }
 
   private async ingestPush(message: SyncMessage): Promise<void> {

@@ -37,10 +37,18 @@ import {
   decodeSyncMessage,
   encodeSyncMessage,
   MAX_COMMITS_PER_MESSAGE,
+  MAX_SYNC_MESSAGE_BYTES,
   MAX_SYNC_ROUNDS,
   type SyncError as SyncErrorInfo,
   type SyncMessage,
 } from "./protocol.ts";
+
+/**
+ * Commit record bytes one message carries at most (the rest of the message, ranges,
+ * session records and pruned ids, fits in the other half); the commits past it go in the
+ * next round. A message always carries at least one record.
+ */
+export const MAX_RECORD_BYTES_PER_MESSAGE = MAX_SYNC_MESSAGE_BYTES / 2;
 
 /** Sends one encoded message and returns the peer's encoded answer. */
 export interface SyncTransport {
@@ -172,7 +180,7 @@ function recordsFor(
 ) {
   const out: Uint8Array[] = [];
   const sent: CommitId[] = [];
-  let more = false;
+  let more = false, full = false, bytes = 0;
   for (const raw of ids) {
     const id = commitIdFromBytes(raw);
     if (holdBack) {
@@ -183,14 +191,21 @@ function recordsFor(
         continue;
       }
     }
-    if (out.length >= MAX_COMMITS_PER_MESSAGE) {
+    if (full || out.length >= MAX_COMMITS_PER_MESSAGE) {
       more = true;
       if (holdBack) continue; // noting what the peer lacks
       break;
     }
     const rec = repo.commitRecord(id);
     if (rec) {
+      if (out.length && bytes + rec.length > MAX_RECORD_BYTES_PER_MESSAGE) {
+        // Big records: the message is full by size; the rest goes next round.
+        full = more = true;
+        if (holdBack) continue;
+        break;
+      }
       out.push(rec);
+      bytes += rec.length;
       sent.push(id);
     }
   }

@@ -4,6 +4,12 @@
  * body), subscribes to repositories, sends sync messages as numbered requests; the server
  * answers them and pushes accepted commits of subscribed repositories as they arrive.
  *
+ * A socket the server stopped pushing to (its client read too slowly) is told to
+ * `catchup` once it reads again: the client reconciles those repositories (O(diff)).
+ * Only clients whose hello lists the {@link WS_FEATURE_CATCH_UP} feature get that frame;
+ * older ones are closed instead and reconcile when they reconnect. Unknown hello keys
+ * are ignored by older servers, so new clients work with them too.
+ *
  * @module
  */
 
@@ -16,17 +22,33 @@ export const MAX_WS_FRAME_BYTES = MAX_SYNC_MESSAGE_BYTES + 4096;
 export const MAX_SUBSCRIPTIONS_PER_SOCKET = 1024;
 /** Path the hello signature covers. */
 export const WS_PATH = "/v1/ws";
+/** Hello feature: the client reconciles when told to `catchup`. */
+export const WS_FEATURE_CATCH_UP = "catchup";
+/** Most features a hello may list. */
+export const MAX_WS_FEATURES = 16;
 
 /** An error carried by a frame. */
 export interface WsError {
   readonly code: string;
   readonly message: string;
+  /** For `server_busy`: when to try again. */
+  readonly retryAfterMs?: number;
 }
 
 /** One frame. */
 export type WsFrame =
-  | { readonly t: "hello"; readonly fields: Record<string, string> }
+  | {
+    readonly t: "hello";
+    readonly fields: Record<string, string>;
+    /** What the client understands (e.g. {@link WS_FEATURE_CATCH_UP}). */
+    readonly features?: readonly string[];
+  }
   | { readonly t: "welcome"; readonly session: string }
+  | {
+    /** Pushes of these repositories were left out: reconcile them. */
+    readonly t: "catchup";
+    readonly repos: readonly string[];
+  }
   | { readonly t: "sub"; readonly repo: string }
   | { readonly t: "req"; readonly id: number; readonly msg: Uint8Array }
   | {
@@ -46,9 +68,18 @@ export type WsFrame =
 export function encodeWsFrame(f: WsFrame): Uint8Array {
   const out: Record<string, Packable> = {};
   for (const [k, v] of Object.entries(f)) {
-    if (v !== undefined) out[k] = v as Packable;
+    if (v === undefined) continue;
+    out[k] = k === "error" ? errorPackable(v as WsError) : v as Packable;
   }
   return encode(out);
+}
+
+function errorPackable(e: WsError): Record<string, Packable> {
+  return {
+    code: e.code,
+    message: e.message,
+    ...(e.retryAfterMs !== undefined ? { retryAfterMs: e.retryAfterMs } : {}),
+  };
 }
 
 function bad(what: string): never {
@@ -63,7 +94,22 @@ function str(v: unknown, what: string): string {
 function err(v: unknown): WsError {
   const e = v as Record<string, unknown>;
   if (!e || typeof e !== "object") bad("error must be { code, message }");
-  return { code: str(e.code, "error.code"), message: str(e.message, "error") };
+  const retry = e.retryAfterMs;
+  if (
+    retry !== undefined &&
+    !(typeof retry === "number" && Number.isFinite(retry) && retry >= 0)
+  ) bad("error.retryAfterMs must be a number >= 0");
+  return {
+    code: str(e.code, "error.code"),
+    message: str(e.message, "error"),
+    ...(retry !== undefined ? { retryAfterMs: retry } : {}),
+  };
+}
+
+function strings(v: unknown, what: string, max: number): string[] {
+  if (!Array.isArray(v)) bad(`${what} must be an array of strings`);
+  if (v.length > max) bad(`${what} has more than ${max} entries`);
+  return v.map((x, i) => str(x, `${what}[${i}]`));
 }
 
 /** Decodes and validates a frame; throws SyntaxError or RangeError. `msg` is a view into `bytes`. */
@@ -93,8 +139,19 @@ export function decodeWsFrame(bytes: Uint8Array): WsFrame {
       if (!f || typeof f !== "object" || Array.isArray(f)) bad("fields");
       const fields: Record<string, string> = {};
       for (const [k, x] of Object.entries(f)) fields[k] = str(x, k);
-      return { t: "hello", fields };
+      return {
+        t: "hello",
+        fields,
+        ...(v.features !== undefined
+          ? { features: strings(v.features, "features", MAX_WS_FEATURES) }
+          : {}),
+      };
     }
+    case "catchup":
+      return {
+        t: "catchup",
+        repos: strings(v.repos, "repos", MAX_SUBSCRIPTIONS_PER_SOCKET),
+      };
     case "welcome":
       return { t: "welcome", session: str(v.session, "session") };
     case "sub":

@@ -11,6 +11,7 @@ import { SyncError, type SyncTransport } from "./sync_round.ts";
 import {
   decodeWsFrame,
   encodeWsFrame,
+  WS_FEATURE_CATCH_UP,
   type WsError,
   type WsFrame,
 } from "./ws_protocol.ts";
@@ -34,10 +35,27 @@ export interface WsConnectionOptions {
   readonly onPush?: (message: SyncMessage) => void;
   /** Called with errors the server reports (and refused hellos). */
   readonly onError?: (error: WsError, repo?: string) => void;
+  /**
+   * Called when the server left out pushes of these repositories (this client read too
+   * slowly): reconcile them. Announced in the hello only when given.
+   */
+  readonly onCatchUp?: (repos: readonly string[]) => void;
   /** WebSocket constructor (tests and other runtimes). */
   readonly WebSocket?: typeof WebSocket;
   readonly backoffInitialMs?: number;
   readonly backoffMaxMs?: number;
+}
+
+/** A request the server answered with an error (`retryAfterMs` for `server_busy`). */
+export class WsRequestError extends SyncError {
+  constructor(
+    code: string,
+    message: string,
+    readonly retryAfterMs?: number,
+  ) {
+    super(code, message, code);
+    this.name = "WsRequestError";
+  }
 }
 
 interface Pending {
@@ -147,7 +165,15 @@ export class WsConnection {
     socket.onopen = async () => {
       try {
         const fields = await this.options.hello();
-        if (socket === this.#socket) this.#send({ t: "hello", fields });
+        if (socket === this.#socket) {
+          this.#send({
+            t: "hello",
+            fields,
+            ...(this.options.onCatchUp
+              ? { features: [WS_FEATURE_CATCH_UP] }
+              : {}),
+          });
+        }
       } catch {
         socket.close();
       }
@@ -196,7 +222,13 @@ export class WsConnection {
         this.#pending.delete(frame.id);
         clearTimeout(p.timer);
         if (frame.error) {
-          p.reject(new SyncError(frame.error.code, frame.error.message));
+          p.reject(
+            new WsRequestError(
+              frame.error.code,
+              frame.error.message,
+              frame.error.retryAfterMs,
+            ),
+          );
         } else if (frame.msg) p.resolve(frame.msg);
         else p.reject(new SyncError("bad_frame", "Empty answer"));
         return;
@@ -214,6 +246,9 @@ export class WsConnection {
       }
       case "error":
         this.options.onError?.(frame.error, frame.repo);
+        return;
+      case "catchup":
+        this.options.onCatchUp?.(frame.repos);
         return;
       default:
         return;

@@ -36,6 +36,19 @@ export interface ServerLimits {
   readonly wsIdleTimeoutMs: number;
   /** Largest frame accepted before a socket's hello is verified. */
   readonly wsPreHelloFrameBytes: number;
+  /**
+   * Unsent bytes above which a WebSocket gets no more pushes; once it drained to half, it
+   * is told to catch up by reconciling what it missed.
+   */
+  readonly wsPushBufferBytes: number;
+  /** A WebSocket over its push buffer bound that drains nothing for this long is closed. */
+  readonly wsStuckTimeoutMs: number;
+  /** Median event-loop lag (last second) above which new connections are refused (503). */
+  readonly admissionConnectLagMs: number;
+  /** Median event-loop lag above which writes are refused too (503 `server_busy`). */
+  readonly admissionWriteLagMs: number;
+  /** Messages with commits ingested at once, at most (writes beyond: 503). */
+  readonly maxIngestsInFlight: number;
   /** Commits one session may send per minute (429 beyond, with Retry-After). */
   readonly commitsPerSessionPerMinute: number;
   /** Request bytes one session may send per minute (429 beyond, with Retry-After). */
@@ -69,6 +82,11 @@ export const DEFAULT_LIMITS: ServerLimits = Object.freeze({
   wsPingIntervalMs: 30_000,
   wsIdleTimeoutMs: 30 * 60_000,
   wsPreHelloFrameBytes: 4096,
+  wsPushBufferBytes: 1024 * 1024,
+  wsStuckTimeoutMs: 60_000,
+  admissionConnectLagMs: 30,
+  admissionWriteLagMs: 150,
+  maxIngestsInFlight: 2048,
   commitsPerSessionPerMinute: 30_000,
   bytesPerSessionPerMinute: 64 * 1024 * 1024,
   sessionsPerAddressPerMinute: 60,

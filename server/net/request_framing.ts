@@ -27,6 +27,15 @@ export class FramingError extends Error {
   }
 }
 
+/** A request's head as the framer read it. */
+export interface RequestHead {
+  readonly method: string;
+  readonly target: string;
+  readonly version: string;
+  /** Header lines as sent (names lower-cased), in order. */
+  readonly headers: readonly (readonly [string, string])[];
+}
+
 /** Longest chunk-size or trailer line accepted. */
 export const MAX_CHUNK_LINE_BYTES = 4096;
 
@@ -52,6 +61,8 @@ export class RequestFramer {
   #remaining = 0;
   #line: number[] = [];
   #upgrade = false;
+  /** The head of the latest request (set at its "head-complete"). */
+  lastHead: RequestHead | undefined;
 
   constructor(readonly maxHeaderBytes: number) {}
 
@@ -65,13 +76,21 @@ export class RequestFramer {
     return this.#state !== "idle" && this.#state !== "upgraded";
   }
 
+  /**
+   * Where, in the bytes of the latest {@link feed}, the connection left HTTP/1.1 (the
+   * first byte after the upgrade request); undefined while it has not.
+   */
+  upgradedAt: number | undefined;
+
   /** Consumes client bytes; returns the events they caused, in order. */
   feed(bytes: Uint8Array): FramingEvent[] {
     const events: FramingEvent[] = [];
     let i = 0;
+    if (this.#state === "upgraded") this.upgradedAt = 0;
     while (i < bytes.length) {
       switch (this.#state) {
         case "upgraded":
+          this.upgradedAt = i;
           return events;
         case "idle":
           // Stray CRLFs between requests are allowed (RFC 9112 §2.2).
@@ -144,6 +163,7 @@ export class RequestFramer {
         }
       }
     }
+    if (this.#state === "upgraded") this.upgradedAt ??= bytes.length;
     return events;
   }
 
@@ -179,6 +199,9 @@ export class RequestFramer {
     this.#head = [];
     const lines = latin1.decode(all).split(/\r?\n/);
     const requestLine = lines[0] ?? "";
+    const [method = "", target = "", version = ""] = requestLine.split(" ");
+    const headers: [string, string][] = [];
+    this.lastHead = { method, target, version, headers };
     if (requestLine.startsWith("PRI * HTTP/2")) {
       this.#state = "upgraded";
       events.push("upgraded");
@@ -191,6 +214,7 @@ export class RequestFramer {
       if (colon <= 0) continue;
       const name = line.slice(0, colon).trim().toLowerCase();
       const value = line.slice(colon + 1).trim();
+      headers.push([name, value]);
       if (name === "content-length") {
         if (!/^\d{1,15}$/.test(value)) {
           throw new FramingError(400, `Invalid Content-Length ${value}`);

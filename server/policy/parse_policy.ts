@@ -132,6 +132,11 @@ const LIMIT_KEYS: Record<string, keyof ServerLimits> = {
   wsPingInterval: "wsPingIntervalMs",
   wsIdleTimeout: "wsIdleTimeoutMs",
   wsPreHelloFrameBytes: "wsPreHelloFrameBytes",
+  wsPushBufferBytes: "wsPushBufferBytes",
+  wsStuckTimeout: "wsStuckTimeoutMs",
+  admissionConnectLag: "admissionConnectLagMs",
+  admissionWriteLag: "admissionWriteLagMs",
+  maxIngestsInFlight: "maxIngestsInFlight",
 };
 
 /**
