@@ -71,6 +71,22 @@ export type {
   SetElement,
 } from "./lib/schema/field_types.ts";
 export type { ItemPath, RepoPath } from "./lib/path.ts";
+export {
+  isOrderKey,
+  ORDER_KEY_DIGITS,
+  ORDER_KEY_JITTER_DIGITS,
+  orderKeyBetween,
+  orderKeyOfNumber,
+  type OrderKeyOptions,
+  orderKeyProblem,
+  orderKeysBetween,
+} from "./lib/order/order_key.ts";
+export {
+  orderField,
+  type OrderFieldDef,
+  orderKeyAt,
+  orderKeyForMove,
+} from "./lib/order/list_position.ts";
 export { SyncClient, type SyncClientOptions } from "./lib/sync/sync_client.ts";
 export {
   ServerSession,

@@ -31,6 +31,22 @@ export type { Schema } from "../lib/schema/schema.ts";
 export { TrustedSessions } from "../lib/core/session.ts";
 export type { SessionRecord } from "../lib/core/session.ts";
 export { decodeBase64Url, encodeBase64Url } from "../lib/encoding/base64url.ts";
+export {
+  isOrderKey,
+  ORDER_KEY_DIGITS,
+  ORDER_KEY_JITTER_DIGITS,
+  orderKeyBetween,
+  orderKeyOfNumber,
+  type OrderKeyOptions,
+  orderKeyProblem,
+  orderKeysBetween,
+} from "../lib/order/order_key.ts";
+export {
+  orderField,
+  type OrderFieldDef,
+  orderKeyAt,
+  orderKeyForMove,
+} from "../lib/order/list_position.ts";
 export { IdbStorage } from "./idb_storage.ts";
 export { BrowserSync } from "./browser_sync.ts";
 export { TabGroup } from "./tab_channel.ts";
