@@ -18,6 +18,8 @@ import type { FetchLike } from "../lib/sync/http_transport.ts";
 import { ServerSession } from "../lib/sync/server_session.ts";
 import { SyncClient } from "../lib/sync/sync_client.ts";
 import { TabGroup, type TabMessage } from "./tab_channel.ts";
+import { IdbStorage } from "./idb_storage.ts";
+import { PendingCommits } from "./pending_commits.ts";
 
 /** How often watched repositories are reconciled over HTTP while the socket is down. */
 export const POLL_INTERVAL_MS = 1000;
@@ -25,19 +27,38 @@ export const POLL_INTERVAL_MS = 1000;
 export const RETRY_BASE_MS = 250;
 /** Longest retry delay. */
 export const RETRY_MAX_MS = 15_000;
+/**
+ * While the socket is up, how long after a local commit the pushed commits are
+ * confirmed by one reconciliation round (a burst of edits costs one round).
+ */
+export const CONFIRM_DELAY_MS = 250;
 
 /** Where sync stands. */
 export type SyncStatus = "idle" | "syncing" | "offline" | "error";
+
+/**
+ * Whether the server can be reached: "offline" when the browser has no network,
+ * "unreachable" when it has one but the server does not answer (down, wrong address,
+ * a proxy in the way), "online" when the server answered the last attempt.
+ */
+export type NetworkState = "online" | "offline" | "unreachable";
 
 /** A snapshot of the sync state, carried by `statechange` events. */
 export interface SyncState {
   /** The browser has a network and the server answered the last attempt. */
   readonly online: boolean;
+  /** Tells a missing network from a server that does not answer. */
+  readonly network: NetworkState;
   readonly status: SyncStatus;
   /** "websocket" while the live socket is up, else "http" (polling). */
   readonly transport: "websocket" | "http";
   /** Repositories with changes not yet reconciled over HTTP. */
   readonly pending: readonly string[];
+  /**
+   * Commits of this replica (every tab) the server has not confirmed yet: the edits
+   * that clearing local data now would lose.
+   */
+  readonly pendingCommits: number;
   readonly lastSyncAt?: number;
   readonly lastError?: string;
   /**
@@ -85,20 +106,33 @@ export class BrowserSync extends EventTarget {
   #state: SyncState;
   readonly #stops: (() => void)[] = [];
   readonly #tabs: TabGroup | undefined;
+  readonly #unconfirmed: PendingCommits;
+  #confirmTimer: ReturnType<typeof setTimeout> | undefined;
+  #confirming: Promise<void> | null = null;
 
   constructor(db: Database, options: BrowserSyncOptions) {
     super();
     this.#db = db;
     this.#options = options;
     this.#tabs = TabGroup.of(db);
+    this.#unconfirmed = new PendingCommits(db, IdbStorage.of(db) ?? null);
+    this.#unconfirmed.onChange = () => this.#update({});
     this.#state = {
       online: navigatorOnline(),
+      network: navigatorOnline() ? "online" : "offline",
       status: "idle",
       transport: "http",
       pending: [],
+      pendingCommits: 0,
       role: this.#leading ? "leader" : "follower",
     };
-    this.#stops.push(db.onCommits((repo) => this.#markDirty(repo.path)));
+    this.#stops.push(db.onCommits((repo, nodes) => {
+      if (this.#leading && this.#watched.has(repo.path)) {
+        this.#unconfirmed.add(repo.path, nodes.map((n) => n.commit.id));
+        this.#confirmSoon();
+      }
+      this.#markDirty(repo.path);
+    }));
     const tabs = this.#tabs;
     if (tabs) {
       const onLeader = () => this.#lead();
@@ -106,10 +140,14 @@ export class BrowserSync extends EventTarget {
         this.#onTabMessage((ev as CustomEvent<TabMessage>).detail);
       // Commits another tab stored: the leader pushes them to the server.
       const onTabCommits = (ev: Event) => {
-        const repo = (ev as CustomEvent<{ repo: string }>).detail.repo;
+        const { repo, ids } =
+          (ev as CustomEvent<{ repo: string; ids: string[] }>).detail;
         if (this.#leading && this.#watched.has(repo)) {
+          // Every tab signs with this replica's key: their commits are ours.
+          this.#unconfirmed.add(repo, ids ?? []);
           this.#dirty.add(repo);
           this.#kick();
+          this.#confirmSoon();
         }
       };
       const onCleared = () => this.stop();
@@ -128,14 +166,14 @@ export class BrowserSync extends EventTarget {
       const online = () => {
         if (!this.#leading) return;
         this.#failures = 0;
-        this.#update({ online: true, status: "idle" });
+        this.#update({ online: true, network: "online", status: "idle" });
         for (const r of this.#watched) this.#dirty.add(r);
         this.#kick();
       };
       const offline = () => {
         if (!this.#leading) return;
         this.#closeSocket();
-        this.#update({ online: false, status: "offline" });
+        this.#update({ online: false, network: "offline", status: "offline" });
       };
       addEventListener("online", online);
       addEventListener("offline", offline);
@@ -173,8 +211,52 @@ export class BrowserSync extends EventTarget {
       this.#tabs!.post({ t: "watch", repos: [repo] });
       return;
     }
+    this.#countUnconfirmed(repo);
     this.#ws?.add(repo).catch(() => {});
     this.#markDirty(repo);
+  }
+
+  /** Counts the repository's commits stored earlier that no sync confirmed yet. */
+  #countUnconfirmed(repo: string): void {
+    this.#unconfirmed.load(repo).catch((e) =>
+      this.#update({ lastError: (e as Error)?.message ?? String(e) })
+    );
+  }
+
+  /**
+   * Confirms, one reconciliation round over the socket later, the commits it pushed
+   * (HTTP rounds confirm what they send themselves).
+   */
+  #confirmSoon(): void {
+    if (this.#confirmTimer !== undefined || this.#stopped) return;
+    this.#confirmTimer = setTimeout(() => {
+      this.#confirmTimer = undefined;
+      // One round at a time; commits stored meanwhile get the next one.
+      if (this.#confirming) {
+        this.#confirming.then(() => this.#confirmSoon());
+        return;
+      }
+      this.#confirming = this.#confirmOverSocket().catch(() => {}).finally(
+        () => this.#confirming = null,
+      );
+    }, CONFIRM_DELAY_MS);
+  }
+
+  async #confirmOverSocket(): Promise<void> {
+    const ws = this.#ws;
+    if (!ws?.connected || !this.#leading || this.#db.closed) return;
+    const repos = [...this.#watched].filter((r) =>
+      this.#unconfirmed.countOf(r) > 0
+    );
+    if (!repos.length) return;
+    const snaps = await Promise.all(
+      repos.map((r) => this.#unconfirmed.begin(r)),
+    );
+    const errorsBefore = ws.errors.length;
+    await ws.sync();
+    // A refused commit proves nothing about the others: keep them all counted.
+    if (ws.errors.length !== errorsBefore || this.#ws !== ws) return;
+    for (const snap of snaps) await this.#unconfirmed.confirm(snap);
   }
 
   /**
@@ -188,12 +270,44 @@ export class BrowserSync extends EventTarget {
     await this.#running;
   }
 
+  /**
+   * How many of this replica's commits in the watched repositories the server has not
+   * confirmed, once every write made so far is stored: what clearing local data now
+   * would lose. Read from IndexedDB, so it also counts what other tabs wrote a moment
+   * ago; it may count a just-confirmed commit, never miss an unconfirmed one.
+   */
+  async unsyncedCommits(): Promise<number> {
+    if (!this.#db.closed) await this.#db.flush();
+    const stored = new PendingCommits(
+      this.#db,
+      IdbStorage.of(this.#db) ?? null,
+    );
+    let n = 0;
+    for (const repo of this.#watched) {
+      await stored.load(repo);
+      const ids = new Set(stored.idsOf(repo));
+      if (this.#leading) {
+        for (const id of this.#unconfirmed.idsOf(repo)) ids.add(id);
+      }
+      n += ids.size;
+    }
+    return n;
+  }
+
   /** This tab became the leader: start talking to the server. */
   #lead(): void {
     if (this.#stopped) return;
     this.#failures = 0;
-    this.#update({ role: "leader", online: navigatorOnline(), status: "idle" });
-    for (const r of this.#watched) this.#dirty.add(r);
+    this.#update({
+      role: "leader",
+      online: navigatorOnline(),
+      network: navigatorOnline() ? "online" : "offline",
+      status: "idle",
+    });
+    for (const r of this.#watched) {
+      this.#countUnconfirmed(r);
+      this.#dirty.add(r);
+    }
     this.#kick();
   }
 
@@ -226,6 +340,7 @@ export class BrowserSync extends EventTarget {
     this.#stopped = true;
     clearInterval(this.#pollTimer);
     clearTimeout(this.#retryTimer);
+    clearTimeout(this.#confirmTimer);
     this.#closeSocket();
     for (const s of this.#stops.splice(0)) s();
   }
@@ -279,7 +394,9 @@ export class BrowserSync extends EventTarget {
       if (this.#stopped || !navigatorOnline()) return ws.close();
       this.#ws = ws;
       ws.connection.ready().then(() => {
-        if (this.#ws === ws) this.#update({ transport: "websocket" });
+        if (this.#ws !== ws) return;
+        this.#update({ transport: "websocket" });
+        this.#confirmSoon();
       }, () => {});
     }).catch(() => {}).finally(() => this.#wsStarting = false);
   }
@@ -291,11 +408,14 @@ export class BrowserSync extends EventTarget {
       this.#update({ status: "syncing" });
       try {
         const session = await this.#serverSession();
-        await this.#db.syncWith(
+        const snap = await this.#unconfirmed.begin(repo);
+        const stats = await this.#db.syncWith(
           repo,
           session.httpTransport(repo),
           session.hooks,
         );
+        // A refused commit proves nothing about the others: keep them all counted.
+        if (!stats.errors.length) await this.#unconfirmed.confirm(snap);
       } catch (e) {
         this.#dirty.add(repo);
         this.#failed(e);
@@ -304,6 +424,7 @@ export class BrowserSync extends EventTarget {
       this.#failures = 0;
       this.#update({
         online: true,
+        network: "online",
         status: "idle",
         lastSyncAt: Date.now(),
         lastError: undefined,
@@ -314,10 +435,16 @@ export class BrowserSync extends EventTarget {
   }
 
   #failed(e: unknown): void {
-    const offline = !navigatorOnline() || e instanceof TypeError;
+    // fetch rejects with a TypeError when no answer came back at all.
+    const network: NetworkState = !navigatorOnline()
+      ? "offline"
+      : e instanceof TypeError
+      ? "unreachable"
+      : "online";
     this.#update({
-      online: !offline,
-      status: offline ? "offline" : "error",
+      online: network === "online",
+      network,
+      status: network === "online" ? "error" : "offline",
       lastError: (e as Error)?.message ?? String(e),
     });
     const delay = Math.min(RETRY_MAX_MS, RETRY_BASE_MS * 2 ** this.#failures++);
@@ -330,7 +457,12 @@ export class BrowserSync extends EventTarget {
 
   #update(patch: Partial<SyncState>): void {
     if (!this.#leading) return;
-    this.#state = { ...this.#state, ...patch, pending: [...this.#dirty] };
+    this.#state = {
+      ...this.#state,
+      ...patch,
+      pending: [...this.#dirty],
+      pendingCommits: this.#unconfirmed.count,
+    };
     this.dispatchEvent(new CustomEvent("statechange", { detail: this.#state }));
     this.#tabs?.post({ t: "state", state: this.#state });
   }

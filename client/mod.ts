@@ -19,7 +19,9 @@
 
 import { Database, type DatabaseOptions } from "../lib/core/database.ts";
 import { IdbStorage } from "./idb_storage.ts";
-import { browserSigningKey } from "./session_key.ts";
+import { browserKeyPair } from "./session_key.ts";
+import { CryptoWorkerPool } from "./crypto_worker.ts";
+import { WorkerSigningKey, WorkerVerifier } from "./offthread_crypto.ts";
 import { deleteIdb, TabGroup } from "./tab_channel.ts";
 
 export { Database } from "../lib/core/database.ts";
@@ -53,6 +55,7 @@ export { TabGroup } from "./tab_channel.ts";
 export type { TabMessage } from "./tab_channel.ts";
 export type {
   BrowserSyncOptions,
+  NetworkState,
   SyncState,
   SyncStatus,
 } from "./browser_sync.ts";
@@ -72,6 +75,12 @@ export interface BrowserDatabaseOptions
    * already closed and its data dropped; reload or leave then.
    */
   readonly onClearedElsewhere?: () => void;
+  /**
+   * Web Workers that sign and verify signatures off the page's main thread (default:
+   * one per core, at most 4). `false` computes them on the page, in slices that yield
+   * to the event loop. A `verifier` given in these options replaces the workers'.
+   */
+  readonly cryptoWorkers?: number | false;
 }
 
 /**
@@ -84,14 +93,47 @@ export async function openBrowserDatabase(
   if (typeof options?.name !== "string" || options.name === "") {
     throw new TypeError("openBrowserDatabase needs a non-empty { name }");
   }
+  const workers = options.cryptoWorkers;
+  if (
+    workers !== undefined && workers !== false &&
+    !(Number.isSafeInteger(workers) && workers >= 1)
+  ) {
+    throw new RangeError(
+      `Invalid cryptoWorkers ${
+        String(workers)
+      }: expected a positive integer or false`,
+    );
+  }
   const storage = await IdbStorage.open(options.name);
   storage.onClosedElsewhere = options.onClearedElsewhere ?? null;
   let db: Database;
-  const { linkTabs: link, onClearedElsewhere: _, ...dbOptions } = options;
+  const {
+    linkTabs: link,
+    onClearedElsewhere: _,
+    cryptoWorkers: __,
+    ...dbOptions
+  } = options;
+  let pool: CryptoWorkerPool | null = null;
   try {
-    const signer = await browserSigningKey(storage);
-    db = await Database.open({ ...dbOptions, storage, signer });
+    const pair = await browserKeyPair(storage);
+    pool = workers === false
+      ? null
+      : CryptoWorkerPool.start(pair.privateKey, workers);
+    const signer = new WorkerSigningKey(pair.publicKey, pair.privateKey, pool);
+    const verifier = options.verifier ?? new WorkerVerifier(pool);
+    db = await Database.open({ ...dbOptions, storage, signer, verifier });
+    storage.attach(db);
+    if (options.verifier && pool) {
+      // The workers sign only: stop them with the database.
+      const owned = pool;
+      const close = db.close.bind(db);
+      db.close = async (repo?: string) => {
+        await close(repo);
+        if (repo === undefined) owned.close();
+      };
+    }
   } catch (e) {
+    pool?.close();
     await storage.close();
     throw e;
   }

@@ -24,7 +24,8 @@ import { SessionService } from "./sessions.ts";
 import { SyncService } from "./sync_service.ts";
 import { WsHub } from "./ws_hub.ts";
 import { readBody, requireSession } from "./auth.ts";
-import { mountAssets } from "./assets.ts";
+import { mountAssets, type WebAssets } from "./assets.ts";
+import { GcScheduler, type GcSchedulerOptions } from "./gc_scheduler.ts";
 
 /** Trust configuration: the root key and the trust built on it. */
 export interface ServerSecurity {
@@ -55,6 +56,17 @@ export interface AppDeps {
   readonly upgradeWebSocket?: (
     request: Request,
   ) => { socket: WebSocket; response: Response };
+  /**
+   * The web app to serve, by URL path (`/` is the page): your own bundle, e.g.
+   * `await loadAssetDir("./public")`. Default: the built-in todo app.
+   */
+  readonly assets?: WebAssets;
+  /**
+   * Collects history older than `retainMs` periodically (every 6 hours by default):
+   * the scheduler is started and returned as `server.gc`; `await server.gc.stop()` on
+   * shutdown. Without it nothing is collected (run a {@link GcScheduler} yourself).
+   */
+  readonly gc?: GcSchedulerOptions;
 }
 
 /** The app and the parts main.ts needs for metrics and shutdown. */
@@ -63,6 +75,8 @@ export interface Server {
   readonly metrics: ServerMetrics;
   readonly hub?: WsHub;
   readonly sessions?: SessionService;
+  /** The history collector, when `gc` was given. */
+  readonly gc?: GcScheduler;
 }
 
 /** Largest JSON body of `POST /v1/sessions`. */
@@ -161,7 +175,7 @@ export function createServer(deps: AppDeps): Server {
     return reader;
   };
 
-  mountAssets(app);
+  mountAssets(app, deps.assets);
   app.get("/healthz", (c) =>
     c.json({
       status: "ok",
@@ -315,11 +329,14 @@ export function createServer(deps: AppDeps): Server {
     return response;
   });
 
+  const gc = deps.gc && new GcScheduler(db, deps.gc);
+  gc?.start();
   return {
     app,
     metrics,
     ...(hub ? { hub } : {}),
     ...(sessions ? { sessions } : {}),
+    ...(gc ? { gc } : {}),
   };
 }
 
