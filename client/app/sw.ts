@@ -3,18 +3,18 @@
  * its script and style) in a cache, so a reload without network, or with the server
  * down, still opens the app on the data it keeps in IndexedDB. Shell requests go to the
  * network first (a new version of the app shows up at once) and fall back to the cache
- * when the network fails or takes longer than {@link NETWORK_TIMEOUT_MS}; every good
- * answer refreshes the cache. Sync traffic (`/v1/…`) is never touched.
+ * when the network fails or takes longer than `NETWORK_TIMEOUT_MS`; every good answer
+ * refreshes the cache. Sync traffic (`/v1/…`) is never touched. The script is a classic
+ * worker script (it exports nothing; its settings are in shell_config.ts).
  *
  * @module
  */
 
-/** Name of the shell cache (bump to drop what older versions cached). */
-export const SHELL_CACHE = "capra-shell-v1";
-/** What the app needs to start. */
-export const SHELL_PATHS = ["/", "/app.js", "/app.css"] as const;
-/** A shell request that has no answer after this long is served from the cache. */
-export const NETWORK_TIMEOUT_MS = 3000;
+import {
+  NETWORK_TIMEOUT_MS,
+  SHELL_CACHE,
+  SHELL_PATHS,
+} from "./shell_config.ts";
 
 // Minimal service worker types (the browser type-check has no "webworker" lib).
 interface ExtendableEvent extends Event {
