@@ -253,7 +253,13 @@ export class BrowserSync extends EventTarget {
       repos.map((r) => this.#unconfirmed.begin(r)),
     );
     const errorsBefore = ws.errors.length;
-    await ws.sync();
+    try {
+      await ws.sync();
+    } catch {
+      // A failed sync closed the client: poll over HTTP until a new socket is up.
+      if (this.#ws === ws) this.#closeSocket();
+      return;
+    }
     // A refused commit proves nothing about the others: keep them all counted.
     if (ws.errors.length !== errorsBefore || this.#ws !== ws) return;
     for (const snap of snaps) await this.#unconfirmed.confirm(snap);
