@@ -72,6 +72,16 @@ export type {
 } from "./lib/schema/field_types.ts";
 export type { ItemPath, RepoPath } from "./lib/path.ts";
 export {
+  type CreateData,
+  defineSchema,
+  type FieldsOf,
+  type FieldTypeValues,
+  type FieldTypeWrites,
+  type ReadValue,
+  type UpdateData,
+  type WriteValue,
+} from "./lib/schema/typed.ts";
+export {
   isOrderKey,
   ORDER_KEY_DIGITS,
   ORDER_KEY_JITTER_DIGITS,

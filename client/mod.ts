@@ -34,6 +34,16 @@ export { TrustedSessions } from "../lib/core/session.ts";
 export type { SessionRecord } from "../lib/core/session.ts";
 export { decodeBase64Url, encodeBase64Url } from "../lib/encoding/base64url.ts";
 export {
+  type CreateData,
+  defineSchema,
+  type FieldsOf,
+  type FieldTypeValues,
+  type FieldTypeWrites,
+  type ReadValue,
+  type UpdateData,
+  type WriteValue,
+} from "../lib/schema/typed.ts";
+export {
   isOrderKey,
   ORDER_KEY_DIGITS,
   ORDER_KEY_JITTER_DIGITS,
