@@ -43,7 +43,7 @@ async function gzipSize(bytes: Uint8Array): Promise<number> {
   return (await new Response(stream).arrayBuffer()).byteLength;
 }
 
-/** Bundles one entry (path relative to the repository) for browsers, minified. */
+/** Bundles one entry (path relative to the repository, or absolute) for browsers, minified. */
 export async function bundleModule(
   entry: string,
   out: string,
@@ -59,7 +59,7 @@ export async function bundleModule(
       join(root, "client/deno.browser.json"),
       "-o",
       out,
-      join(root, entry),
+      resolve(root, entry),
     ],
     stdout: "piped",
     stderr: "piped",
@@ -110,7 +110,7 @@ export async function sourceDigest(): Promise<string> {
         "--json",
         "--config",
         join(root, "client/deno.browser.json"),
-        join(root, entry),
+        resolve(root, entry),
       ],
       stdout: "piped",
       stderr: "piped",
