@@ -26,26 +26,30 @@
  * @module
  */
 
-import { Database, type DatabaseOptions } from "./lib/core/database.ts";
+import { Database, type DatabaseOptions } from "./lib/database/database.ts";
 import { FileStorage } from "./lib/storage/file_storage.ts";
 import { MemoryStorage } from "./lib/storage/memory_storage.ts";
 import { denoPoolVerifier } from "./lib/crypto/deno_verify_pool.ts";
 import type { Storage } from "./lib/storage/storage.ts";
 
-export { Database } from "./lib/core/database.ts";
-export type { CommitsListener, DatabaseOptions } from "./lib/core/database.ts";
+export { Database, type DatabaseOptions } from "./lib/database/database.ts";
 export { Item } from "./lib/core/item.ts";
-export { Repository } from "./lib/core/repository.ts";
 export type {
-  ChangeListener,
-  CommitInfo,
-  ItemChange,
+  CloseReason,
+  CommitsListener,
+  Repository,
+  RepositoryStats,
+  StoredCommit,
 } from "./lib/core/repository.ts";
-export { Query } from "./lib/query/query.ts";
+export type { IngestOptions, WriteCheck } from "./lib/core/ingest.ts";
+export type { ResidencyOptions, SweepTimers } from "./lib/core/residency.ts";
+export type { CompactionResult } from "./lib/core/compaction.ts";
+export type { ChangeListener, ItemChange } from "./lib/core/item_entry.ts";
+export type { CommitInfo } from "./lib/core/item_history.ts";
+export { Query, type QueryOptions } from "./lib/query/query.ts";
 export { QueryError } from "./lib/query/options.ts";
 export type {
   QueryErrorPhase,
-  QueryOptions,
   QueryPredicate,
   QueryStats,
   ResultsChange,
@@ -55,6 +59,10 @@ export type {
 export { compareSortKeys, type SortKey } from "./lib/query/sort_key.ts";
 export { SCAN_SLICE_MS } from "./lib/query/yield.ts";
 export type { IngestResult, RejectedRecord } from "./lib/core/ingest.ts";
+export type { SchemaRegistry } from "./lib/schema/schema.ts";
+export type { Timestamp, WallClock } from "./lib/commit/clock.ts";
+export type { SessionId, SigningKey } from "./lib/crypto/keys.ts";
+export type { SignatureVerifier, VerifyJob } from "./lib/crypto/verifier.ts";
 export { TrustedSessions } from "./lib/core/session.ts";
 export type { SessionRecord, SessionTrust } from "./lib/core/session.ts";
 export type {
@@ -64,11 +72,12 @@ export type {
   Schema,
   SchemaId,
 } from "./lib/schema/schema.ts";
-export type {
-  FieldType,
-  FieldValue,
-  MapValue,
-  SetElement,
+export {
+  FIELD_TYPES,
+  type FieldType,
+  type FieldValue,
+  type MapValue,
+  type SetElement,
 } from "./lib/schema/field_types.ts";
 export type { ItemPath, RepoPath } from "./lib/path.ts";
 export {
@@ -98,11 +107,33 @@ export {
   orderKeyForMove,
 } from "./lib/order/list_position.ts";
 export { SyncClient, type SyncClientOptions } from "./lib/sync/sync_client.ts";
+export type {
+  SessionDatabase,
+  SyncDatabase,
+} from "./lib/sync/sync_database.ts";
+export type { WsConnection } from "./lib/sync/ws_transport.ts";
+export type { WsError } from "./lib/sync/ws_protocol.ts";
+export type {
+  FetchLike,
+  HttpSyncTransport,
+} from "./lib/sync/http_transport.ts";
+export {
+  SIGNED_HEADERS,
+  type SignedFields,
+} from "./lib/sync/request_signing.ts";
+export type { IdSet } from "./lib/idset/id_set.ts";
+export type { IdBound } from "./lib/idset/id_bytes.ts";
+export type { Packable } from "./lib/encoding/msgpack.ts";
+export type { SyncError as SyncErrorInfo } from "./lib/sync/protocol.ts";
 export {
   ServerSession,
   type ServerSessionOptions,
 } from "./lib/sync/server_session.ts";
-export { RootSessionTrust } from "./lib/sync/root_trust.ts";
+export {
+  type AdmitResult,
+  type RefusedSession,
+  RootSessionTrust,
+} from "./lib/sync/root_trust.ts";
 export {
   type AccessOp,
   type AccessRequest,
@@ -110,13 +141,27 @@ export {
   AccessRules,
   type RepoRule,
 } from "./lib/sync/rules.ts";
-export { SyncError, type SyncHooks } from "./lib/sync/sync_round.ts";
-export type { CommitId } from "./lib/commit/commit.ts";
+export {
+  SyncError,
+  type SyncHooks,
+  type SyncStats,
+  type SyncTransport,
+} from "./lib/sync/sync_round.ts";
+export type {
+  Commit,
+  CommitBody,
+  CommitContent,
+  CommitId,
+  DeltaBody,
+  FullBody,
+  RawData,
+} from "./lib/commit/commit.ts";
 export type {
   RecoveryReport,
   RepoLog,
   Storage,
 } from "./lib/storage/storage.ts";
+export type { DamagedRange } from "./lib/storage/frames.ts";
 export { FileStorage } from "./lib/storage/file_storage.ts";
 export { MemoryStorage } from "./lib/storage/memory_storage.ts";
 

@@ -13,13 +13,16 @@
  * @module
  */
 
-import type { Database } from "../lib/core/database.ts";
+import type { Database } from "../lib/database/database.ts";
 import type { FetchLike } from "../lib/sync/http_transport.ts";
 import { ServerSession } from "../lib/sync/server_session.ts";
 import { SyncClient } from "../lib/sync/sync_client.ts";
+import type { NetworkState, SyncState } from "./sync_state.ts";
 import { TabGroup, type TabMessage } from "./tab_channel.ts";
 import { IdbStorage } from "./idb_storage.ts";
 import { PendingCommits } from "./pending_commits.ts";
+
+export type { NetworkState, SyncState, SyncStatus } from "./sync_state.ts";
 
 /** How often watched repositories are reconciled over HTTP while the socket is down. */
 export const POLL_INTERVAL_MS = 1000;
@@ -32,41 +35,6 @@ export const RETRY_MAX_MS = 15_000;
  * confirmed by one reconciliation round (a burst of edits costs one round).
  */
 export const CONFIRM_DELAY_MS = 250;
-
-/** Where sync stands. */
-export type SyncStatus = "idle" | "syncing" | "offline" | "error";
-
-/**
- * Whether the server can be reached: "offline" when the browser has no network,
- * "unreachable" when it has one but the server does not answer (down, wrong address,
- * a proxy in the way), "online" when the server answered the last attempt.
- */
-export type NetworkState = "online" | "offline" | "unreachable";
-
-/** A snapshot of the sync state, carried by `statechange` events. */
-export interface SyncState {
-  /** The browser has a network and the server answered the last attempt. */
-  readonly online: boolean;
-  /** Tells a missing network from a server that does not answer. */
-  readonly network: NetworkState;
-  readonly status: SyncStatus;
-  /** "websocket" while the live socket is up, else "http" (polling). */
-  readonly transport: "websocket" | "http";
-  /** Repositories with changes not yet reconciled over HTTP. */
-  readonly pending: readonly string[];
-  /**
-   * Commits of this replica (every tab) the server has not confirmed yet: the edits
-   * that clearing local data now would lose.
-   */
-  readonly pendingCommits: number;
-  readonly lastSyncAt?: number;
-  readonly lastError?: string;
-  /**
-   * "leader" when this tab syncs for every tab of the database, "follower" when it
-   * shows the leader's state.
-   */
-  readonly role: "leader" | "follower";
-}
 
 /** Options of {@link BrowserSync}. */
 export interface BrowserSyncOptions {

@@ -17,17 +17,18 @@
  * @module
  */
 
-import { Database, type DatabaseOptions } from "../lib/core/database.ts";
+import { Database, type DatabaseOptions } from "../lib/database/database.ts";
 import { IdbStorage } from "./idb_storage.ts";
 import { browserKeyPair } from "./session_key.ts";
 import { CryptoWorkerPool } from "./crypto_worker.ts";
 import { WorkerSigningKey, WorkerVerifier } from "./offthread_crypto.ts";
 import { deleteIdb, TabGroup } from "./tab_channel.ts";
 
-export { Database } from "../lib/core/database.ts";
+export { Database } from "../lib/database/database.ts";
 export { Item } from "../lib/core/item.ts";
-export { Repository } from "../lib/core/repository.ts";
-export type { CommitInfo, ItemChange } from "../lib/core/repository.ts";
+export type { Repository } from "../lib/core/repository.ts";
+export type { ItemChange } from "../lib/core/item_entry.ts";
+export type { CommitInfo } from "../lib/core/item_history.ts";
 export { Query } from "../lib/query/query.ts";
 export type { Schema } from "../lib/schema/schema.ts";
 export { TrustedSessions } from "../lib/core/session.ts";
@@ -59,9 +60,7 @@ export {
   orderKeyAt,
   orderKeyForMove,
 } from "../lib/order/list_position.ts";
-export { IdbStorage } from "./idb_storage.ts";
 export { BrowserSync } from "./browser_sync.ts";
-export { TabGroup } from "./tab_channel.ts";
 export type { TabMessage } from "./tab_channel.ts";
 export type {
   BrowserSyncOptions,

@@ -15,7 +15,7 @@
  * @module
  */
 
-import type { Database } from "../lib/core/database.ts";
+import type { Database } from "../lib/database/database.ts";
 import { COMMIT_RECORD_HEADER, RecordKind } from "../lib/core/records.ts";
 import { decodeCommit } from "../lib/commit/commit.ts";
 import { yieldToEventLoop } from "../lib/query/yield.ts";

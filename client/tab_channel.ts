@@ -35,10 +35,10 @@
  * @module
  */
 
-import type { Database } from "../lib/core/database.ts";
+import type { Database } from "../lib/database/database.ts";
 import { RecordKind } from "../lib/core/records.ts";
 import type { IdbStorage } from "./idb_storage.ts";
-import type { SyncState } from "./browser_sync.ts";
+import type { SyncState } from "./sync_state.ts";
 
 /** Messages between the tabs of one database. */
 export type TabMessage =

@@ -12,6 +12,7 @@
 
 import { DatabaseSync } from "node:sqlite";
 import { openDatabase } from "../mod.ts";
+import { benchEncoding } from "./bench_encoding.ts";
 import { BENCH_SCHEMA } from "./bench_schema.ts";
 import { benchQueries } from "./bench_query.ts";
 import { benchSync } from "./bench_sync.ts";
@@ -159,6 +160,17 @@ for (let i = 0; i < SQL_READS; i++) {
 }
 const sqliteRead = (performance.now() - t) / SQL_READS;
 row("read by path", capraRead, sqliteRead, fmtMs, "≤ 1 µs");
+
+// --- MessagePack decode and base64url encode of the stored commits (the baselines are
+// @msgpack/msgpack and Uint8Array.prototype.toBase64, measured in the same run)
+{
+  const repo = db.repository("/todo/bench");
+  const ids = repo.commitIds().slice(0, 20_000);
+  const commits = ids.map((id) => repo.commitRecord(id)!.subarray(65));
+  for (const r of benchEncoding(commits)) {
+    row(r.name, r.capraMs, r.baselineMs, fmtMs, r.target);
+  }
+}
 
 await db.close();
 sql.exec("PRAGMA wal_checkpoint(TRUNCATE)");

@@ -12,12 +12,9 @@
 
 import * as Y from "yjs";
 import { IndexeddbPersistence } from "y-indexeddb";
-import {
-  BrowserSync,
-  Database,
-  IdbStorage,
-  openBrowserDatabase,
-} from "../client/mod.ts";
+import { BrowserSync, openBrowserDatabase } from "../client/mod.ts";
+import { IdbStorage } from "../client/idb_storage.ts";
+import { Database } from "../lib/database/database.ts";
 import { signingKeyFromCryptoKey } from "../lib/crypto/keys.ts";
 import { yieldToEventLoop } from "../lib/query/yield.ts";
 import type { Schema } from "../lib/schema/schema.ts";

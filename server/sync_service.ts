@@ -12,11 +12,15 @@ import type { Database } from "../mod.ts";
 import type { Repository } from "../lib/core/repository.ts";
 import type { SessionRecord } from "../lib/core/session.ts";
 import { type CommitId, commitIdBytes } from "../lib/commit/commit.ts";
-import { IdSet } from "../lib/sync/id_set.ts";
+import { IdSet } from "../lib/idset/id_set.ts";
 import type { SessionId } from "../lib/crypto/keys.ts";
 import { parsePath, type RepoPath } from "../lib/path.ts";
 import { decodeSyncMessage, encodeSyncMessage } from "../lib/sync/protocol.ts";
-import { answerSync, type SyncHooks } from "../lib/sync/sync_round.ts";
+import {
+  answerSync,
+  type SyncHooks,
+  syncSetOf,
+} from "../lib/sync/sync_round.ts";
 import type { RootSessionTrust } from "../lib/sync/root_trust.ts";
 import type { AccessRules } from "../lib/sync/rules.ts";
 import { HttpError } from "./errors.ts";
@@ -101,17 +105,18 @@ export class SyncService {
     session: SessionRecord,
   ): CommitId[] {
     if (!this.rules.perItem(repo.path)) return [...ids];
-    const index = repo.commitIndex();
     const byKey = new Map<string, boolean>();
+    const keyAt = repo.path.length + 1;
     return ids.filter((id) => {
-      const e = index.get(id);
-      if (!e) return false;
-      let ok = byKey.get(e.key);
+      const c = repo.commitOf(id);
+      if (!c) return false;
+      const key = c.key.slice(keyAt);
+      let ok = byKey.get(key);
       if (ok === undefined) {
-        ok = this.rules.allows(repo.path, e.key, session, "read");
-        byKey.set(e.key, ok);
+        ok = this.rules.allows(repo.path, key, session, "read");
+        byKey.set(key, ok);
       }
-      return ok || repo.graphOf(e).nodes.get(id)?.commit.session === session.id;
+      return ok || c.session === session.id;
     });
   }
 
@@ -121,7 +126,7 @@ export class SyncService {
    * O(commits) for such repositories).
    */
   syncSetFor(repo: Repository, session: SessionRecord): IdSet {
-    if (!this.rules.perItem(repo.path)) return repo.syncSet();
+    if (!this.rules.perItem(repo.path)) return syncSetOf(repo);
     const set = new IdSet();
     for (const id of this.readable(repo, repo.commitIds(), session)) {
       set.add(commitIdBytes(id));

@@ -25,6 +25,8 @@ export interface SecureServerOptions {
   ) => string | null | Promise<string | null>;
   readonly sessionTtlMs?: number;
   readonly now?: () => number;
+  /** The server database's wall clock (tests that replay a seed pass a virtual one). */
+  readonly clock?: () => number;
 }
 
 /** Opens a server database signed by a root key with a RootSessionTrust. */
@@ -33,18 +35,21 @@ export async function secureServer(
 ): Promise<TestServer> {
   const root = options.root ?? (await generateSigningKey()).key;
   const trust = new RootSessionTrust(root.publicKey, options.now);
+  const clock = options.clock ? { clock: options.clock } : {};
   const db = options.dir
     ? await openDatabase({
       dir: options.dir,
       signer: root,
       trust,
       schemas: [EVERYTHING],
+      ...clock,
     })
     : await openDatabase({
       memory: true,
       signer: root,
       trust,
       schemas: [EVERYTHING],
+      ...clock,
     });
   const server = createServer({
     db,

@@ -4,10 +4,7 @@ import { openDatabase, ServerSession, SyncClient } from "../mod.ts";
 import { encodeSyncMessage } from "../lib/sync/protocol.ts";
 import { SIGNED_HEADERS, signRequest } from "../lib/sync/request_signing.ts";
 import { generateSigningKey } from "../lib/crypto/keys.ts";
-import {
-  encodeSessionRecord,
-  sessionSignedBytes,
-} from "../lib/core/session.ts";
+import { encodeSessionRecord, sessionSignedBytes } from "../testing.ts";
 import { sessionIdOf } from "../lib/crypto/keys.ts";
 import {
   clientDb,

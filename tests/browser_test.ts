@@ -25,8 +25,11 @@ import { generateSigningKey } from "../lib/crypto/keys.ts";
 import { RootSessionTrust } from "../lib/sync/root_trust.ts";
 import { ServerSession } from "../lib/sync/server_session.ts";
 import { decodeCommit } from "../lib/commit/commit.ts";
-import { decodeSessionRecord } from "../lib/core/session.ts";
-import { COMMIT_RECORD_HEADER, RecordKind } from "../lib/core/records.ts";
+import {
+  COMMIT_RECORD_HEADER,
+  decodeSessionRecord,
+  RecordKind,
+} from "../testing.ts";
 import { scanFrames } from "../lib/storage/frames.ts";
 import { listRepo, TODO_SCHEMA } from "../client/app/todo_schema.ts";
 import {

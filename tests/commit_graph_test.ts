@@ -9,7 +9,7 @@ import { scanFrames } from "../lib/storage/frames.ts";
 import { verifySignature } from "../lib/crypto/keys.ts";
 import { sha256 } from "../lib/crypto/sha256.ts";
 import { encodeBase64Url } from "../lib/encoding/base64url.ts";
-import { decodeSessionRecord } from "../lib/core/session.ts";
+import { decodeSessionRecord } from "../testing.ts";
 import { MAX_DELTAS_PER_BASE } from "../lib/commit/delta.ts";
 import { tempDir, TODO } from "./_helpers.ts";
 

@@ -48,7 +48,7 @@ for (const f of await markdownFiles()) {
   );
 }
 
-async function freePort(): Promise<number> {
+function freePort(): number {
   const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const port = (l.addr as Deno.NetAddr).port;
   l.close();
@@ -96,7 +96,7 @@ async function runInDeno(p: DocProgram): Promise<void> {
   if (p.source.includes("Deno.serve")) {
     return await runDeno(
       p,
-      p.source.replaceAll(DOC_PORT, String(await freePort())),
+      p.source.replaceAll(DOC_PORT, String(freePort())),
     );
   }
   const server = await secureServer();

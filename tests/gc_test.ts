@@ -254,3 +254,137 @@ Deno.test("opening a repository while it is compacted waits for the new file; no
   );
   await db.close();
 });
+
+Deno.test("concurrent heads older than the cut-off keep their merge base, also when one reverts the base's change", async () => {
+  const a = await clocked();
+  const b = await clocked(new MemoryStorage(), a.t.now);
+  const p = await clocked(new MemoryStorage(), a.t.now);
+  for (const x of [a, b, p]) {
+    for (const y of [a, b, p]) if (x !== y) x.db.trustSession(y.db.session);
+  }
+  // Old history to collect, so the compaction rewrites the log.
+  const old = a.db.create(`${REPO}/old`, "all", { n: 0 });
+  for (let i = 1; i <= 5; i++) {
+    a.t.now += 1000;
+    old.set("n", i);
+    await a.db.flush();
+  }
+  const path = `${REPO}/rev`;
+  // A large creation, so every later commit is a small delta on it: the base below
+  // is kept only because it is the heads' merge base.
+  a.db.create(path, "all", {
+    s: "orig",
+    n: 0,
+    tags: new Set(["t"]),
+    body: "x".repeat(300),
+  });
+  await a.db.flush(); // its own commit, not grouped with the next write
+  a.t.now += 1000;
+  // The merge base: a change that one head will revert.
+  a.db.item(path)!.update({ s: "changed", tags: new Set(["t", "u"]) });
+  await move(a.db, b.db);
+  await move(a.db, p.db); // p holds the base and goes offline
+  a.t.now += 1000;
+  a.db.item(path)!.update({ s: "orig", tags: new Set(["t"]) }); // reverts it
+  b.t.now = a.t.now + 1000;
+  b.db.item(path)!.set("n", 5); // later, leaves s and tags alone
+  await move(b.db, a.db);
+  const item = a.db.item(path)!;
+  assert.equal(item.heads.length, 2);
+  const want = { s: "orig", n: 5, tags: new Set(["t"]) };
+  const value = () => {
+    const o = a.db.item(path)!.toObject();
+    return { s: o.s, n: o.n, tags: o.tags };
+  };
+  assert.deepEqual(value(), want, "the merge before compaction");
+  // Both heads, and their merge base, are now days older than the cut-off.
+  a.t.now += 5 * DAY;
+  const result = await a.db.compact(REPO, { retainMs: DAY });
+  assert.ok(result.droppedCommits > 0, "old history was collected");
+  assert.deepEqual(value(), want, "the merge after compaction");
+  // The base is a delta: only the merge-base rule keeps it (not a delta's snapshot).
+  const kinds = a.db.item(path)!.history().map((c) => c.kind);
+  assert.deepEqual(kinds, ["full", "delta", "delta", "delta"], "base kept");
+  assert.equal(a.db.item(path)!.heads.length, 2, "both heads kept");
+  // A later merge over the same base: p edits on top of it and syncs.
+  p.t.now = a.t.now;
+  p.db.item(path)!.set("b", true);
+  const res = await move(p.db, a.db);
+  assert.deepEqual(res.rejected, []);
+  assert.deepEqual(value(), want, "the three-head merge after compaction");
+  assert.equal(a.db.item(path)!.get("b"), true);
+  // And a local merge commit on the compacted replica, synced both ways.
+  a.t.now += 1000;
+  a.db.item(path)!.set("d", new Date(0));
+  b.t.now = a.t.now;
+  await move(a.db, p.db);
+  await move(a.db, b.db);
+  for (const [name, x] of [["a", a], ["b", b], ["p", p]] as const) {
+    const o = x.db.item(path)!.toObject();
+    assert.deepEqual(
+      { s: o.s, n: o.n, tags: o.tags, b: o.b, d: o.d },
+      { ...want, b: true, d: new Date(0) },
+      `on ${name}`,
+    );
+  }
+  // From the compacted log, too.
+  await a.db.close();
+  const again = await openDatabase({
+    storage: a.storage,
+    schemas: [EVERYTHING],
+    clock: () => a.t.now,
+  });
+  await again.open(REPO);
+  assert.equal(again.item(path)!.get("s"), "orig");
+  await again.close();
+  await b.db.close();
+  await p.db.close();
+});
+
+// KNOWN BUG, found by tests/gc_random_test.ts (issue 10, defect 9), not fixed here
+// (lib/core/compaction.ts is being reorganized): compactedLog() lists every parent of
+// a kept commit that is not kept as "pruned" in the horizon record, also a parent that
+// never arrived. A commit waiting for that parent then counts as complete after the
+// compaction: it becomes a head next to the state it does not descend from, the value
+// changes, and when the parent does arrive it becomes a second head beside its own
+// child. Every uncompacted replica holding the same commits shows other heads and, in
+// general, another value. A fix: list only parents that were in the graph and are
+// dropped now (or were pruned before): `g.nodes.has(p) || repo.pruned.has(p)`.
+Deno.test({
+  name:
+    "BUG compaction while a commit waits for its parent: the parent is taken for collected",
+  ignore: true,
+  async fn() {
+    const a = await clocked();
+    const b = await clocked(new MemoryStorage(), a.t.now);
+    a.db.trustSession(b.db.session);
+    b.db.trustSession(a.db.session);
+    const old = a.db.create(`${REPO}/old`, "all", { n: 0 });
+    for (let i = 1; i <= 5; i++) {
+      a.t.now += 1000;
+      old.set("n", i);
+      await a.db.flush();
+    }
+    const path = `${REPO}/wait`;
+    a.db.create(path, "all", { s: "r" });
+    await move(a.db, b.db);
+    b.t.now = a.t.now += 5 * DAY;
+    b.db.item(path)!.set("s", "x1");
+    await b.db.flush();
+    b.t.now += 1000;
+    b.db.item(path)!.set("n", 2);
+    await b.db.flush();
+    const [, x1, x2] = b.db.item(path)!.history().map((c) => c.id);
+    const rb = b.db.repository(REPO);
+    await a.db.repository(REPO).ingest([rb.commitRecord(x2)!]); // x1 is late
+    const heads = a.db.item(path)!.heads, value = snapshot(a.db.item(path)!);
+    assert.ok((await a.db.compact(REPO, { retainMs: DAY })).droppedCommits > 0);
+    assert.deepEqual(a.db.item(path)!.heads, heads, "x2 still waits for x1");
+    assert.equal(snapshot(a.db.item(path)!), value);
+    await a.db.repository(REPO).ingest([rb.commitRecord(x1)!]);
+    assert.deepEqual(a.db.item(path)!.heads, [x2], "x1 is no head beside x2");
+    assert.equal(snapshot(a.db.item(path)!), snapshot(b.db.item(path)!));
+    await a.db.close();
+    await b.db.close();
+  },
+});

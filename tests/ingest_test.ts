@@ -116,7 +116,7 @@ Deno.test("an ingested commit's session record is stored with it, so the log ver
   await b.repository("/todo/i").ingest([record]);
   await b.flush();
   const { scanFrames } = await import("../lib/storage/frames.ts");
-  const { decodeSessionRecord } = await import("../lib/core/session.ts");
+  const { decodeSessionRecord } = await import("../testing.ts");
   const bytes = storage.bytesOf("/todo/i" as never);
   const scan = scanFrames(bytes);
   const sessions = [];

@@ -15,7 +15,7 @@ import { answerSyncBytes } from "../lib/sync/sync_round.ts";
 import type { RepoPath } from "../lib/path.ts";
 import { scanFrames } from "../lib/storage/frames.ts";
 import { peekItemKey } from "../lib/commit/commit.ts";
-import { CHECKPOINT_MIN_RECORDS } from "../lib/core/repository.ts";
+import { CHECKPOINT_MIN_RECORDS } from "../testing.ts";
 import { EVERYTHING, snapshot, tempDir } from "./_helpers.ts";
 
 const DAY = 24 * 3_600_000;

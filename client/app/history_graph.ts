@@ -7,7 +7,7 @@
  * @module
  */
 
-import type { CommitInfo } from "../../lib/core/repository.ts";
+import type { CommitInfo } from "../../lib/core/item_history.ts";
 
 const SVG_NS = "http://www.w3.org/2000/svg";
 /** Vertical distance between commits. */

@@ -6,7 +6,7 @@
  */
 
 import type { Item } from "../../lib/core/item.ts";
-import type { CommitInfo } from "../../lib/core/repository.ts";
+import type { CommitInfo } from "../../lib/core/item_history.ts";
 import { drawCommitGraph } from "./history_graph.ts";
 
 /** Characters of a session id shown for another author. */

@@ -7,7 +7,7 @@
  * @module
  */
 
-import type { Database } from "../../lib/core/database.ts";
+import type { Database } from "../../lib/database/database.ts";
 import { parsePath } from "../../lib/path.ts";
 
 type Wake = () => void;

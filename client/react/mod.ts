@@ -32,9 +32,9 @@ import {
   useMemo,
   useSyncExternalStore,
 } from "react";
-import type { Database } from "../../lib/core/database.ts";
+import type { Database } from "../../lib/database/database.ts";
 import type { Item } from "../../lib/core/item.ts";
-import type { QueryOptions } from "../../lib/query/options.ts";
+import type { QueryOptions } from "../../lib/query/query.ts";
 import type { BrowserSync, SyncState } from "../browser_sync.ts";
 import { ItemWatch } from "./item_watch.ts";
 import { QueryHandle, type QueryView } from "./query_handle.ts";

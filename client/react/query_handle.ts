@@ -8,10 +8,11 @@
  * @module
  */
 
-import type { Database } from "../../lib/core/database.ts";
+import type { Database } from "../../lib/database/database.ts";
 import type { Item } from "../../lib/core/item.ts";
 import type { Query } from "../../lib/query/query.ts";
-import type { QueryError, QueryOptions } from "../../lib/query/options.ts";
+import type { QueryError } from "../../lib/query/options.ts";
+import type { QueryOptions } from "../../lib/query/query.ts";
 
 /** A query no component subscribed to within this time is closed. */
 export const ORPHAN_QUERY_MS = 1000;

@@ -17,7 +17,7 @@ import { sha256 } from "../crypto/sha256.ts";
 import { decodeBase64Url, encodeBase64Url } from "../encoding/base64url.ts";
 import { SESSION_ID_BYTES, type SessionId } from "../crypto/keys.ts";
 import { type ItemPath, parsePath } from "../path.ts";
-import { isTimestamp, type Timestamp } from "../core/clock.ts";
+import { isTimestamp, type Timestamp } from "./clock.ts";
 import { parseSchemaId, type SchemaId } from "../schema/schema.ts";
 
 /** A commit id: base64url of the 32-byte SHA-256 of the commit's canonical bytes. */

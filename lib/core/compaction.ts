@@ -1,22 +1,19 @@
 /**
- * Time-based garbage collection of an item's history. Commits older than the retention
- * cutoff are dropped per item, with the snapshots and deltas that depend on them, while
- * everything the current value needs stays: every head, every commit newer than the
- * cutoff, the state at the cutoff (the newest older commits: merge bases for peers that
- * synced within the window), the merge base of several heads and what lies between it
- * and the heads, and the full snapshot of every kept delta. Parents of kept commits that were dropped are
- * listed in a horizon record, so the graph treats them as present; commits older than
- * the horizon are refused from then on.
+ * Running garbage collection on a repository: checking the retention, planning what to
+ * keep (compaction_plan.ts), closing the repository, rewriting its file atomically and
+ * reopening it with its listeners handed over. Also following a sync peer's horizon, so
+ * that both replicas hold the same history and reconcile in one round again.
  *
  * @module
  */
 
-import { type CommitId, compareCommitOrder } from "../commit/commit.ts";
-import { encodeFrame } from "../storage/frames.ts";
-import { ancestorsOf, type CommitNode, type ItemGraph } from "./item_graph.ts";
-import { encodeHorizonRecord, RecordKind } from "./records.ts";
-import { commitPayload, type Repository } from "./repository.ts";
-import { encodeSessionRecord } from "./session.ts";
+import { type RepoPath, repoPathOf } from "../path.ts";
+import type { Storage } from "../storage/storage.ts";
+import { compactedLog } from "./compaction_plan.ts";
+import type { OpenRepositories } from "./open_repositories.ts";
+
+/** Default shortest retention window: one day, the default session lifetime. */
+export const DEFAULT_MIN_RETENTION_MS = 24 * 3_600_000;
 
 /** What a compaction kept and dropped. */
 export interface CompactionResult {
@@ -27,105 +24,126 @@ export interface CompactionResult {
   readonly bytesAfter: number;
 }
 
-/** The commits of one item that garbage collection must keep. */
-export function commitsToKeep(g: ItemGraph, cutoffTs: number): Set<CommitId> {
-  const keep = new Set<CommitId>();
-  // The state at the cut-off: the newest commits older than it (no older child). A peer
-  // that synced within the window holds them (or newer ones) as heads, so a commit it
-  // makes later still finds its merge base here.
-  const oldWithOldChild = new Set<CommitId>();
-  for (const [id, n] of g.nodes) {
-    if (n.commit.ts >= cutoffTs) keep.add(id);
-    else for (const a of ancestorsOf(n.commit)) oldWithOldChild.add(a);
+/** Garbage collection of one database's repositories. */
+export class Compactor {
+  /** The last peer horizon each repository followed (see followHorizon). */
+  readonly #followed = new Map<RepoPath, number>();
+
+  constructor(
+    private readonly storage: Storage,
+    private readonly repos: OpenRepositories,
+    /** Wall-clock ms. */
+    private readonly now: () => number,
+    /** Shortest retention window accepted (ms). */
+    readonly minRetentionMs: number = DEFAULT_MIN_RETENTION_MS,
+  ) {}
+
+  /**
+   * Garbage-collects a repository's history: commits older than `retainMs` are removed
+   * per item unless the current value needs them, and the file is rewritten atomically.
+   */
+  async compact(
+    repo: string,
+    options: { retainMs: number },
+  ): Promise<CompactionResult> {
+    const path = repoPathOf(repo);
+    const retainMs = options?.retainMs;
+    if (typeof retainMs !== "number" || !(retainMs >= this.minRetentionMs)) {
+      throw new RangeError(
+        `Invalid retention ${
+          String(retainMs)
+        } ms for ${path}: must be at least ${this.minRetentionMs} ms (the session lifetime)`,
+      );
+    }
+    return await this.#compactTo(path, (this.now() - retainMs) * 1024);
   }
-  for (const [id, n] of g.nodes) {
-    if (n.commit.ts < cutoffTs && !oldWithOldChild.has(id)) keep.add(id);
+
+  /**
+   * Follows a sync peer's garbage collection: when the peer's horizon (an HLC timestamp)
+   * is later than this repository's, compacts to it. The horizon is clamped to the local
+   * minimum retention (a peer cannot make this replica forget recent history); storages
+   * that cannot rewrite logs collect in place. Returns null when nothing was done.
+   */
+  async followHorizon(
+    repo: string,
+    peerHorizon: number,
+  ): Promise<CompactionResult | null> {
+    const path = repoPathOf(repo);
+    const cutoff = this.cutoffFor(peerHorizon);
+    const r = await this.repos.open(path);
+    if (
+      !(cutoff > r.horizon) || this.repos.isCompacting(path) ||
+      (this.#followed.get(path) ?? 0) >= cutoff
+    ) return null;
+    this.#followed.set(path, cutoff);
+    if (!this.storage.replaceLog) {
+      // The log cannot be rewritten: collect in place (kept, but no longer offered).
+      const plan = compactedLog(r, cutoff);
+      if (!plan.dropped) return null;
+      r.collectInPlace(cutoff, plan.droppedIds);
+      return {
+        repo: path,
+        keptCommits: plan.kept,
+        droppedCommits: plan.dropped,
+        bytesAfter: 0,
+      };
+    }
+    const result = await this.#compactTo(path, cutoff);
+    return result.droppedCommits ? result : null;
   }
-  for (const h of g.heads) keep.add(h.commit.id);
-  // Incomplete commits (waiting for parents) are kept: they are not history yet.
-  const complete = new Set<CommitId>();
-  const stack = g.heads.map((h) => h.commit.id);
-  while (stack.length) {
-    const id = stack.pop()!;
-    if (complete.has(id)) continue;
-    complete.add(id);
-    const n = g.nodes.get(id);
-    if (n) stack.push(...ancestorsOf(n.commit));
+
+  /** The cutoff a peer horizon leads to here: never inside the minimum retention. */
+  cutoffFor(peerHorizon: number): number {
+    return Math.min(peerHorizon, (this.now() - this.minRetentionMs) * 1024);
   }
-  for (const id of g.nodes.keys()) if (!complete.has(id)) keep.add(id);
-  // Several heads: keep their merge base and everything newer, so the merge is unchanged.
-  if (g.heads.length > 1) {
-    const base = g.mergeBase(g.heads);
-    if (base) {
-      for (const id of complete) {
-        const n = g.nodes.get(id);
-        if (n && compareCommitOrder(n.commit, base.commit) >= 0) keep.add(id);
+
+  /** True when `path` has not followed a horizon at least as late as `peerHorizon`'s cutoff. */
+  wouldFollow(path: RepoPath, peerHorizon: number): boolean {
+    return (this.#followed.get(path) ?? 0) < this.cutoffFor(peerHorizon);
+  }
+
+  async #compactTo(
+    path: RepoPath,
+    cutoff: number,
+  ): Promise<CompactionResult> {
+    const replaceLog = this.storage.replaceLog?.bind(this.storage);
+    if (!replaceLog) {
+      throw new Error(
+        `This storage cannot rewrite logs: ${path} cannot be compacted`,
+      );
+    }
+    if (this.repos.isCompacting(path)) {
+      throw new Error(`Repository ${path} is already being compacted`);
+    }
+    // Marked before the first await: an `open` from now on waits for the new file.
+    const done = this.repos.beginCompaction(path);
+    try {
+      const r = await this.repos.openOnce(path);
+      // Dry run: when nothing is old enough to drop, leave the file alone.
+      const plan = compactedLog(r, cutoff);
+      if (plan.dropped === 0) {
+        return {
+          repo: path,
+          keptCommits: plan.kept,
+          droppedCommits: 0,
+          bytesAfter: plan.frames.reduce((n, f) => n + f.length, 0),
+        };
       }
+      await r.close("compacted");
+      const { frames, kept, dropped } = compactedLog(r, cutoff);
+      await replaceLog(path, frames);
+      this.repos.replaced(path, r);
+      // Reopen at once: live queries and item listeners move to the new repository.
+      const fresh = await this.repos.openOnce(path);
+      fresh.adopt(r);
+      return {
+        repo: path,
+        keptCommits: kept,
+        droppedCommits: dropped,
+        bytesAfter: frames.reduce((n, f) => n + f.length, 0),
+      };
+    } finally {
+      done();
     }
   }
-  // A kept delta needs its full snapshot (an ancestor by construction: the graph treats
-  // the base link as an ancestry edge, so the snapshot never becomes a head).
-  for (const id of [...keep]) {
-    const body = g.nodes.get(id)?.commit.body;
-    if (body?.kind === "delta") keep.add(body.base);
-  }
-  return keep;
-}
-
-/**
- * The framed records of a compacted log for `repo`: the session records its kept
- * commits need, a horizon record, and the kept commits in timestamp order.
- */
-export function compactedLog(
-  repo: Repository,
-  cutoffTs: number,
-): {
-  frames: Uint8Array[];
-  kept: number;
-  dropped: number;
-  droppedIds: CommitId[];
-} {
-  const kept: CommitNode[] = [];
-  const pruned = new Set<CommitId>();
-  const droppedIds: CommitId[] = [];
-  let dropped = 0;
-  for (const g of repo.allGraphs()) {
-    const keep = commitsToKeep(g, cutoffTs);
-    for (const [id, n] of g.nodes) {
-      if (!keep.has(id)) {
-        if (!repo.collected.has(id)) {
-          dropped++;
-          droppedIds.push(id);
-        }
-        continue;
-      }
-      if (!n.sig) continue; // unsigned local commits cannot exist after a flush
-      kept.push(n);
-      for (const p of n.commit.parents) if (!keep.has(p)) pruned.add(p);
-    }
-  }
-  kept.sort((a, b) => compareCommitOrder(a.commit, b.commit));
-  const frames: Uint8Array[] = [];
-  const sessions = new Set(kept.map((n) => n.commit.session));
-  for (const id of sessions) {
-    const s = repo.ctx.knownSessions.get(id) ??
-      repo.ctx.trust.lookup(id, repo.ctx.now());
-    if (s) frames.push(frame(RecordKind.Session, encodeSessionRecord(s)));
-  }
-  const horizon = Math.max(repo.horizon, dropped > 0 ? cutoffTs : 0);
-  frames.push(
-    frame(
-      RecordKind.Horizon,
-      encodeHorizonRecord({ ts: horizon, pruned: [...pruned] }),
-    ),
-  );
-  for (const n of kept) frames.push(encodeFrame(commitPayload(n)));
-  return { frames, kept: kept.length, dropped, droppedIds };
-}
-
-function frame(kind: number, body: Uint8Array): Uint8Array {
-  const payload = new Uint8Array(body.length + 1);
-  payload[0] = kind;
-  payload.set(body, 1);
-  return encodeFrame(payload);
 }

@@ -9,14 +9,16 @@
 import type { SignatureVerifier } from "../crypto/verifier.ts";
 import type { SessionId, SigningKey } from "../crypto/keys.ts";
 import type { SchemaRegistry } from "../schema/schema.ts";
-import type { HybridClock } from "./clock.ts";
+import type { HybridClock } from "../commit/clock.ts";
 import type { SessionRecord, SessionTrust } from "./session.ts";
 import type { CommitNode } from "./item_graph.ts";
-import type { Repository } from "./repository.ts";
 import type { RepoPath } from "../path.ts";
 
-/** @internal */
-export interface RepoContext {
+/**
+ * The database's services a repository uses. `Repo` is the repository type (the context
+ * hands repositories back to the database without importing them).
+ */
+export interface RepoContext<Repo = unknown> {
   readonly registry: SchemaRegistry;
   readonly clock: HybridClock;
   readonly signer: SigningKey;
@@ -33,7 +35,7 @@ export interface RepoContext {
   /** Calls a listener, reporting (not propagating) its exceptions. */
   safeCall<A>(fn: (arg: A) => void, arg: A): void;
   /** Reopens a repository the database closed automatically (synchronously). */
-  reopen(path: RepoPath): Repository;
+  reopen(path: RepoPath): Repo;
   /** Signed local commits were appended to the log (sync pushes them). */
-  onCommitsStored(repo: Repository, nodes: readonly CommitNode[]): void;
+  onCommitsStored(repo: Repo, nodes: readonly CommitNode[]): void;
 }

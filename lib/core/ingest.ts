@@ -24,10 +24,12 @@ import { type CommitId, decodeCommitWithId } from "../commit/commit.ts";
 import type { VerifyJob } from "../crypto/verifier.ts";
 import type { ItemPath } from "../path.ts";
 import type { SessionRecord } from "./session.ts";
-import { timestampMs } from "./clock.ts";
+import { timestampMs } from "../commit/clock.ts";
 import type { CommitNode } from "./item_graph.ts";
 import { COMMIT_RECORD_HEADER, RecordKind } from "./records.ts";
-import type { Repository } from "./repository.ts";
+import type { RepoPath } from "../path.ts";
+import type { RepoContext } from "./context.ts";
+import type { AddedCommits, ReceivedCommit } from "./received_commits.ts";
 
 /** Why a received commit was refused. */
 export interface RejectedRecord {
@@ -51,7 +53,23 @@ export interface IngestResult {
 /** Decides whether a commit's author may write its item (authorization rules). */
 export type WriteCheck = (key: ItemPath, session: SessionRecord) => boolean;
 
-/** Options of {@link Repository.ingest}. */
+/** What ingesting needs of a repository (an `OpenRepository`). */
+export interface IngestTarget {
+  readonly ctx: RepoContext;
+  readonly path: RepoPath;
+  readonly horizon: number;
+  /** Commits already held, by id. */
+  commitIndex(): ReadonlyMap<CommitId, unknown>;
+  /** Throws when the repository or its database is closed. */
+  checkOpen(): void;
+  /** Adds verified commits (see received_commits.ts). */
+  addRemote(
+    commits: readonly ReceivedCommit[],
+    persist?: boolean,
+  ): AddedCommits;
+}
+
+/** Options of `Repository.ingest`. */
 export interface IngestOptions {
   /**
    * The records are already in this database's storage (another browser tab of the same
@@ -61,9 +79,9 @@ export interface IngestOptions {
   readonly alreadyStored?: boolean;
 }
 
-/** @internal */
+/** Checks, verifies and adds a batch of records (see {@link beginIngest}). */
 export async function ingestRecords(
-  repo: Repository,
+  repo: IngestTarget,
   records: readonly Uint8Array[],
   mayWrite?: WriteCheck,
   options: IngestOptions = {},
@@ -82,13 +100,13 @@ export interface PendingIngest {
 }
 
 /**
- * @internal The first half of {@link ingestRecords}: decodes and checks the records
+ * The first half of {@link ingestRecords}: decodes and checks the records
  * (id = hash of the bytes, item, clock, author, write rule) and starts verifying their
  * signatures, without waiting. A caller may do other work (e.g. ask its peer for the
  * next batch) while the signatures are verified, then calls `finish`.
  */
 export function beginIngest(
-  repo: Repository,
+  repo: IngestTarget,
   records: readonly Uint8Array[],
   mayWrite?: WriteCheck,
   options: IngestOptions = {},

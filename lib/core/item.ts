@@ -10,13 +10,19 @@ import { copyFieldValue, type FieldValue } from "../schema/field_types.ts";
 import { defaultValue, type Schema } from "../schema/schema.ts";
 import type { ItemState } from "../merge/merge.ts";
 import type { ItemPath, RepoPath } from "../path.ts";
-import type {
-  CommitInfo,
-  ItemChange,
-  ItemEntry,
-  Repository,
-} from "./repository.ts";
+import type { ItemChange, ItemEntry } from "./item_entry.ts";
+import type { CommitInfo } from "./item_history.ts";
+import type { OpenRepository } from "./open_repository.ts";
 import { checkFieldWrite } from "./write_check.ts";
+
+/** Constructs an item (set by the class: its constructor is private). */
+let newItem: (repo: OpenRepository, entry: ItemEntry) => Item;
+
+/** The handle of an entry: one per entry, created on first use. */
+export function itemHandle(repo: OpenRepository, entry: ItemEntry): Item {
+  if (!(entry.handle instanceof Item)) entry.handle = newItem(repo, entry);
+  return entry.handle as Item;
+}
 
 /**
  * A live item.
@@ -30,13 +36,17 @@ import { checkFieldWrite } from "./write_check.ts";
  * ```
  */
 export class Item {
-  #repo: Repository;
+  #repo: OpenRepository;
   #entry: ItemEntry;
 
-  /** @internal use db.create() or db.item() */
-  constructor(repo: Repository, entry: ItemEntry) {
+  /** Items come from `db.create()`, `db.item()`, `db.load()` and query results. */
+  private constructor(repo: OpenRepository, entry: ItemEntry) {
     this.#repo = repo;
     this.#entry = entry;
+  }
+
+  static {
+    newItem = (repo, entry) => new Item(repo, entry);
   }
 
   /** `/type/repo/item` */
@@ -58,11 +68,11 @@ export class Item {
    * The repository, reopened transparently when the database closed it automatically
    * (idle or memory budget); an explicit close still makes the item unusable.
    */
-  #live(): Repository {
+  #live(): OpenRepository {
     if (this.#repo.closed && this.#repo.closeReason !== "explicit") {
       const repo = this.#repo.ctx.reopen(this.#repo.path);
-      this.#entry = repo.entry(this.#entry.key) ??
-        repo.ensureEntry(this.#entry.key);
+      this.#entry = repo.items.entry(this.#entry.key) ??
+        repo.items.ensureEntry(this.#entry.key);
       this.#repo = repo;
     }
     this.#repo.checkOpen();
@@ -71,7 +81,7 @@ export class Item {
 
   #state(): ItemState {
     this.#live();
-    const v = this.#repo.valueOf(this.#entry);
+    const v = this.#repo.items.valueOf(this.#entry);
     if (!v) throw new Error(`Item ${this.path} has no value`);
     return v;
   }
@@ -152,7 +162,7 @@ export class Item {
       active = false;
       // The listener may have moved to a successor repository (after compaction).
       const now = repo.current;
-      const entry = now === repo ? e : now.entry(e.key);
+      const entry = now === repo ? e : now.items.entry(e.key);
       entry?.listeners?.delete(wrapped);
       if (entry?.listeners?.size === 0) entry.listeners = null;
       now.itemListenerAdded(-1);
@@ -168,6 +178,6 @@ export class Item {
   get heads(): CommitId[] {
     this.#live();
     this.#repo.commitPending();
-    return this.#repo.graphOf(this.#entry).heads.map((h) => h.commit.id);
+    return this.#repo.graphs.graphOf(this.#entry).heads.map((h) => h.commit.id);
   }
 }

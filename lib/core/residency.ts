@@ -8,7 +8,7 @@
  * @module
  */
 
-import type { Repository } from "./repository.ts";
+import type { OpenRepository } from "./open_repository.ts";
 
 /** Default idle time after which an unpinned repository closes itself (10 min). */
 export const DEFAULT_IDLE_CLOSE_MS = 10 * 60_000;
@@ -31,20 +31,20 @@ export interface ResidencyOptions {
   readonly timers?: SweepTimers;
 }
 
-/** @internal */
+/** Idle closing and the memory budget of one database's open repositories. */
 export class Residency {
   readonly #idleMs: number;
   readonly #budget: number;
   readonly #timers: SweepTimers;
   #timer: unknown = null;
   #clock = 0;
-  readonly #untouchedSweeps = new WeakMap<Repository, number>();
+  readonly #untouchedSweeps = new WeakMap<OpenRepository, number>();
 
   constructor(
     options: ResidencyOptions,
-    private readonly openRepos: () => Iterable<Repository>,
+    private readonly openRepos: () => Iterable<OpenRepository>,
     private readonly autoClose: (
-      repo: Repository,
+      repo: OpenRepository,
       reason: "idle" | "budget",
     ) => Promise<void>,
   ) {
@@ -113,7 +113,7 @@ export class Residency {
   }
 
   /** Closes least recently used, unpinned repositories while over the budget. */
-  async enforceBudget(keep?: Repository): Promise<void> {
+  async enforceBudget(keep?: OpenRepository): Promise<void> {
     if (this.#budget === Infinity) return;
     this.#refresh();
     const open = [...this.openRepos()];

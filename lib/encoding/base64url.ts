@@ -60,8 +60,24 @@ function badCharacter(kind: string, s: string, i: number): SyntaxError {
   );
 }
 
+/** A Uint8Array with `toBase64` (ES2026). */
+interface WithToBase64 {
+  toBase64(options: { alphabet: string; omitPadding: boolean }): string;
+}
+/** True where the platform has `Uint8Array.prototype.toBase64`. */
+const HAS_TO_BASE64 = typeof (Uint8Array.prototype as Partial<WithToBase64>)
+  .toBase64 === "function";
+const NATIVE_OPTIONS = { alphabet: "base64url", omitPadding: true } as const;
 /**
- * Encodes bytes as base64url without padding.
+ * From this length on the native encoder is faster than the loop (its call costs ~150 ns,
+ * the loop ~5 ns a byte; measured crossing between 32 and 40 bytes): signatures (64
+ * bytes) and longer input go native; commit ids (32) and session ids (16) stay on the loop.
+ */
+export const NATIVE_BASE64_MIN_BYTES = 40;
+
+/**
+ * Encodes bytes as base64url without padding, through `Uint8Array.prototype.toBase64`
+ * where it is faster and available, else {@link encodeBase64UrlPortable}.
  *
  * @example
  * ```ts
@@ -69,6 +85,22 @@ function badCharacter(kind: string, s: string, i: number): SyntaxError {
  * ```
  */
 export function encodeBase64Url(bytes: Uint8Array): string {
+  if (HAS_TO_BASE64 && bytes.length >= NATIVE_BASE64_MIN_BYTES) {
+    return (bytes as unknown as WithToBase64).toBase64(NATIVE_OPTIONS);
+  }
+  return encodeBase64UrlPortable(bytes);
+}
+
+/**
+ * Encodes bytes as base64url without padding in plain JavaScript (what
+ * {@link encodeBase64Url} does for short input and on platforms without `toBase64`).
+ *
+ * @example
+ * ```ts
+ * encodeBase64UrlPortable(new Uint8Array([0xfb, 0xff])); // "-_8"
+ * ```
+ */
+export function encodeBase64UrlPortable(bytes: Uint8Array): string {
   const n = bytes.length;
   const d = DIGIT_CODES;
   let k = 0;

@@ -4,6 +4,7 @@ import {
   decodeBase64Url,
   decodeHex,
   encodeBase64Url,
+  encodeBase64UrlPortable,
   encodeHex,
 } from "./base64url.ts";
 
@@ -68,6 +69,19 @@ Deno.test("base64url: seeded random round trips match btoa", () => {
     assert.equal(s.length, 43);
     assert.equal(encodeBase64Url(decodeBase64Url(s)), s);
   }
+});
+
+Deno.test("base64url: the native and the portable encoder agree, on views too", () => {
+  const next = rng(SEED ^ 0x5eed);
+  const big = new Uint8Array(4096).map(() => next() & 0xff);
+  for (let n = 0; n < 300; n++) {
+    const offset = next() % 64;
+    const view = big.subarray(offset, offset + n);
+    const want = reference(view);
+    assert.equal(encodeBase64UrlPortable(view), want, `length ${n}`);
+    assert.equal(encodeBase64Url(view), want, `length ${n}`);
+  }
+  assert.equal(encodeBase64Url(big), reference(big));
 });
 
 Deno.test("base64url: invalid input is a SyntaxError naming the character and position", () => {

@@ -66,6 +66,12 @@ export function encode(value: Packable): Uint8Array<ArrayBuffer> {
 export interface DecodeOptions {
   /** Deepest allowed nesting of arrays and maps (default {@linkcode MAX_DEPTH}). */
   readonly maxDepth?: number;
+  /**
+   * Binary values are subarrays of `bytes` instead of copies (no allocation per value):
+   * for input nobody changes afterwards, whose binary values are copied or dropped
+   * before long (sync messages). Default false: every binary value owns its buffer.
+   */
+  readonly views?: boolean;
 }
 
 /**
@@ -78,7 +84,10 @@ export interface DecodeOptions {
  */
 export function decode(bytes: Uint8Array, options?: DecodeOptions): Packable {
   const reader = new MsgpackReader(bytes);
-  const value = reader.readValue(options?.maxDepth ?? MAX_DEPTH);
+  const value = reader.readValue(
+    options?.maxDepth ?? MAX_DEPTH,
+    options?.views === true,
+  );
   if (!reader.atEnd) {
     throw new SyntaxError(
       `Unexpected trailing bytes after MessagePack value at byte ${reader.offset} ` +

@@ -82,6 +82,8 @@ export class MsgpackReader {
   readonly #end: number;
   #pos: number;
   #dataView: DataView | undefined;
+  /** Binary values are subarrays of the input (see {@linkcode readValue}). */
+  #views = false;
 
   /** Reads `bytes[offset..end)`. */
   constructor(bytes: Uint8Array, offset = 0, end: number = bytes.length) {
@@ -311,9 +313,12 @@ export class MsgpackReader {
 
   /**
    * Reads one complete value. Maps become objects with a null prototype (so a key
-   * `"__proto__"` is an ordinary property); binary data is copied out of the input.
+   * `"__proto__"` is an ordinary property). Binary data is copied out of the input, unless
+   * `views` is true: then binary values are subarrays of the input (no copy, as
+   * `readBinary` does), valid while the input is not changed.
    */
-  readValue(maxDepth: number = MAX_DEPTH): Packable {
+  readValue(maxDepth: number = MAX_DEPTH, views = false): Packable {
+    this.#views = views;
     return this.#value(0, checkMaxDepth(maxDepth));
   }
 
@@ -332,30 +337,46 @@ export class MsgpackReader {
 
   #value(depth: number, maxDepth: number): Packable {
     const at = this.#pos;
-    const b = this.#peek();
-    this.#pos++;
+    if (at >= this.#end) this.#need(1);
+    const b = this.#bytes[at];
+    this.#pos = at + 1;
+    // The common lead bytes first, by number (no table lookups).
     if (b < 0x80) return b;
     if (b >= 0xe0) return b - 0x100;
-    if (b >= 0xa0 && b < 0xc0) return this.#stringBody(b & 0x1f, at);
-    if (b < 0x90) return this.#map(b & 0x0f, depth, maxDepth, at);
-    if (b < 0xa0) return this.#array(b & 0x0f, depth, maxDepth, at);
-    if (b >= 0xca && b <= 0xd3) return this.#numberBody(b);
-    switch (LEAD_TYPES[b]) {
-      case "nil":
-        return null;
-      case "boolean":
-        return b === 0xc3;
-      case "string":
-        return this.#stringBody(this.#length(b), at);
-      case "binary":
-        return this.#binaryBody(this.#length(b), at).slice();
-      case "array":
-        return this.#array(this.#length(b), depth, maxDepth, at);
-      case "map":
-        return this.#map(this.#length(b), depth, maxDepth, at);
-      default:
-        throw this.#unsupported(b, at);
+    if (b >= 0xa0) {
+      if (b < 0xc0) return this.#stringBody(b & 0x1f, at);
+      if (b >= 0xca && b <= 0xd3) return this.#numberBody(b);
+      switch (b) {
+        case 0xc0:
+          return null;
+        case 0xc2:
+          return false;
+        case 0xc3:
+          return true;
+        case 0xc4:
+        case 0xc5:
+        case 0xc6: {
+          const n = this.#length(b);
+          return this.#views
+            ? this.#binaryBody(n, at)
+            : this.#binaryBody(n, at).slice();
+        }
+        case 0xd9:
+        case 0xda:
+        case 0xdb:
+          return this.#stringBody(this.#length(b), at);
+        case 0xdc:
+        case 0xdd:
+          return this.#array(this.#length(b), depth, maxDepth, at);
+        case 0xde:
+        case 0xdf:
+          return this.#map(this.#length(b), depth, maxDepth, at);
+        default:
+          throw this.#unsupported(b, at);
+      }
     }
+    if (b < 0x90) return this.#map(b & 0x0f, depth, maxDepth, at);
+    return this.#array(b & 0x0f, depth, maxDepth, at);
   }
 
   #unsupported(b: number, at: number): SyntaxError {
@@ -369,8 +390,8 @@ export class MsgpackReader {
   #array(n: number, depth: number, maxDepth: number, at: number): Packable[] {
     this.#enter(depth, maxDepth, at);
     this.#checkLength(n, 1, "array", at);
-    const out: Packable[] = [];
-    for (let i = 0; i < n; i++) out.push(this.#value(depth + 1, maxDepth));
+    const out: Packable[] = new Array(n);
+    for (let i = 0; i < n; i++) out[i] = this.#value(depth + 1, maxDepth);
     return out;
   }
 

@@ -431,3 +431,31 @@ Deno.test("msgpack: seeded random values round-trip and encode independently of 
     }
   }
 });
+
+/** Every binary value inside `v`. */
+function binariesOf(v: Packable, out: Uint8Array[] = []): Uint8Array[] {
+  if (v instanceof Uint8Array) out.push(v);
+  else if (Array.isArray(v)) { for (const x of v) binariesOf(x, out); }
+  else if (v !== null && typeof v === "object") {
+    for (const x of Object.values(v)) binariesOf(x, out);
+  }
+  return out;
+}
+
+Deno.test("msgpack: decode with views gives the same values, binaries as views of the input", () => {
+  const rng = new Rng(SEED ^ 0x71e5);
+  for (let i = 0; i < 1000; i++) {
+    const v = randomValue(rng, 0);
+    const bytes = encode(v);
+    const viewed = decode(bytes, { views: true });
+    assert.deepEqual(
+      viewed,
+      decode(bytes),
+      `case ${i} (CAPRA_SEED=${SEED})`,
+    );
+    for (const b of binariesOf(viewed)) assert.equal(b.buffer, bytes.buffer);
+    for (const b of binariesOf(decode(bytes))) {
+      assert.notEqual(b.buffer, bytes.buffer);
+    }
+  }
+});

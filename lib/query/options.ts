@@ -1,13 +1,26 @@
 /**
- * Options, listeners and errors of live queries.
+ * What a live query reads from (its source) and what it calls: predicates, sort keys,
+ * listeners, and its errors.
  *
  * @module
  */
 
 import type { Item } from "../core/item.ts";
-import type { ItemPath } from "../path.ts";
+import type { OpenRepository } from "../core/open_repository.ts";
+import type { ItemPath, RepoPath } from "../path.ts";
 import type { SortKey } from "./sort_key.ts";
-import type { Query } from "./query.ts";
+
+/** What a query reads from its database: the open repositories and their items. */
+export interface QuerySource {
+  /** True when the repository is open. */
+  isOpen(repo: RepoPath): boolean;
+  /** Opens the repository. */
+  open(repo: RepoPath): Promise<OpenRepository>;
+  /** The open repository (throws when it is not open). */
+  repository(repo: RepoPath): OpenRepository;
+  /** The item at `path`, or undefined. */
+  item(path: string): Item | undefined;
+}
 
 /** Decides whether an item is a result. `ctx` is the query's `ctx` option. */
 export type QueryPredicate<Ctx> = (item: Item, ctx: Ctx) => boolean;
@@ -18,31 +31,6 @@ export type QueryPredicate<Ctx> = (item: Item, ctx: Ctx) => boolean;
  * comparisons per change and no further calls of your code.
  */
 export type SortKeyFunction<Ctx> = (item: Item, ctx: Ctx) => SortKey;
-
-/** Options of `db.query()`. */
-export interface QueryOptions<Ctx = undefined> {
-  /** A repository path (`/type/repo`) or another query (chaining). */
-  readonly source: string | Query<unknown>;
-  /** Only items whose schema has this namespace (e.g. `"todo"`). */
-  readonly schema?: string;
-  /** Only items for which this returns true (all items when absent). */
-  readonly predicate?: QueryPredicate<Ctx>;
-  /**
-   * Order: a field name (its value is the key) or a key function. Without it, results
-   * are ordered by path. Equal keys are always ordered by path.
-   */
-  readonly sortBy?: string | SortKeyFunction<Ctx>;
-  /** Largest key first (equal keys still ordered by path, ascending). */
-  readonly descending?: boolean;
-  /** Only the first `limit` results of the full order. */
-  readonly limit?: number;
-  /** Passed to `predicate` and `sortBy`. */
-  readonly ctx?: Ctx;
-  /** Names the query in error messages (default: from its source). */
-  readonly name?: string;
-  /** Called when the predicate, the sort key or a listener throws. */
-  readonly onError?: (error: QueryError) => void;
-}
 
 /** What a results notification describes. */
 export interface ResultsChange {
@@ -103,7 +91,13 @@ export class QueryError extends Error {
  * checkQueryOptions({ source: "/todo/home", limit: -1 }); // RangeError
  * ```
  */
-export function checkQueryOptions<Ctx>(options: QueryOptions<Ctx>): void {
+export function checkQueryOptions(
+  options: {
+    readonly predicate?: unknown;
+    readonly sortBy?: unknown;
+    readonly limit?: number;
+  },
+): void {
   const { predicate, sortBy, limit } = options;
   if (predicate !== undefined && typeof predicate !== "function") {
     throw new TypeError("Query predicate must be a function");

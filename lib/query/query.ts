@@ -11,22 +11,60 @@
  * @module
  */
 
-import type { Database } from "../core/database.ts";
 import { Item } from "../core/item.ts";
-import type { ItemEntry, Repository } from "../core/repository.ts";
+import type { ItemEntry } from "../core/item_entry.ts";
+import type { OpenRepository } from "../core/open_repository.ts";
 import { type ItemPath, type RepoPath, repoPathOf } from "../path.ts";
 import {
   checkQueryOptions,
   QueryError,
   type QueryErrorPhase,
-  type QueryOptions,
+  type QueryPredicate,
+  type QuerySource,
   type QueryStats,
   type ResultsChange,
   type ResultsListener,
+  type SortKeyFunction,
 } from "./options.ts";
-import { compareSortKeys, normalizeSortKey, type SortKey } from "./sort_key.ts";
+import { normalizeSortKey, type SortKey } from "./sort_key.ts";
 import { type RowRun, SortedRows } from "./sorted_rows.ts";
 import { scanCandidates } from "./scan.ts";
+
+/** Options of `db.query()`. */
+export interface QueryOptions<Ctx = undefined> {
+  /** A repository path (`/type/repo`) or another query (chaining). */
+  readonly source: string | Query<unknown>;
+  /** Only items whose schema has this namespace (e.g. `"todo"`). */
+  readonly schema?: string;
+  /** Only items for which this returns true (all items when absent). */
+  readonly predicate?: QueryPredicate<Ctx>;
+  /**
+   * Order: a field name (its value is the key) or a key function. Without it, results
+   * are ordered by path. Equal keys are always ordered by path.
+   */
+  readonly sortBy?: string | SortKeyFunction<Ctx>;
+  /** Largest key first (equal keys still ordered by path, ascending). */
+  readonly descending?: boolean;
+  /** Only the first `limit` results of the full order. */
+  readonly limit?: number;
+  /** Passed to `predicate` and `sortBy`. */
+  readonly ctx?: Ctx;
+  /** Names the query in error messages (default: from its source). */
+  readonly name?: string;
+  /** Called when the predicate, the sort key or a listener throws. */
+  readonly onError?: (error: QueryError) => void;
+}
+
+/** Constructs a query (set by the class: its constructor is private). */
+let newQuery: <Ctx>(db: QuerySource, options: QueryOptions<Ctx>) => Query<Ctx>;
+
+/** A live query over `options.source`, reading from `db` (see `Database.query`). */
+export function openQuery<Ctx>(
+  db: QuerySource,
+  options: QueryOptions<Ctx>,
+): Query<Ctx> {
+  return newQuery(db, options);
+}
 
 const NO_MATCH: unique symbol = Symbol("no match");
 type Evaluation = SortKey | typeof NO_MATCH;
@@ -53,7 +91,7 @@ type Notify = typeof Notify[keyof typeof Notify];
  * ```
  */
 export class Query<Ctx = undefined> {
-  readonly #db: Database;
+  readonly #db: QuerySource;
   readonly #base: Query<unknown> | undefined;
   readonly #repoPath: RepoPath | undefined;
   // Bound to ctx, so that Ctx appears in no field and Query<C> is a Query<unknown>.
@@ -80,8 +118,12 @@ export class Query<Ctx = undefined> {
   /** Resolves when the first scan is done (or the query was closed). Never rejects. */
   readonly ready: Promise<void>;
 
-  /** @internal use db.query() */
-  constructor(db: Database, options: QueryOptions<Ctx>) {
+  static {
+    newQuery = (db, options) => new Query(db, options);
+  }
+
+  /** Queries come from `db.query()`. */
+  private constructor(db: QuerySource, options: QueryOptions<Ctx>) {
     checkQueryOptions(options);
     const { source, sortBy, predicate, limit, schema } = options;
     const ctx = options.ctx as Ctx;
@@ -105,7 +147,9 @@ export class Query<Ctx = undefined> {
     } else if (typeof source === "string") {
       this.#repoPath = repoPathOf(source);
       this.#name = options.name ?? this.#repoPath;
-      if (db.isOpen(source)) this.#subscribe(db.repository(source));
+      if (db.isOpen(this.#repoPath)) {
+        this.#subscribe(db.repository(this.#repoPath));
+      }
     } else {
       throw new TypeError(
         "Query source must be a repository path or a query",
@@ -197,7 +241,7 @@ export class Query<Ctx = undefined> {
     this.close();
   }
 
-  #subscribe(repo: Repository): void {
+  #subscribe(repo: OpenRepository): void {
     if (this.#unsubscribe || this.#closed) return;
     this.#unsubscribe = repo.onChange((c) => this.#enqueue(c.path));
   }
@@ -234,7 +278,7 @@ export class Query<Ctx = undefined> {
         if (this.#closed) return;
         const repo = this.#db.repository(path);
         this.#subscribe(repo);
-        run = await scanCandidates(repo.entries(), this.#rows, {
+        run = await scanCandidates(repo.items.entries(), this.#rows, {
           toItem: (e) => this.#liveItem(repo, e),
           evaluate: (item) => this.#match(item),
           noMatch: NO_MATCH,
@@ -253,8 +297,8 @@ export class Query<Ctx = undefined> {
   }
 
   /** The item of an entry when it is live and of the query's schema (scan fast path). */
-  #liveItem(repo: Repository, e: ItemEntry): Item | undefined {
-    const v = repo.valueOf(e);
+  #liveItem(repo: OpenRepository, e: ItemEntry): Item | undefined {
+    const v = repo.items.valueOf(e);
     if (!v || v.deleted || (this.#ns && v.schema.ns !== this.#ns)) {
       return undefined;
     }
@@ -345,27 +389,12 @@ export class Query<Ctx = undefined> {
       item = undefined; // its repository was closed
     }
     const key = item ? this.#test(item) : NO_MATCH;
-    const rows = this.#rows;
-    if (rows.has(path)) {
-      if (key !== NO_MATCH && compareSortKeys(rows.keyOf(path), key) === 0) {
-        // Same place; the value changed, which chained queries must see.
-        if (this.#limit === Infinity || rows.indexOf(path) < this.#limit) {
-          changed.add(path);
-        }
-        return;
-      }
-      const i = rows.remove(path);
-      if (i < this.#limit) {
-        changed.add(path);
-        if (rows.size >= this.#limit) changed.add(rows.pathAt(this.#limit - 1));
-      }
-    }
-    if (key === NO_MATCH) return;
-    const j = rows.insert(item!, key);
-    if (j < this.#limit) {
-      changed.add(path);
-      if (rows.size > this.#limit) changed.add(rows.pathAt(this.#limit));
-    }
+    this.#rows.place(
+      path,
+      key === NO_MATCH ? undefined : { item: item!, key },
+      this.#limit,
+      changed,
+    );
   }
 
   #flush(): void {

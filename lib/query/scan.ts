@@ -27,7 +27,7 @@ export interface ScanSteps<T> {
  *
  * @example
  * ```ts ignore
- * const run = await scanCandidates(repo.entries(), rows, steps);
+ * const run = await scanCandidates(repo.items.entries(), rows, steps);
  * if (run) rows.reset(run);
  * ```
  */

@@ -128,6 +128,38 @@ export class SortedRows {
     return i;
   }
 
+  /**
+   * Moves `path` to where `row` belongs (removes it when `row` is undefined) and adds to
+   * `changed` the paths whose place among the first `limit` rows changed: the path
+   * itself, and the row pushed out of or pulled into the first `limit`. A row whose key
+   * did not change counts as changed when visible (its value changed).
+   */
+  place(
+    path: ItemPath,
+    row: { readonly item: Item; readonly key: SortKey } | undefined,
+    limit: number,
+    changed: Set<ItemPath>,
+  ): void {
+    if (this.has(path)) {
+      if (row && compareSortKeys(this.keyOf(path), row.key) === 0) {
+        // Same place; the value changed, which chained queries must see.
+        if (limit === Infinity || this.indexOf(path) < limit) changed.add(path);
+        return;
+      }
+      const i = this.remove(path);
+      if (i < limit) {
+        changed.add(path);
+        if (this.size >= limit) changed.add(this.pathAt(limit - 1));
+      }
+    }
+    if (!row) return;
+    const j = this.insert(row.item, row.key);
+    if (j < limit) {
+      changed.add(path);
+      if (this.size > limit) changed.add(this.pathAt(limit));
+    }
+  }
+
   /** The items in order. The array never changes afterwards (copy on write). */
   items(): readonly Item[] {
     this.#shared = true;

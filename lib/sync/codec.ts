@@ -6,8 +6,8 @@
  * @module
  */
 
-import { ID_BYTES, type IdBound } from "./id_bytes.ts";
-import { FINGERPRINT_BYTES } from "./fingerprint.ts";
+import { ID_BYTES, type IdBound } from "../idset/id_bytes.ts";
+import { FINGERPRINT_BYTES } from "../idset/fingerprint.ts";
 import {
   END_BOUND_TAG,
   MAX_IDS_PER_MESSAGE,

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
-import { IdSet } from "./id_set.ts";
-import { compareIds, ID_BYTES, separatorBound } from "./id_bytes.ts";
+import { IdSet } from "../idset/id_set.ts";
+import { compareIds, ID_BYTES, separatorBound } from "../idset/id_bytes.ts";
 import { decodeMessage, encodeMessage } from "./codec.ts";
 import {
   MAX_IDS_PER_MESSAGE,
@@ -11,7 +11,7 @@ import {
   type ReconcileRange,
 } from "./message.ts";
 import { initiate, respond } from "./reconcile.ts";
-import { pickSeed, SeededRandom } from "./_test_utils.ts";
+import { pickSeed, SeededRandom } from "../idset/_test_utils.ts";
 
 const SEED = pickSeed(Deno.env.get("CAPRA_SEED"));
 console.log(`codec_test seed: ${SEED} (rerun with CAPRA_SEED=${SEED})`);

@@ -29,8 +29,8 @@ import {
   idInRange,
   isCanonicalBound,
   START_BOUND,
-} from "./id_bytes.ts";
-import { FINGERPRINT_BYTES } from "./fingerprint.ts";
+} from "../idset/id_bytes.ts";
+import { FINGERPRINT_BYTES } from "../idset/fingerprint.ts";
 
 /** Version byte of the message encoding. */
 export const PROTOCOL_VERSION = 1;

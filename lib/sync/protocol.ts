@@ -79,7 +79,11 @@ function bad(what: string): never {
   throw new SyntaxError(`Invalid sync message: ${what}`);
 }
 
-/** Decodes and validates a sync message; throws SyntaxError or RangeError. */
+/**
+ * Decodes and validates a sync message; throws SyntaxError or RangeError. Its byte fields
+ * (`rc`, `commits`, `sessions`, `pruned`) are views into `bytes`, not copies: ingest
+ * copies the records it keeps, and the other fields are read and dropped.
+ */
 export function decodeSyncMessage(bytes: Uint8Array): SyncMessage {
   if (!(bytes instanceof Uint8Array)) bad("expected bytes");
   if (bytes.length > MAX_SYNC_MESSAGE_BYTES) {
@@ -87,7 +91,7 @@ export function decodeSyncMessage(bytes: Uint8Array): SyncMessage {
       `Sync message of ${bytes.length} bytes exceeds ${MAX_SYNC_MESSAGE_BYTES} bytes`,
     );
   }
-  const v = decode(bytes, { maxDepth: 3 });
+  const v = decode(bytes, { maxDepth: 3, views: true });
   if (
     v === null || typeof v !== "object" || Array.isArray(v) ||
     v instanceof Uint8Array

@@ -11,9 +11,9 @@ import {
   ID_BYTES,
   type IdBound,
   separatorBound,
-} from "./id_bytes.ts";
-import type { IdSet } from "./id_set.ts";
-import { fingerprintsEqual } from "./fingerprint.ts";
+} from "../idset/id_bytes.ts";
+import type { IdSet } from "../idset/id_set.ts";
+import { fingerprintsEqual } from "../idset/fingerprint.ts";
 import {
   boundSize,
   MAX_VARINT_BYTES,

@@ -30,8 +30,8 @@
  * @module
  */
 
-import { type IdBound, START_BOUND } from "./id_bytes.ts";
-import type { IdSet } from "./id_set.ts";
+import { type IdBound, START_BOUND } from "../idset/id_bytes.ts";
+import type { IdSet } from "../idset/id_set.ts";
 import {
   MAX_IDS_PER_MESSAGE,
   MAX_MESSAGE_BYTES,
@@ -57,8 +57,8 @@ import {
 export * from "./message.ts";
 export { decodeMessage, encodeMessage } from "./codec.ts";
 export { BRANCHING_FACTOR, ID_LIST_THRESHOLD } from "./range_answers.ts";
-export { ID_BYTES, type IdBound } from "./id_bytes.ts";
-export { FINGERPRINT_BYTES } from "./fingerprint.ts";
+export { ID_BYTES, type IdBound } from "../idset/id_bytes.ts";
+export { FINGERPRINT_BYTES } from "../idset/fingerprint.ts";
 
 /** Default soft limit on a reply's encoded size. */
 export const DEFAULT_MAX_REPLY_BYTES = 64 * 1024;
@@ -124,7 +124,7 @@ function resolveOptions(options: ReconcileOptions | undefined): Limits {
  *
  * @example
  * ```ts
- * import { IdSet } from "./id_set.ts";
+ * import { IdSet } from "../idset/id_set.ts";
  * import { encodeMessage, initiate, respond } from "./reconcile.ts";
  * const a = new IdSet([new Uint8Array(32).fill(1)]);
  * const b = new IdSet([new Uint8Array(32).fill(1)]);
@@ -183,7 +183,7 @@ function deferralReserve(ranges: readonly ReconcileRange[]): {
  *
  * @example
  * ```ts
- * import { IdSet } from "./id_set.ts";
+ * import { IdSet } from "../idset/id_set.ts";
  * import { initiate, respond } from "./reconcile.ts";
  * const a = new IdSet([new Uint8Array(32).fill(1)]);
  * const b = new IdSet([new Uint8Array(32).fill(2)]);

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { IdSet } from "./id_set.ts";
+import { IdSet } from "../idset/id_set.ts";
 import {
   decodeMessage,
   encodeMessage,
@@ -14,8 +14,8 @@ import {
   type ReconcileRange,
   respond,
 } from "./reconcile.ts";
-import { toHex } from "./id_bytes.ts";
-import { hexDifference, pickSeed, SeededRandom } from "./_test_utils.ts";
+import { toHex } from "../idset/id_bytes.ts";
+import { hexDifference, pickSeed, SeededRandom } from "../idset/_test_utils.ts";
 
 const SEED = pickSeed(Deno.env.get("CAPRA_SEED"));
 console.log(`reconcile_test seed: ${SEED} (rerun with CAPRA_SEED=${SEED})`);

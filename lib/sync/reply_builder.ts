@@ -7,9 +7,9 @@
  * @module
  */
 
-import type { IdBound } from "./id_bytes.ts";
-import type { IdSet } from "./id_set.ts";
-import { FINGERPRINT_BYTES } from "./fingerprint.ts";
+import type { IdBound } from "../idset/id_bytes.ts";
+import type { IdSet } from "../idset/id_set.ts";
+import { FINGERPRINT_BYTES } from "../idset/fingerprint.ts";
 import {
   boundSize,
   PROTOCOL_VERSION,

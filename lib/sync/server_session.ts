@@ -7,7 +7,7 @@
  * @module
  */
 
-import type { Database } from "../core/database.ts";
+import type { SessionDatabase } from "./sync_database.ts";
 import {
   decodeSessionRecord,
   type SessionRecord,
@@ -39,7 +39,7 @@ export class ServerSession {
   #renewing: Promise<void> | undefined;
 
   private constructor(
-    readonly db: Database,
+    readonly db: SessionDatabase,
     readonly baseUrl: string,
     record: SessionRecord,
     encoded: Uint8Array,
@@ -77,7 +77,7 @@ export class ServerSession {
 
   /** Requests a session for `db`'s key from the server at `baseUrl`. */
   static async create(
-    db: Database,
+    db: SessionDatabase,
     baseUrl: string,
     options: ServerSessionOptions = {},
   ): Promise<ServerSession> {
@@ -168,7 +168,7 @@ export class ServerSession {
 }
 
 async function requestSession(
-  db: Database,
+  db: SessionDatabase,
   base: string,
   fetchFn: FetchLike,
   token: string | undefined,
@@ -198,7 +198,7 @@ async function requestSession(
 
 /** Verifies a record the server issued to `db`: root-signed, ours, not expired. */
 async function checkIssued(
-  db: Database,
+  db: SessionDatabase,
   trust: RootSessionTrust,
   encoded: Uint8Array,
   nowMs: number,

@@ -7,9 +7,8 @@
  * @module
  */
 
-import type { Database } from "../core/database.ts";
-import type { CommitNode } from "../core/item_graph.ts";
-import type { Repository } from "../core/repository.ts";
+import type { Repository, StoredCommit } from "../core/repository.ts";
+import type { SyncDatabase } from "./sync_database.ts";
 import { encodeSyncMessage, type SyncMessage } from "./protocol.ts";
 import { ServerSession, type ServerSessionOptions } from "./server_session.ts";
 import { authorsOf, ingestWith, SyncError } from "./sync_round.ts";
@@ -78,7 +77,7 @@ export class SyncClient {
   #closed = false;
 
   private constructor(
-    readonly db: Database,
+    readonly db: SyncDatabase,
     readonly session: ServerSession,
     readonly connection: WsConnection,
     options: SyncClientOptions,
@@ -94,7 +93,7 @@ export class SyncClient {
 
   /** Obtains a session from the server at `url` and starts syncing. */
   static async connect(
-    db: Database,
+    db: SyncDatabase,
     url: string,
     options: SyncClientOptions = {},
   ): Promise<SyncClient> {
@@ -119,7 +118,7 @@ export class SyncClient {
         if (e.code === "session_expired") {
           ref.client?.track(session.renew());
         }
-        ref.client?.keepError(e);
+        if (ref.client) ref.client.#keepError(e);
         ref.client?.reportError(
           new Error(`${repo ?? "server"}: ${e.code}: ${e.message}`),
         );
@@ -263,20 +262,20 @@ export class SyncClient {
     );
     // Refused or obsolete commits do not end a sync: report them.
     for (const e of stats.errors) {
-      this.keepError(e);
+      this.#keepError(e);
       this.reportError(new Error(`${repo}: ${e.code}: ${e.message}`));
     }
   }
 
-  /** @internal Records a server-reported error (bounded). */
-  keepError(e: WsError): void {
+  /** Records a server-reported error (bounded). */
+  #keepError(e: WsError): void {
     this.errors.push(e);
     if (this.errors.length > MAX_KEPT_ERRORS) {
       this.errors.splice(0, this.errors.length - MAX_KEPT_ERRORS);
     }
   }
 
-  #pushLocal(repo: Repository, nodes: readonly CommitNode[]): void {
+  #pushLocal(repo: Repository, nodes: readonly StoredCommit[]): void {
     if (!this.#repos.has(repo.path) || !this.connected) return;
     const ids: CommitId[] = nodes.map((n) => n.commit.id);
     const commits = ids.map((id) => repo.commitRecord(id)).filter((

@@ -7,9 +7,14 @@
  * @module
  */
 
+import {
+  type OpenRepository,
+  openRepositoryOf,
+} from "../core/open_repository.ts";
 import type { Repository } from "../core/repository.ts";
 import {
   beginIngest,
+  type IngestResult,
   type PendingIngest,
   type RejectedRecord,
   type WriteCheck,
@@ -21,7 +26,7 @@ import {
   decodeCommit,
 } from "../commit/commit.ts";
 import { COMMIT_RECORD_HEADER } from "../core/records.ts";
-import type { IdSet } from "./id_set.ts";
+import type { IdSet } from "../idset/id_set.ts";
 import {
   decodeMessage,
   encodeMessage,
@@ -103,8 +108,8 @@ export interface SyncStats {
 const decodedAnswers = new WeakMap<Uint8Array, SyncMessage>();
 
 /**
- * @internal Decodes and validates a peer's answer, remembering the result for the sync
- * loop that receives these bytes next (the decoded message shares no memory with them).
+ * Decodes and validates a peer's answer, remembering the result for the sync loop that
+ * receives these bytes next (the transports hand over fresh buffers nobody changes).
  */
 export function decodeAnswer(bytes: Uint8Array): SyncMessage {
   let m = decodedAnswers.get(bytes);
@@ -117,6 +122,14 @@ export function decodeAnswer(bytes: Uint8Array): SyncMessage {
 
 /** Error codes of an answer that do not end the sync (they are reported in stats). */
 const NON_FATAL = new Set(["rejected_commits", "obsolete_commits"]);
+
+/**
+ * The set of signed commit ids `repo` offers to peers, as reconciliation compares them
+ * (built on first use, then kept current). Read it; never change it.
+ */
+export function syncSetOf(repo: Repository): IdSet {
+  return openRepositoryOf(repo).syncSet();
+}
 
 /** Session ids of the authors of these commits. */
 export function authorsOf(
@@ -132,7 +145,7 @@ export function authorsOf(
 }
 
 function recordsFor(
-  repo: Repository,
+  repo: OpenRepository,
   ids: readonly Uint8Array[],
   hooks: SyncHooks,
 ) {
@@ -164,8 +177,8 @@ function recordsFor(
 }
 
 /** Collected ids that these commits name as parents (the receiver must know them). */
-function prunedParents(repo: Repository, ids: readonly CommitId[]) {
-  const { pruned, collected } = repo;
+function prunedParents(repo: OpenRepository, ids: readonly CommitId[]) {
+  const { pruned, collected } = repo.gc;
   if ((!pruned.size && !collected.size) || !ids.length) return [];
   const out = new Set<CommitId>();
   for (const id of ids) {
@@ -200,8 +213,9 @@ export async function ingestWith(
   repo: Repository,
   message: SyncMessage,
   hooks: SyncHooks,
-) {
-  return await (await beginIngestWith(repo, message, hooks)).finish();
+): Promise<IngestResult> {
+  const open = openRepositoryOf(repo);
+  return await (await beginIngestWith(open, message, hooks)).finish();
 }
 
 /**
@@ -209,7 +223,7 @@ export async function ingestWith(
  * {@link beginIngest}): their signatures are being verified when this resolves.
  */
 async function beginIngestWith(
-  repo: Repository,
+  repo: OpenRepository,
   message: SyncMessage,
   hooks: SyncHooks,
 ): Promise<PendingIngest> {
@@ -227,12 +241,13 @@ async function beginIngestWith(
  * carries, then replies to its reconciliation with the commits the peer lacks.
  */
 export async function answerSync(
-  repo: Repository,
+  publicRepo: Repository,
   message: SyncMessage,
   hooks: SyncHooks = {},
 ): Promise<
   { answer: SyncMessage; accepted: CommitId[]; rejected: RejectedRecord[] }
 > {
+  const repo = openRepositoryOf(publicRepo);
   let rejected: RejectedRecord[] = [];
   let accepted: CommitId[] = [];
   let obsolete = 0;
@@ -287,10 +302,11 @@ export async function answerSync(
 
 /** Runs rounds with a peer until both sides hold the same commits of `repo`. */
 export async function syncRepository(
-  repo: Repository,
+  publicRepo: Repository,
   transport: SyncTransport,
   hooks: SyncHooks = {},
 ): Promise<SyncStats> {
+  const repo = openRepositoryOf(publicRepo);
   const stats: SyncStats = {
     rounds: 0,
     bytesSent: 0,
@@ -312,7 +328,7 @@ export async function syncRepository(
 
 /** One pass of rounds from a fresh initiate; true when the peer left commits out. */
 async function runPass(
-  repo: Repository,
+  repo: OpenRepository,
   transport: SyncTransport,
   hooks: SyncHooks,
   stats: SyncStats,

@@ -66,12 +66,15 @@ function err(v: unknown): WsError {
   return { code: str(e.code, "error.code"), message: str(e.message, "error") };
 }
 
-/** Decodes and validates a frame; throws SyntaxError or RangeError. */
+/** Decodes and validates a frame; throws SyntaxError or RangeError. `msg` is a view into `bytes`. */
 export function decodeWsFrame(bytes: Uint8Array): WsFrame {
   if (bytes.length > MAX_WS_FRAME_BYTES) {
     throw new RangeError(`Frame of ${bytes.length} bytes is too large`);
   }
-  const v = decode(bytes, { maxDepth: 3 }) as Record<string, unknown>;
+  const v = decode(bytes, { maxDepth: 3, views: true }) as Record<
+    string,
+    unknown
+  >;
   if (!v || typeof v !== "object" || Array.isArray(v)) bad("expected a map");
   const id = v.id;
   const needId = () => {

@@ -9,12 +9,12 @@
  */
 
 import { openDatabase } from "../../mod.ts";
-import { RecordKind } from "../../lib/core/records.ts";
+import { openRepositoryOf, RecordKind } from "../../testing.ts";
 import {
   decodeSessionRecord,
   encodeSessionRecord,
   type SessionRecord,
-} from "../../lib/core/session.ts";
+} from "../../testing.ts";
 import { decodeBase64Url } from "../../lib/encoding/base64url.ts";
 import { repoFileName } from "../../lib/storage/file_storage.ts";
 import { repoPathOf } from "../../lib/path.ts";
@@ -155,7 +155,11 @@ export async function importCommand(args: string[]): Promise<ExitCode> {
     parsed.sessions.forEach((s, i) => {
       db.trustSession(s);
       if (!known.has(s.id)) {
-        repo.appendRecord(RecordKind.Session, parsed.sessionBytes[i]);
+        // The exported record, byte for byte (its root signature included).
+        openRepositoryOf(repo).appendRecord(
+          RecordKind.Session,
+          parsed.sessionBytes[i],
+        );
         known.add(s.id);
       }
     });

@@ -13,11 +13,8 @@ import {
   decodeCheckpointRecord,
   decodeHorizonRecord,
   RecordKind,
-} from "../../lib/core/records.ts";
-import {
-  decodeSessionRecord,
-  type SessionRecord,
-} from "../../lib/core/session.ts";
+} from "../../testing.ts";
+import { decodeSessionRecord, type SessionRecord } from "../../testing.ts";
 import type { SessionId } from "../../lib/crypto/keys.ts";
 import { parsePath, type RepoPath, repoPathOf } from "../../lib/path.ts";
 import { scanFrames, type ScanResult } from "../../lib/storage/frames.ts";

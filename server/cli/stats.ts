@@ -5,7 +5,7 @@
  * @module
  */
 
-import { timestampMs } from "../../lib/core/clock.ts";
+import { timestampMs } from "../../lib/commit/clock.ts";
 import {
   ExitCode,
   LineWriter,

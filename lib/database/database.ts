@@ -1,0 +1,399 @@
+/**
+ * The database: the object that wires the core (a storage, a signing key, schemas, the
+ * open repositories and their items), live queries and sync together. Platform neutral:
+ * mod.ts opens it on files, the browser client on IndexedDB, tests in memory.
+ *
+ * @module
+ */
+
+import {
+  type SignatureVerifier,
+  webCryptoVerifier,
+} from "../crypto/verifier.ts";
+import type { SessionId, SigningKey } from "../crypto/keys.ts";
+import { HybridClock, type WallClock } from "../commit/clock.ts";
+import { type Schema, SchemaRegistry } from "../schema/schema.ts";
+import { parsePath, type RepoPath, repoPathOf } from "../path.ts";
+import type { RecoveryReport, Storage } from "../storage/storage.ts";
+import type { RepoContext } from "../core/context.ts";
+import type { Item } from "../core/item.ts";
+import type { CommitInfo } from "../core/item_history.ts";
+import { Items } from "../core/items.ts";
+import { OpenRepositories } from "../core/open_repositories.ts";
+import type { OpenRepository } from "../core/open_repository.ts";
+import type { CommitsListener, Repository } from "../core/repository.ts";
+import type { ResidencyOptions } from "../core/residency.ts";
+import { type CompactionResult, Compactor } from "../core/compaction.ts";
+import { loadOrCreateReplicaKey } from "../core/replica_key.ts";
+import {
+  type SessionRecord,
+  type SessionTrust,
+  TrustedSessions,
+} from "../core/session.ts";
+import { openQuery, type Query, type QueryOptions } from "../query/query.ts";
+import type { QuerySource } from "../query/options.ts";
+import { syncFollowingHorizon } from "../sync/horizon_sync.ts";
+import type {
+  SyncHooks,
+  SyncStats,
+  SyncTransport,
+} from "../sync/sync_round.ts";
+
+/** Options of {@link Database.open}. */
+export interface DatabaseOptions extends ResidencyOptions {
+  /** Where repositories and the replica's key live. */
+  readonly storage: Storage;
+  /**
+   * Shortest retention window garbage collection accepts (ms). Keep it at least the
+   * session lifetime, so a peer whose history was collected has an expired session.
+   */
+  readonly minRetentionMs?: number;
+  /** Schemas to register at once. */
+  readonly schemas?: readonly Schema[];
+  /** Wall clock in ms (tests inject one). */
+  readonly clock?: WallClock;
+  /** Which peers' sessions to accept commits from (default: only explicitly trusted). */
+  readonly trust?: SessionTrust;
+  /** Receives errors thrown by listeners and background work. */
+  readonly onError?: (error: unknown) => void;
+  /** Random bytes (tests inject a seeded source). */
+  readonly random?: (bytes: Uint8Array) => void;
+  /**
+   * The replica's key pair, when the caller keeps it (the browser client keeps a
+   * non-extractable CryptoKey in IndexedDB); otherwise it lives in storage metadata.
+   */
+  readonly signer?: SigningKey;
+  /**
+   * Checks received commits' signatures (default Web Crypto; the Deno entry passes a
+   * worker pool). `release()`, when present, is called when the database closes.
+   */
+  readonly verifier?: SignatureVerifier & { release?(): void };
+}
+
+/** An open database. */
+export class Database {
+  readonly #storage: Storage;
+  readonly #ctx: RepoContext<OpenRepository>;
+  readonly #repos: OpenRepositories;
+  readonly #compactor: Compactor;
+  readonly #items: Items;
+  readonly #querySource: QuerySource;
+  readonly #commitListeners = new Set<CommitsListener>();
+  readonly #releaseVerifier: (() => void) | undefined;
+  readonly #onError: (error: unknown) => void;
+  #closed = false;
+  /** Schemas known to this database. */
+  readonly schemas: SchemaRegistry;
+  /** Sessions trusted when no trust policy was given. */
+  readonly trusted: TrustedSessions | undefined;
+
+  private constructor(options: DatabaseOptions, signer: SigningKey) {
+    this.#storage = options.storage;
+    this.#releaseVerifier = options.verifier?.release?.bind(options.verifier);
+    this.schemas = new SchemaRegistry();
+    for (const s of options.schemas ?? []) this.schemas.register(s);
+    this.#onError = options.onError ?? ((e) => console.error("capra:", e));
+    const random = options.random ??
+      ((b) => void crypto.getRandomValues(b as Uint8Array<ArrayBuffer>));
+    const wall = options.clock ?? Date.now;
+    this.trusted = options.trust ? undefined : new TrustedSessions();
+    const ownSession: SessionRecord = {
+      id: signer.sessionId,
+      publicKey: signer.publicKey,
+    };
+    this.#ctx = {
+      registry: this.schemas,
+      clock: new HybridClock(wall),
+      signer,
+      ownSession,
+      trust: options.trust ?? this.trusted!,
+      knownSessions: new Map([[ownSession.id, ownSession]]),
+      verifier: options.verifier ?? webCryptoVerifier,
+      now: wall,
+      checkOpen: () => {
+        if (this.#closed) throw new Error("Database is closed");
+      },
+      safeCall: (fn, arg) => {
+        try {
+          fn(arg);
+        } catch (e) {
+          this.#onError(e);
+        }
+      },
+      reopen: (path) => this.#repos.reopen(path),
+      onCommitsStored: (repo, nodes) => {
+        for (const l of this.#commitListeners) {
+          try {
+            l(repo, nodes);
+          } catch (e) {
+            this.#onError(e);
+          }
+        }
+      },
+    };
+    this.#repos = new OpenRepositories(this.#storage, this.#ctx, options);
+    this.#compactor = new Compactor(
+      this.#storage,
+      this.#repos,
+      wall,
+      options.minRetentionMs,
+    );
+    this.#items = new Items(
+      this.#repos,
+      this.schemas,
+      random,
+      () => this.#closed,
+    );
+    this.#querySource = {
+      isOpen: (path) => this.#repos.isOpen(path),
+      open: (path) => this.#open(path),
+      repository: (path) => this.#repos.repository(path),
+      item: (path) => this.#items.item(path),
+    };
+  }
+
+  /**
+   * Opens a database on a storage. The replica's Ed25519 key pair is created on first
+   * open and kept in the storage's metadata (a 0600 file on disk).
+   */
+  static async open(options: DatabaseOptions): Promise<Database> {
+    const signer = options.signer ??
+      await loadOrCreateReplicaKey(options.storage);
+    return new Database(options, signer);
+  }
+
+  /** Repairs made while opening repository logs. */
+  get recoveries(): RecoveryReport[] {
+    return this.#repos.recoveries;
+  }
+
+  /** This replica's session id (derived from its public key). */
+  get sessionId(): SessionId {
+    return this.#ctx.signer.sessionId;
+  }
+
+  /** This replica's session record (public key only; never the private key). */
+  get session(): SessionRecord {
+    return this.#ctx.ownSession;
+  }
+
+  /** Registers a schema version. */
+  registerSchema(schema: Schema): void {
+    this.schemas.register(schema);
+  }
+
+  // --- repositories -------------------------------------------------------------------
+
+  /** Opens a repository (idempotent; concurrent calls share one open). */
+  async open(repo: string): Promise<Repository> {
+    return await this.#open(repo);
+  }
+
+  async #open(repo: string): Promise<OpenRepository> {
+    this.#ctx.checkOpen();
+    return await this.#repos.open(repoPathOf(repo));
+  }
+
+  /** Number of open repositories. */
+  get openRepositoryCount(): number {
+    return this.#repos.size;
+  }
+
+  /** True when a repository is open. */
+  isOpen(repo: string): boolean {
+    return this.#repos.isOpen(repoPathOf(repo));
+  }
+
+  /** An open repository; throws a clear error when it is not open. */
+  repository(repo: string): Repository {
+    this.#ctx.checkOpen();
+    return this.#repos.repository(repoPathOf(repo));
+  }
+
+  /** Repositories present in storage. */
+  listRepositories(): Promise<RepoPath[]> {
+    this.#ctx.checkOpen();
+    return this.#storage.listRepos();
+  }
+
+  /** Paths of the repositories open now. */
+  openRepositories(): RepoPath[] {
+    return this.#repos.paths();
+  }
+
+  /**
+   * Listens to repositories being opened (by `open`, or by use after an automatic
+   * close); returns an unsubscribe. A sync client follows them this way.
+   */
+  onOpen(listener: (repo: RepoPath) => void): () => void {
+    return this.#repos.onOpen(listener);
+  }
+
+  /** Listens to signed local commits as they are stored; returns an unsubscribe. */
+  onCommits(listener: CommitsListener): () => void {
+    this.#commitListeners.add(listener);
+    return () => void this.#commitListeners.delete(listener);
+  }
+
+  /** Runs the idle sweep and the memory budget now (the timer does it periodically). */
+  sweep(): Promise<void> {
+    return this.#repos.sweep();
+  }
+
+  // --- items ----------------------------------------------------------------------------
+
+  /**
+   * Creates an item at `path` (`/type/repo/item`, or `/type/repo` for a random key) with
+   * `schema` (a registered name, `"ns/version"`, or a schema object). Validates every
+   * field first; nothing is written when any check fails.
+   */
+  create(
+    path: string,
+    schema: string | Schema,
+    data: Record<string, unknown> = {},
+  ): Item {
+    return this.#items.create(path, schema, data);
+  }
+
+  /** The item at `path`, or undefined when absent (its repository must be open). */
+  item(path: string): Item | undefined {
+    return this.#items.item(path);
+  }
+
+  /** Opens the item's repository if needed and returns the item (or undefined). */
+  async load(path: string): Promise<Item | undefined> {
+    await this.open(parsePath(path).repoPath);
+    return this.item(path);
+  }
+
+  /** Keys of a repository's items (open repository). */
+  keys(repo: string, options?: { includeDeleted?: boolean }): string[] {
+    return this.repository(repo).keys(options);
+  }
+
+  /** Number of live items of a repository (open repository). */
+  count(repo: string): number {
+    return this.repository(repo).count();
+  }
+
+  /** The commit history of an item, oldest first. */
+  history(path: string): CommitInfo[] {
+    return this.#items.history(path);
+  }
+
+  /**
+   * A live query over a repository (opened if needed) or over another query. See
+   * {@link Query}: results stay sorted and current as local and remote commits arrive.
+   *
+   * @example
+   * ```ts ignore
+   * const q = db.query({ source: "/todo/home", predicate: (i) => !i.get("done") });
+   * await q.ready;
+   * console.log(q.count);
+   * q.close();
+   * ```
+   */
+  query<Ctx = undefined>(options: QueryOptions<Ctx>): Query<Ctx> {
+    this.#ctx.checkOpen();
+    return openQuery(this.#querySource, options);
+  }
+
+  // --- garbage collection -----------------------------------------------------------
+
+  /**
+   * Garbage-collects a repository's history: commits older than `retainMs` are removed
+   * per item unless the current value needs them, and the file is rewritten atomically.
+   * Values, queries and sync are unchanged; items reopen the repository on next use.
+   */
+  async compact(
+    repo: string,
+    options: { retainMs: number },
+  ): Promise<CompactionResult> {
+    this.#ctx.checkOpen();
+    return await this.#compactor.compact(repo, options);
+  }
+
+  /**
+   * Follows a sync peer's garbage collection: when the peer's horizon (an HLC timestamp)
+   * is later than this repository's, compacts to it, so both hold the same history and
+   * reconcile in one round again. The horizon is clamped to the local minimum retention
+   * (a peer cannot make this replica forget recent history); storages that cannot
+   * rewrite logs keep their history. Returns null when nothing was done.
+   */
+  async followHorizon(
+    repo: string,
+    peerHorizon: number,
+  ): Promise<CompactionResult | null> {
+    this.#ctx.checkOpen();
+    return await this.#compactor.followHorizon(repo, peerHorizon);
+  }
+
+  // --- sync -------------------------------------------------------------------------------
+
+  /** Trusts a peer's session so its commits are accepted (without a sync server). */
+  trustSession(session: SessionRecord | Uint8Array): SessionRecord {
+    if (!this.trusted) {
+      throw new Error(
+        "This database uses a custom trust policy: add sessions there",
+      );
+    }
+    return this.trusted.add(session);
+  }
+
+  /**
+   * Reconciles one repository with a peer through `transport` (HTTP rounds, an in-memory
+   * pair, …) and returns when both hold the same commits. When the peer collected
+   * history this replica still holds, this replica follows its horizon.
+   */
+  async syncWith(
+    repo: string,
+    transport: SyncTransport,
+    hooks?: SyncHooks,
+  ): Promise<SyncStats> {
+    const r = await this.#open(repo);
+    this.#ctx.verifier.prepare?.(); // a sync may bring a large batch to verify
+    return await syncFollowingHorizon(
+      {
+        open: (path) => this.#open(path),
+        wouldFollow: (path, h) =>
+          this.#compactor.wouldFollow(path as RepoPath, h),
+        followHorizon: (path, h) => this.followHorizon(path, h),
+      },
+      r,
+      transport,
+      hooks,
+    );
+  }
+
+  /** Signs bytes with this replica's session key (signed sync requests). */
+  sign(message: Uint8Array): Promise<Uint8Array> {
+    return this.#ctx.signer.sign(message);
+  }
+
+  // --- durability and closing -------------------------------------------------------
+
+  /** Resolves when every write made before the call is durable (fsync). */
+  async flush(): Promise<void> {
+    this.#ctx.checkOpen();
+    await this.#repos.flush();
+  }
+
+  /** Flushes and closes one repository, or (without argument) the whole database. */
+  async close(repo?: string): Promise<void> {
+    if (repo !== undefined) {
+      await this.#repos.close(repoPathOf(repo));
+      return;
+    }
+    if (this.#closed) return;
+    const errors = await this.#repos.closeAll();
+    this.#closed = true;
+    this.#releaseVerifier?.();
+    await this.#storage.close();
+    if (errors.length) throw errors[0];
+  }
+
+  /** True once closed. */
+  get closed(): boolean {
+    return this.#closed;
+  }
+}
