@@ -35,6 +35,8 @@ import {
 import type { Database } from "../../lib/database/database.ts";
 import type { Item } from "../../lib/core/item.ts";
 import type { QueryOptions } from "../../lib/query/query.ts";
+import type { Schema } from "../../lib/schema/schema.ts";
+import type { DefsOf } from "../../lib/schema/typed.ts";
 import type { BrowserSync, SyncState } from "../browser_sync.ts";
 import { ItemWatch } from "./item_watch.ts";
 import { QueryHandle, type QueryView } from "./query_handle.ts";
@@ -95,9 +97,18 @@ const noSubscribe = () => () => {};
  * The item at `path` (`/type/repo/item`), kept current: the component re-renders when
  * this item changes (here, in another tab, or on a peer), and only then. Undefined
  * while the item does not exist or its repository is still opening (it is opened on
- * first use). Pass null for no item.
+ * first use). Pass null for no item. With a `schema` from `defineSchema` the item is
+ * typed by it (undefined when the item follows another schema).
  */
-export function useItem(path: string | null | undefined): Item | undefined {
+export function useItem<S extends Schema>(
+  path: string | null | undefined,
+  schema: S,
+): Item<DefsOf<S>> | undefined;
+export function useItem(path: string | null | undefined): Item | undefined;
+export function useItem(
+  path: string | null | undefined,
+  schema?: Schema,
+): Item | undefined {
   const { db, items } = useCapra("useItem");
   const subscribe = useMemo(
     () =>
@@ -111,7 +122,8 @@ export function useItem(path: string | null | undefined): Item | undefined {
   );
   if (!path || db.closed) return undefined;
   try {
-    return db.item(path);
+    const item = db.item(path);
+    return schema && item?.schema.ns !== schema.ns ? undefined : item;
   } catch {
     return undefined; // its repository is not open yet
   }
@@ -137,14 +149,14 @@ export function useItem(path: string | null | undefined): Item | undefined {
  * });
  * ```
  */
-export function useQuery<Ctx = undefined>(
-  options: QueryOptions<Ctx>,
+export function useQuery<Ctx = undefined, S extends Schema = Schema>(
+  options: QueryOptions<Ctx, S>,
   deps: readonly unknown[] = [],
-): QueryView {
+): QueryView<Item<DefsOf<S>>> {
   const { db } = useCapra("useQuery");
   const { source, schema, sortBy, descending, limit, ctx } = options;
   const handle = useMemo(
-    () => new QueryHandle(db, options),
+    () => new QueryHandle(db, options as unknown as QueryOptions<Ctx>),
     // The options object is new on every render: only these parts rebuild it.
     [
       db,
@@ -157,11 +169,12 @@ export function useQuery<Ctx = undefined>(
       ...deps,
     ],
   );
+  // Typed items are the same objects: only their static type differs.
   return useSyncExternalStore(
     handle.subscribe,
     handle.getSnapshot,
     handle.getSnapshot,
-  );
+  ) as QueryView<Item<DefsOf<S>>>;
 }
 
 const NO_SYNC = (_: () => void) => () => {};

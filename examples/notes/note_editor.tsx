@@ -7,6 +7,7 @@
  */
 
 import { useItem } from "@capra/capra/react";
+import { noteSchema } from "./schema.ts";
 
 /** Props of {@link NoteEditor}. */
 export interface NoteEditorProps {
@@ -16,34 +17,34 @@ export interface NoteEditorProps {
 
 /** Edits the note at `path`. */
 export function NoteEditor({ path, onDeleted }: NoteEditorProps) {
-  const note = useItem(path);
+  const note = useItem(path, noteSchema);
   if (!note || note.isDeleted) return <p>This note is gone.</p>;
-  const edit = (changes: Record<string, unknown>) =>
+  const edit = (changes: { title?: string; body?: string; pinned?: boolean }) =>
     note.update({ ...changes, updated: new Date() });
   return (
     <article aria-label="Note">
       <input
         aria-label="Title"
-        value={String(note.get("title"))}
+        value={note.get("title")}
         maxLength={200}
         onChange={(e) => edit({ title: e.target.value })}
       />
       <textarea
         aria-label="Body"
         rows={12}
-        value={String(note.get("body"))}
+        value={note.get("body")}
         onChange={(e) => edit({ body: e.target.value })}
       />
       <label>
         <input
           type="checkbox"
-          checked={note.get("pinned") === true}
+          checked={note.get("pinned")}
           onChange={(e) => edit({ pinned: e.target.checked })}
         />{" "}
         Pinned
       </label>
       <p>
-        Edited {(note.get("updated") as Date).toLocaleString()}
+        Edited {note.get("updated").toLocaleString()}
       </p>
       <button
         type="button"

@@ -9,7 +9,7 @@
 // @ts-types="@types/react"
 import { useState } from "react";
 import { useQuery } from "@capra/capra/react";
-import { NOTEBOOK } from "./schema.ts";
+import { NOTEBOOK, noteSchema } from "./schema.ts";
 
 /** Props of {@link NoteList}. */
 export interface NoteListProps {
@@ -25,15 +25,14 @@ export function NoteList({ selected, onSelect }: NoteListProps) {
   const [search, setSearch] = useState("");
   const { items, ready } = useQuery({
     source: NOTEBOOK,
-    schema: "note",
+    schema: noteSchema, // typed: note.get("title") is a string
     // The search text reaches the predicate through ctx: a new text, a new query.
     ctx: search.trim().toLowerCase(),
     predicate: (note, q) =>
       q === "" ||
       `${note.get("title")} ${note.get("body")}`.toLowerCase().includes(q),
     sortBy: (note) =>
-      (note.get("pinned") ? PINNED_BONUS : 0) +
-      (note.get("updated") as Date).getTime(),
+      (note.get("pinned") ? PINNED_BONUS : 0) + note.get("updated").getTime(),
     descending: true,
   });
   return (
@@ -55,7 +54,7 @@ export function NoteList({ selected, onSelect }: NoteListProps) {
               onClick={() => onSelect(note.path)}
             >
               {note.get("pinned") ? "📌 " : ""}
-              {String(note.get("title")) || "Untitled"}
+              {note.get("title") || "Untitled"}
             </button>
           </li>
         ))}

@@ -14,18 +14,33 @@ import type { ItemChange, ItemEntry } from "./item_entry.ts";
 import type { CommitInfo } from "./item_history.ts";
 import type { OpenRepository } from "./open_repository.ts";
 import { checkFieldWrite } from "./write_check.ts";
+import type {
+  FieldDefs,
+  FieldName,
+  GetResult,
+  KeepRequired,
+  ObjectOf,
+  SetArg,
+  UntypedDefs,
+  UpdateData,
+} from "../schema/typed.ts";
 
 /** Constructs an item (set by the class: its constructor is private). */
 let newItem: (repo: OpenRepository, entry: ItemEntry) => Item;
 
 /** The handle of an entry: one per entry, created on first use. */
-export function itemHandle(repo: OpenRepository, entry: ItemEntry): Item {
+export function itemHandle<D extends FieldDefs = UntypedDefs>(
+  repo: OpenRepository,
+  entry: ItemEntry,
+): Item<D> {
   if (!(entry.handle instanceof Item)) entry.handle = newItem(repo, entry);
-  return entry.handle as Item;
+  return entry.handle as Item<D>;
 }
 
 /**
- * A live item.
+ * A live item. `D` is its schema's field definitions when the schema was declared with
+ * `defineSchema` (see lib/schema/typed.ts): `get`, `set` and `update` are then typed by
+ * field; without it any field name goes and values are checked at run time only.
  *
  * @example
  * ```ts ignore
@@ -35,7 +50,7 @@ export function itemHandle(repo: OpenRepository, entry: ItemEntry): Item {
  * off();
  * ```
  */
-export class Item {
+export class Item<D extends FieldDefs = UntypedDefs> {
   #repo: OpenRepository;
   #entry: ItemEntry;
 
@@ -97,21 +112,25 @@ export class Item {
   }
 
   /** A field's value (its default when absent). Sets, maps and dates are copies. */
-  get(field: string): FieldValue | undefined {
+  get<K extends FieldName<D>>(field: K): GetResult<D, K> {
     const s = this.#state();
     const v = s.data[field];
     const def = s.schema.fields[field];
-    if (v === undefined) return def ? defaultValue(def) : undefined;
-    return def && typeof v === "object" ? copyFieldValue(def.type, v) : v;
+    const out = v === undefined
+      ? (def ? defaultValue(def) : undefined)
+      : def && typeof v === "object"
+      ? copyFieldValue(def.type, v)
+      : v;
+    return out as GetResult<D, K>;
   }
 
   /** Sets one field; `undefined` removes an optional field. */
-  set(field: string, value: unknown): void {
-    this.update({ [field]: value });
+  set<K extends FieldName<D>>(field: K, value: SetArg<D, K>): void {
+    this.update({ [field]: value } as UpdateData<D> & KeepRequired<D, never>);
   }
 
   /** Sets several fields at once; nothing is written when any value is refused. */
-  update(changes: Record<string, unknown>): void {
+  update<C extends UpdateData<D>>(changes: C & KeepRequired<D, C>): void {
     const s = this.#state();
     if (changes === null || typeof changes !== "object") {
       throw new TypeError(
@@ -139,18 +158,18 @@ export class Item {
   }
 
   /** A plain copy of the data (defaults filled in). */
-  toObject(): Record<string, FieldValue> {
+  toObject(): ObjectOf<D> {
     const s = this.#state();
     const out: Record<string, FieldValue> = {};
     for (const [name, def] of Object.entries(s.schema.fields)) {
       const v = s.data[name] ?? defaultValue(def);
       if (v !== undefined) out[name] = copyFieldValue(def.type, v);
     }
-    return out;
+    return out as ObjectOf<D>;
   }
 
   /** Calls `listener` after every change of this item; returns an unsubscribe function. */
-  onChange(listener: (item: Item, change: ItemChange) => void): () => void {
+  onChange(listener: (item: Item<D>, change: ItemChange) => void): () => void {
     const repo = this.#live(); // a listener pins the repository: it stays open
     const e = this.#entry;
     const wrapped = (change: ItemChange) => listener(this, change);

@@ -30,7 +30,7 @@
  * @module
  */
 
-import type { MapValue, SetElement } from "./field_types.ts";
+import type { FieldValue, MapValue, SetElement } from "./field_types.ts";
 import {
   type FieldDef,
   type Schema,
@@ -74,8 +74,13 @@ export type WriteValue<D extends FieldDef> = D extends
 /** The field definitions of a schema type. */
 export type DefsOf<S extends Pick<Schema, "fields">> = S["fields"];
 
-/** Field definitions of an untyped item (a schema only known at run time). */
-export type UntypedDefs = Readonly<Record<string, FieldDef>>;
+/**
+ * Field definitions of an untyped item (a schema only known at run time): any field
+ * name goes, and every typed item is also an untyped one (`Item<typeof todo.fields>`
+ * is assignable to `Item`).
+ */
+// deno-lint-ignore no-explicit-any
+export type UntypedDefs = any;
 
 /** True (as a type) for {@link UntypedDefs}: any field name goes. */
 export type IsUntyped<D extends FieldDefs> = string extends keyof D ? true
@@ -83,6 +88,28 @@ export type IsUntyped<D extends FieldDefs> = string extends keyof D ? true
 
 /** Field names of a typed item (any string for an untyped one). */
 export type FieldName<D extends FieldDefs> = keyof D & string;
+
+/** What `item.get(field)` returns: the field's read type (untyped: any field value). */
+export type GetResult<D extends FieldDefs, K extends string> =
+  IsUntyped<D> extends true ? FieldValue | undefined
+    : K extends keyof D ? ReadValue<D[K]>
+    : never;
+
+/** What `item.set(field, value)` takes (untyped: anything, checked at run time). */
+export type SetArg<D extends FieldDefs, K extends string> = IsUntyped<D> extends
+  true ? unknown
+  : K extends keyof D ? WriteValue<D[K]>
+  : never;
+
+/** What `item.toObject()` returns: every field with a value (defaults filled in). */
+export type ObjectOf<D extends FieldDefs> = IsUntyped<D> extends true
+  ? Record<string, FieldValue>
+  :
+    & { [K in keyof D]?: FieldTypeValues[D[K]["type"]] }
+    & {
+      [K in keyof D as AlwaysSet<D[K]> extends true ? K : never]:
+        FieldTypeValues[D[K]["type"]];
+    };
 
 /**
  * What each field reads as: `FieldsOf<typeof todoSchema>` is
@@ -114,6 +141,19 @@ export type CreateData<D extends FieldDefs> = IsUntyped<D> extends true
 export type UpdateData<D extends FieldDefs> = IsUntyped<D> extends true
   ? Record<string, unknown>
   : { [K in keyof D]?: WriteValue<D[K]> };
+
+/**
+ * Refuses `undefined` for a required field in changes `C` (an optional property would
+ * accept it otherwise): `update({ text: undefined })` does not compile (a value that
+ * may be undefined still compiles; the run-time check refuses it).
+ */
+export type KeepRequired<D extends FieldDefs, C> = IsUntyped<D> extends true
+  ? unknown
+  : {
+    [K in keyof C]: K extends RequiredNames<D>
+      ? [C[K]] extends [undefined] ? never : C[K]
+      : C[K];
+  };
 
 /**
  * Declares a schema with its TypeScript types: returns the definition itself (checked
