@@ -295,3 +295,97 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name:
+    "browser app: history shows time, author, values, merged conflicts and restores",
+  ignore: skipReason !== null,
+  sanitizeOps: false,
+  sanitizeResources: false,
+  async fn() {
+    const server = await startAppServer({ schemas: TODO_SCHEMAS });
+    let browser: Browser | undefined;
+    try {
+      browser = await launchChromium();
+      const a = await openPage(
+        await browser.newContext(),
+        `${server.url}/#${LIST}`,
+      );
+      const b = await openPage(
+        await browser.newContext(),
+        `${server.url}/#${LIST}`,
+      );
+      await add(a, "Milk");
+      const [milk] = await eventually("b to see it", async () => {
+        const r = await rows(b);
+        return r.length === 1 ? r : undefined;
+      });
+      // Concurrent renames while both are offline.
+      await a.context().setOffline(true);
+      await b.context().setOffline(true);
+      const rename = async (p: Page, text: string) => {
+        const input = `li[data-key="${milk.key}"] input[data-field="text"]`;
+        await p.fill(input, text);
+        await p.press(input, "Enter");
+      };
+      await rename(a, "Oat milk");
+      await rename(b, "Soy milk");
+      await a.context().setOffline(false);
+      await b.context().setOffline(false);
+      const winner = await eventually("both to converge", async () => {
+        const [x, y] = [await rows(a), await rows(b)];
+        return x[0]?.text === y[0]?.text && x[0]?.text !== "Milk"
+          ? x[0].text
+          : undefined;
+      });
+      const loser = winner === "Oat milk" ? "Soy milk" : "Oat milk";
+
+      await a.click(`li[data-key="${milk.key}"] button[data-action="history"]`);
+      const unmerged = a.locator("#history-commits li.unmerged");
+      await unmerged.waitFor();
+      const conflictText = await unmerged.textContent() ?? "";
+      assert.match(conflictText, /Concurrent edits, merged on read/);
+      assert.match(conflictText, /"Oat milk" \(you\)/, "A's side, by you");
+      assert.match(conflictText, /"Soy milk" \([A-Za-z0-9_-]{8}\)/, "B's side");
+      assert.equal(
+        await unmerged.locator("mark.winner").innerText(),
+        JSON.stringify(winner),
+      );
+      // Each commit shows its time, author and values.
+      const created = a.locator("#history-commits li.commit").last();
+      assert.match(await created.textContent() ?? "", /created/);
+      assert.match(await created.textContent() ?? "", /text: "Milk"/);
+      assert.ok(
+        await created.locator("time").getAttribute("datetime"),
+        "a machine-readable time",
+      );
+
+      // A's next edit is the merge commit: it lists what it merged and what won.
+      await a.click(`li[data-key="${milk.key}"] input[data-field="done"]`);
+      const merge = a.locator("#history-commits li.commit.conflict").first();
+      await merge.waitFor();
+      assert.match(await merge.textContent() ?? "", /Merged concurrent edits/);
+      assert.equal(
+        await merge.locator("mark.winner").innerText(),
+        JSON.stringify(winner),
+      );
+      assert.equal(await a.locator("#history-commits li.unmerged").count(), 0);
+
+      // Restore the losing rename: a new commit, seen by the other browser too.
+      const losing = a.locator("#history-commits li.commit", {
+        hasText: `→ ${JSON.stringify(loser)}`,
+      }).first();
+      await losing.locator('button[data-action="restore"]').click();
+      await eventually(
+        "the restored text in both",
+        async () =>
+          (await rows(a))[0]?.text === loser &&
+            (await rows(b))[0]?.text === loser ||
+          undefined,
+      );
+    } finally {
+      await browser?.close();
+      await server.close();
+    }
+  },
+});

@@ -188,9 +188,50 @@ export class Item<D extends FieldDefs = UntypedDefs> {
     };
   }
 
-  /** The item's commits, oldest first. */
+  /** The item's commits, oldest first (a write made this tick included). */
   history(): CommitInfo[] {
-    return this.#live().history(this.key);
+    const repo = this.#live();
+    repo.commitPending();
+    return repo.history(this.key);
+  }
+
+  /**
+   * The item as commit `id` of its history left it: every field with a value (defaults
+   * filled in) and whether it was deleted; undefined when `id` is not in its history.
+   */
+  valueAt(id: string): { data: ObjectOf<D>; deleted: boolean } | undefined {
+    const repo = this.#live();
+    repo.commitPending();
+    const st = repo.stateAt(this.key, id);
+    if (!st) return undefined;
+    const data: Record<string, FieldValue> = {};
+    for (const [name, def] of Object.entries(st.schema.fields)) {
+      const v = st.data[name] ?? defaultValue(def);
+      if (v !== undefined) data[name] = copyFieldValue(def.type, v);
+    }
+    return { data: data as ObjectOf<D>, deleted: st.deleted };
+  }
+
+  /**
+   * Brings back the version commit `id` left (an earlier state, or the losing side of
+   * a merge) as a new commit on top of the current heads: its fields, without the ones
+   * it did not have; a deleted item comes back. Throws a RangeError when `id` is not in
+   * the item's history.
+   */
+  restore(id: string): void {
+    const repo = this.#live();
+    const old = repo.stateAt(this.key, id);
+    if (!old) {
+      throw new RangeError(
+        `Cannot restore ${this.path}: commit ${id} is not in its history`,
+      );
+    }
+    this.#state(); // the item must still have a value
+    repo.writeLocal(this.#entry, {
+      schema: old.schema,
+      data: { ...old.data },
+      deleted: false,
+    });
   }
 
   /** Current head commit ids. */

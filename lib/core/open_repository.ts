@@ -198,6 +198,19 @@ export class OpenRepository implements Repository {
     return e ? historyOf(this.graphs.fullGraphOf(e)) : [];
   }
 
+  /**
+   * The state commit `id` of an item recorded (upgraded to the newest schema version),
+   * or undefined when the item has no such commit.
+   */
+  stateAt(key: string, id: string): ItemState | undefined {
+    this.checkOpen();
+    const e = this.items.entry(key);
+    if (!e) return undefined;
+    const g = this.graphs.fullGraphOf(e);
+    const n = g.nodes.get(id as CommitId);
+    return n ? g.stateOf(n) : undefined;
+  }
+
   /** Typed data of a new item, for local creation. */
   static stateFor(schema: Schema, data: ItemData): ItemState {
     return { schema, data, deleted: false };
