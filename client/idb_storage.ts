@@ -14,7 +14,8 @@
  */
 
 import type { RepoPath } from "../lib/path.ts";
-import { scanFrames } from "../lib/storage/frames.ts";
+import { scanFrames, type ScanResult } from "../lib/storage/frames.ts";
+import { yieldToEventLoop } from "../lib/query/yield.ts";
 import {
   recoveryOf,
   type RecoveryReport,
@@ -49,6 +50,44 @@ function committed(tx: IDBTransaction): Promise<void> {
     tx.onerror = () => reject(tx.error);
     tx.onabort = () => reject(tx.error ?? new Error("transaction aborted"));
   });
+}
+
+/** Milliseconds of checksumming between two yields while a log opens. */
+const OPEN_SLICE_MS = 8;
+
+/**
+ * `scanFrames` over the concatenation of `chunks`, one chunk at a time (each holds whole
+ * records, so a damaged one resynchronises at the next chunk, as a scan of the whole
+ * would), yielding to the event loop every {@link OPEN_SLICE_MS}: opening a large log
+ * is no long task.
+ */
+async function scanChunks(chunks: readonly Uint8Array[]): Promise<ScanResult> {
+  const frames: number[] = [];
+  const skipped: ScanResult["skipped"][number][] = [];
+  let offset = 0, validEnd = 0;
+  const total = chunks.reduce((n, c) => n + c.length, 0);
+  let sliceStart = performance.now();
+  for (const bytes of chunks) {
+    const part = scanFrames(bytes);
+    for (const f of part.frames) frames.push(offset + f);
+    for (const d of part.skipped) {
+      skipped.push({ start: offset + d.start, end: offset + d.end });
+    }
+    if (part.frames.length) validEnd = offset + part.validEnd;
+    if (part.validEnd < bytes.length && offset + bytes.length < total) {
+      // Damage at the end of a chunk that is not the last: skipped up to the next one.
+      skipped.push({
+        start: offset + part.validEnd,
+        end: offset + bytes.length,
+      });
+    }
+    offset += bytes.length;
+    if (performance.now() - sliceStart > OPEN_SLICE_MS) {
+      await yieldToEventLoop();
+      sliceStart = performance.now();
+    }
+  }
+  return { frames, validEnd, skipped };
 }
 
 /** The record payloads of concatenated chunks (whole records), copied out. */
@@ -252,7 +291,7 @@ export class IdbStorage implements Storage {
     let seenKey = 0;
     for (const k of keys) seenKey = Math.max(seenKey, k as number);
     const data = concatBytes(chunks.map((c) => c.bytes));
-    const scan = scanFrames(data);
+    const scan = await scanChunks(chunks.map((c) => c.bytes));
     const recovery = recoveryOf(repo, data, scan);
     if (recovery) {
       if (scan.validEnd < data.length) {

@@ -169,12 +169,14 @@ async function capraReload(name: string): Promise<Measured> {
     });
     await db.open(REPO);
     let sink = 0;
-    for (const key of db.keys(REPO)) {
-      const it = db.item(`${REPO}/${key}`)!;
+    const keys = db.keys(REPO);
+    // The first read of an item decodes it: read in slices, as a page would.
+    await sliced(keys.length, (i) => {
+      const it = db.item(`${REPO}/${keys[i]}`)!;
       sink += String(it.get("text")).length + Number(it.get("n") ?? 0) +
         (it.get("done") ? 1 : 0);
-      if (sink < 0) console.log(sink);
-    }
+    });
+    if (sink < 0) console.log(sink);
     const count = db.count(REPO);
     (globalThis as { keep?: unknown }).keep = db; // kept for the heap figure
     return count;
@@ -262,7 +264,9 @@ async function yjsReload(name: string): Promise<Measured> {
     const p = new IndexeddbPersistence(name, doc);
     await p.whenSynced;
     let sink = 0;
-    doc.getMap<Y.Map<unknown>>("items").forEach((m) => {
+    const maps = [...doc.getMap<Y.Map<unknown>>("items").values()];
+    await sliced(maps.length, (i) => {
+      const m = maps[i];
       sink += String(m.get("text")).length + Number(m.get("n") ?? 0) +
         (m.get("done") ? 1 : 0);
     });

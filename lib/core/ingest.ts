@@ -69,6 +69,11 @@ export interface IngestTarget {
   ): AddedCommits;
 }
 
+/** Records checked between two clock reads when ingesting in slices. */
+const RECORDS_PER_CHECK = 128;
+/** Verified commits added per slice. */
+const ADD_CHUNK = 512;
+
 /** Options of `Repository.ingest`. */
 export interface IngestOptions {
   /**
@@ -145,107 +150,123 @@ export function beginIngest(
     }
     return session;
   };
-  for (let i = 0; i < records.length; i++) {
-    const rec = records[i];
-    if (
-      !(rec instanceof Uint8Array) || rec.length <= COMMIT_RECORD_HEADER ||
-      rec[0] !== RecordKind.Commit
-    ) {
-      rejected.push({ index: i, reason: "not a commit record" });
-      continue;
-    }
-    let node: CommitNode;
-    let idBytes: Uint8Array;
-    // One private copy: the caller's buffer may change after the checks.
-    const own = rec.slice();
-    try {
-      const decoded = decodeCommitWithId(own.subarray(COMMIT_RECORD_HEADER));
-      idBytes = decoded.idBytes;
-      node = {
-        commit: decoded.commit,
-        sig: own.subarray(1, COMMIT_RECORD_HEADER),
-      };
-    } catch (e) {
-      rejected.push({ index: i, reason: (e as Error).message });
-      continue;
-    }
-    const c = node.commit;
-    if (index.has(c.id) || seen.has(c.id)) {
-      duplicates++;
-      continue;
-    }
-    // decodeCommit validated the key as `/type/repo/item`: the prefix decides.
-    if (!c.key.startsWith(prefix)) {
-      rejected.push({
-        index: i,
-        id: c.id,
-        reason: `item ${c.key} is not in ${repo.path}`,
-      });
-      continue;
-    }
-    if (c.ts < repo.horizon) {
-      // History this repository garbage-collected: ignored, like a duplicate.
-      obsolete++;
-      continue;
-    }
-    try {
-      if (!stored) ctx.clock.check(c.ts);
-    } catch (e) {
-      rejected.push({ index: i, id: c.id, reason: (e as Error).message });
-      continue;
-    }
-    seen.add(c.id);
-    candidates.push({
-      node,
-      key: c.key.slice(prefix.length),
-      index: i,
-      idBytes,
-      record: own,
-    });
-  }
-  // Authors and rules first (synchronous), then every signature in one batch.
-  const reasons: (string | null)[] = [];
-  const jobs: VerifyJob[] = [];
-  const jobOf: number[] = [];
-  if (!stored) {
-    candidates.forEach(({ node, idBytes }, j) => {
-      const author = authorOf(node);
-      if (typeof author === "string") {
-        reasons[j] = author;
-        return;
+  const slices = ctx.slices;
+  // Decoding and hashing a large batch runs in slices (no long task in a browser); the
+  // signatures start verifying once every record is checked.
+  const prepare = async () => {
+    let sliceStart = performance.now();
+    for (let i = 0; i < records.length; i++) {
+      if (
+        slices && i % RECORDS_PER_CHECK === 0 && i > 0 &&
+        performance.now() - sliceStart > slices.sliceMs
+      ) {
+        await slices.pause();
+        repo.checkOpen();
+        sliceStart = performance.now();
       }
-      if (!ctx.knownSessions.has(author.id)) {
-        // So the log records the session even once it has expired (see addRemote).
-        ctx.knownSessions.set(author.id, author);
+      const rec = records[i];
+      if (
+        !(rec instanceof Uint8Array) || rec.length <= COMMIT_RECORD_HEADER ||
+        rec[0] !== RecordKind.Commit
+      ) {
+        rejected.push({ index: i, reason: "not a commit record" });
+        continue;
       }
-      reasons[j] = null;
-      jobOf.push(j);
-      jobs.push({
-        publicKey: author.publicKey,
-        signature: node.sig!,
-        message: idBytes,
-      });
-    });
-  } else candidates.forEach((_, j) => reasons[j] = null);
-  const verifying =
-    (jobs.length
-      ? ctx.verifier.verifyBatch(jobs)
-      : Promise.resolve([] as boolean[])).then((oks) => {
-        if (oks.length !== jobs.length) {
-          throw new Error(
-            "signature verifier answered the wrong number of jobs",
-          );
-        }
-        oks.forEach((ok, k) => {
-          if (!ok) {
-            const j = jobOf[k];
-            reasons[j] = `signature of commit ${
-              candidates[j].node.commit.id
-            } does not verify`;
-          }
+      let node: CommitNode;
+      let idBytes: Uint8Array;
+      // One private copy: the caller's buffer may change after the checks.
+      const own = rec.slice();
+      try {
+        const decoded = decodeCommitWithId(own.subarray(COMMIT_RECORD_HEADER));
+        idBytes = decoded.idBytes;
+        node = {
+          commit: decoded.commit,
+          sig: own.subarray(1, COMMIT_RECORD_HEADER),
+        };
+      } catch (e) {
+        rejected.push({ index: i, reason: (e as Error).message });
+        continue;
+      }
+      const c = node.commit;
+      if (index.has(c.id) || seen.has(c.id)) {
+        duplicates++;
+        continue;
+      }
+      // decodeCommit validated the key as `/type/repo/item`: the prefix decides.
+      if (!c.key.startsWith(prefix)) {
+        rejected.push({
+          index: i,
+          id: c.id,
+          reason: `item ${c.key} is not in ${repo.path}`,
         });
-        return reasons;
+        continue;
+      }
+      if (c.ts < repo.horizon) {
+        // History this repository garbage-collected: ignored, like a duplicate.
+        obsolete++;
+        continue;
+      }
+      try {
+        if (!stored) ctx.clock.check(c.ts);
+      } catch (e) {
+        rejected.push({ index: i, id: c.id, reason: (e as Error).message });
+        continue;
+      }
+      seen.add(c.id);
+      candidates.push({
+        node,
+        key: c.key.slice(prefix.length),
+        index: i,
+        idBytes,
+        record: own,
       });
+    }
+    // Authors and rules first (synchronous), then every signature in one batch.
+    const reasons: (string | null)[] = [];
+    const jobs: VerifyJob[] = [];
+    const jobOf: number[] = [];
+    if (!stored) {
+      candidates.forEach(({ node, idBytes }, j) => {
+        const author = authorOf(node);
+        if (typeof author === "string") {
+          reasons[j] = author;
+          return;
+        }
+        if (!ctx.knownSessions.has(author.id)) {
+          // So the log records the session even once it has expired (see addRemote).
+          ctx.knownSessions.set(author.id, author);
+        }
+        reasons[j] = null;
+        jobOf.push(j);
+        jobs.push({
+          publicKey: author.publicKey,
+          signature: node.sig!,
+          message: idBytes,
+        });
+      });
+    } else candidates.forEach((_, j) => reasons[j] = null);
+    const verifying =
+      (jobs.length
+        ? ctx.verifier.verifyBatch(jobs)
+        : Promise.resolve([] as boolean[])).then((oks) => {
+          if (oks.length !== jobs.length) {
+            throw new Error(
+              "signature verifier answered the wrong number of jobs",
+            );
+          }
+          oks.forEach((ok, k) => {
+            if (!ok) {
+              const j = jobOf[k];
+              reasons[j] = `signature of commit ${
+                candidates[j].node.commit.id
+              } does not verify`;
+            }
+          });
+          return reasons;
+        });
+    return verifying;
+  };
+  const verifying = prepare();
   // finish() reports a failure; until it is called, it is not unhandled.
   verifying.catch(() => {});
   return {
@@ -260,7 +281,21 @@ export function beginIngest(
         } else valid.push(cand);
       });
       for (const { node } of valid) ctx.clock.observe(node.commit.ts);
-      const added = repo.addRemote(valid, !stored);
+      // Every signature verified: add in slices too (commits waiting for a parent in
+      // a later slice are linked when it arrives).
+      const added: {
+        accepted: CommitId[];
+        rejected: AddedCommits["rejected"];
+      } = { accepted: [], rejected: [] };
+      for (let k = 0; k < valid.length; k += ADD_CHUNK) {
+        if (k > 0 && slices) {
+          await slices.pause();
+          repo.checkOpen();
+        }
+        const part = repo.addRemote(valid.slice(k, k + ADD_CHUNK), !stored);
+        added.accepted.push(...part.accepted);
+        added.rejected.push(...part.rejected);
+      }
       for (const r of added.rejected) {
         const cand = candidates.find((c) => c.node.commit.id === r.id);
         rejected.push({ index: cand?.index ?? -1, id: r.id, reason: r.reason });

@@ -44,7 +44,7 @@ import { type CommitInfo, historyOf } from "./item_history.ts";
 import { ItemTable } from "./item_table.ts";
 import { HistoryLoader } from "./lazy_history.ts";
 import { LogBytes } from "./log_bytes.ts";
-import { indexLog } from "./log_index.ts";
+import { indexLog, type LogIndex } from "./log_index.ts";
 import { LogWriter } from "./log_writer.ts";
 import { LocalWrites } from "./local_writes.ts";
 import {
@@ -84,8 +84,10 @@ export class OpenRepository implements Repository {
     readonly ctx: RepoContext<OpenRepository>,
     readonly path: RepoPath,
     log: RepoLog,
+    /** The log's index, when the caller made it (in slices); else made here. */
+    indexed?: LogIndex,
   ) {
-    const found = indexLog(log, path);
+    const found = indexed ?? indexLog(log, path);
     for (const s of found.sessions) ctx.knownSessions.set(s.id, s);
     this.#bytes = new LogBytes(log, log.data, found.size);
     this.#writer = new LogWriter(

@@ -33,6 +33,7 @@ import {
 } from "../core/session.ts";
 import { openQuery, type Query, type QueryOptions } from "../query/query.ts";
 import type { QuerySource } from "../query/options.ts";
+import { SCAN_SLICE_MS, yieldToEventLoop } from "../query/yield.ts";
 import { syncFollowingHorizon } from "../sync/horizon_sync.ts";
 import type {
   SyncHooks,
@@ -110,6 +111,7 @@ export class Database {
       trust: options.trust ?? this.trusted!,
       knownSessions: new Map([[ownSession.id, ownSession]]),
       verifier: options.verifier ?? webCryptoVerifier,
+      slices: { sliceMs: SCAN_SLICE_MS, pause: yieldToEventLoop },
       now: wall,
       checkOpen: () => {
         if (this.#closed) throw new Error("Database is closed");
@@ -132,7 +134,10 @@ export class Database {
         }
       },
     };
-    this.#repos = new OpenRepositories(this.#storage, this.#ctx, options);
+    this.#repos = new OpenRepositories(this.#storage, this.#ctx, options, {
+      sliceMs: SCAN_SLICE_MS,
+      pause: yieldToEventLoop,
+    });
     this.#compactor = new Compactor(
       this.#storage,
       this.#repos,
