@@ -188,6 +188,8 @@ export class CryptoWorkerPool {
   readonly #workers: CryptoWorker[];
   readonly #ready: Promise<void>;
   #closed = false;
+  #signatures = 0;
+  #verifications = 0;
 
   private constructor(workers: CryptoWorker[], signKey: CryptoKey | null) {
     this.#workers = workers;
@@ -240,6 +242,14 @@ export class CryptoWorkerPool {
     return this.#workers.length;
   }
 
+  /** Signatures made and signatures checked by the workers so far. */
+  get stats(): { readonly signatures: number; readonly verifications: number } {
+    return {
+      signatures: this.#signatures,
+      verifications: this.#verifications,
+    };
+  }
+
   /** True once closed or when every worker broke. */
   get unusable(): boolean {
     return this.#closed || this.#workers.every((w) => w.broken);
@@ -283,6 +293,7 @@ export class CryptoWorkerPool {
     if (out.length !== messages.length) {
       throw new Error("crypto worker answered the wrong number of signatures");
     }
+    this.#signatures += out.length;
     return out;
   }
 
@@ -307,6 +318,7 @@ export class CryptoWorkerPool {
     if (out.length !== messages.length) {
       throw new Error("crypto worker answered the wrong number of verdicts");
     }
+    this.#verifications += out.length;
     return out;
   }
 
