@@ -55,7 +55,17 @@ export async function eventually<T>(
 ): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    const v = await probe();
+    // A probe that never answers (a hung page) fails the wait too.
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const v = await Promise.race([
+      probe(),
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(
+          () => reject(new Error(`Timed out waiting for ${what}`)),
+          Math.max(0, deadline - Date.now()) + 1000,
+        );
+      }),
+    ]).finally(() => clearTimeout(timer));
     if (v !== undefined) return v;
     if (Date.now() > deadline) throw new Error(`Timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 50));
