@@ -74,11 +74,11 @@ Deno.test({
       });
       assert.match((await status(page)).text, /all edits synced/);
       // The service worker is in control and holds the shell.
-      await page.evaluate(() => navigator.serviceWorker.ready);
       await eventually(
-        "the shell in the cache",
+        "the shell in the worker's cache",
         () =>
           page.evaluate(async () => {
+            if (!navigator.serviceWorker.controller) return undefined;
             const c = await caches.open("capra-shell-v1");
             return (await c.keys()).length >= 3 || undefined;
           }),
