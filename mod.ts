@@ -161,13 +161,29 @@ export type {
   RepoLog,
   Storage,
 } from "./lib/storage/storage.ts";
+export { DirectoryLockedError, StorageError } from "./lib/storage/storage.ts";
 export type { DamagedRange } from "./lib/storage/frames.ts";
-export { FileStorage } from "./lib/storage/file_storage.ts";
+export {
+  DEFAULT_MAX_OPEN_FILES,
+  defaultMaxOpenFiles,
+  FileStorage,
+  type FileStorageOptions,
+} from "./lib/storage/file_storage.ts";
+export type { FileSystem } from "./lib/storage/fs.ts";
+export { FaultyFileSystem } from "./lib/storage/faulty_fs.ts";
 export { MemoryStorage } from "./lib/storage/memory_storage.ts";
 
 /** Options of {@link openDatabase}. */
 export type OpenOptions =
   & Omit<DatabaseOptions, "storage">
+  & {
+    /**
+     * With `dir`: most files open at once over all repositories (default: a quarter
+     * of the descriptor limit, 256 under the common 1,024, at most 4,096); idle
+     * repositories hold no file handle.
+     */
+    readonly maxOpenFiles?: number;
+  }
   & (
     | { readonly dir: string; readonly memory?: false }
     | { readonly memory: true; readonly dir?: undefined }
@@ -187,7 +203,11 @@ export async function openDatabase(options: OpenOptions): Promise<Database> {
   if ("storage" in options && options.storage) storage = options.storage;
   else if (options.memory) storage = new MemoryStorage();
   else if (typeof options.dir === "string" && options.dir !== "") {
-    storage = await FileStorage.open(options.dir);
+    storage = await FileStorage.open(options.dir, {
+      ...(options.maxOpenFiles !== undefined
+        ? { maxOpenFiles: options.maxOpenFiles }
+        : {}),
+    });
   } else {
     throw new TypeError(
       "openDatabase needs { dir }, { memory: true } or { storage }",

@@ -359,12 +359,14 @@ export class BrowserSync extends EventTarget {
       typeof WebSocket === "undefined" || !navigatorOnline()
     ) return;
     this.#wsStarting = true;
-    SyncClient.connect(this.#db, this.#options.serverUrl, {
-      repos: [...this.#watched],
-      ...(this.#options.fetch ? { fetch: this.#options.fetch } : {}),
-      ...(this.#options.token ? { token: this.#options.token } : {}),
-      onError: (e) => this.#update({ lastError: (e as Error)?.message }),
-    }).then((ws) => {
+    // The socket uses the session of the HTTP rounds: one issuance per page.
+    this.#serverSession().then((session) =>
+      SyncClient.connect(this.#db, this.#options.serverUrl, {
+        repos: [...this.#watched],
+        session,
+        onError: (e) => this.#update({ lastError: (e as Error)?.message }),
+      })
+    ).then((ws) => {
       if (this.#stopped || !navigatorOnline()) return ws.close();
       this.#ws = ws;
       ws.connection.ready().then(() => {

@@ -16,6 +16,7 @@ import { benchEncoding } from "./bench_encoding.ts";
 import { BENCH_SCHEMA } from "./bench_schema.ts";
 import { benchQueries } from "./bench_query.ts";
 import { benchSync } from "./bench_sync.ts";
+import { benchCluster } from "./bench_cluster.ts";
 import { bundleSizes, CLIENT_GZIP_TARGET_BYTES } from "./bundle.ts";
 import { benchBrowser, browserTable } from "./bench_browser.ts";
 
@@ -375,6 +376,21 @@ for (const q of await benchQueries(N)) {
     });
     console.error(`${r.name}: ${value}`);
   }
+}
+// --- cluster: 3 NATS JetStream nodes and capra serve --nats processes (skipped with a
+// message without nats-server). The SQLite column holds each row's same-run baseline
+// (named in the row): same-server propagation, 1 member, a fresh client's pull.
+for (const r of await benchCluster()) {
+  const fmt = (x: number) =>
+    r.unit === "ms" ? fmtMs(x) : `${x.toLocaleString("en-US")} ${r.unit}`;
+  rows.push({
+    name: r.name,
+    capra: fmt(r.value),
+    sqlite: r.baseline !== undefined ? fmt(r.baseline) : "",
+    ratio: r.baseline ? `${(r.value / r.baseline).toFixed(2)}×` : "",
+    target: r.target,
+  });
+  console.error(`${r.name}: ${fmt(r.value)}`);
 }
 // --- browser bundles (deno bundle --minify, then gzip)
 {

@@ -19,6 +19,7 @@ import { answerSyncBytes, type SyncTransport } from "../lib/sync/sync_round.ts";
 import { generateSigningKey } from "../lib/crypto/keys.ts";
 import { RootSessionTrust } from "../lib/sync/root_trust.ts";
 import { createServer, type Server } from "../server/app.ts";
+import { serveGuarded } from "../server/serve.ts";
 import type { Schema } from "../lib/schema/schema.ts";
 
 /** One benchmark result. */
@@ -105,25 +106,18 @@ const CHILD_SERVER_LIFETIME_MS = 5 * 60_000;
 const CHILD_FLAG = "--serve-child";
 
 /**
- * Child mode: a secured in-memory server on 127.0.0.1 (port 0) in its own process. Prints
- * its URL, then exits when its stdin closes (the parent ended) or after
- * {@link CHILD_SERVER_LIFETIME_MS}.
+ * Child mode: a secured in-memory server on 127.0.0.1 (port 0) in its own process, served
+ * as `capra serve` serves (behind the connection guard). Prints its URL, then exits when
+ * its stdin closes (the parent ended) or after {@link CHILD_SERVER_LIFETIME_MS}.
  */
 async function serveChild(): Promise<void> {
   const { server } = await secureServer();
-  const ac = new AbortController();
-  const http = Deno.serve({
-    hostname: "127.0.0.1",
-    port: 0,
-    signal: ac.signal,
-    onListen: ({ port }) => console.log(`LISTENING http://127.0.0.1:${port}`),
-  }, server.app.fetch);
+  const served = await serveGuarded(server, { hostname: "127.0.0.1", port: 0 });
+  console.log(`LISTENING http://127.0.0.1:${served.addr.port}`);
   const timer = setTimeout(() => Deno.exit(3), CHILD_SERVER_LIFETIME_MS);
   for await (const _ of Deno.stdin.readable) { /* until EOF */ }
   clearTimeout(timer);
-  server.hub?.closeAll();
-  ac.abort();
-  await http.finished;
+  await served.close();
   Deno.exit(0);
 }
 
@@ -218,15 +212,8 @@ async function pullRows(rows: SyncBenchRow[]): Promise<void> {
 async function latencyRows(rows: SyncBenchRow[]): Promise<void> {
   const repo = "/bench/live";
   const { db, server } = await secureServer();
-  const ac = new AbortController();
-  const { promise: listening, resolve } = Promise.withResolvers<string>();
-  const http = Deno.serve({
-    hostname: "127.0.0.1",
-    port: 0,
-    signal: ac.signal,
-    onListen: ({ port }) => resolve(`http://127.0.0.1:${port}`),
-  }, server.app.fetch);
-  const url = await listening;
+  const served = await serveGuarded(server, { hostname: "127.0.0.1", port: 0 });
+  const url = `http://127.0.0.1:${served.addr.port}`;
   const a = await memoryDb(), b = await memoryDb();
   const ca = await SyncClient.connect(a, url, { repos: [repo] });
   const cb = await SyncClient.connect(b, url, { repos: [repo] });
@@ -257,9 +244,7 @@ async function latencyRows(rows: SyncBenchRow[]): Promise<void> {
   });
   ca.close();
   cb.close();
-  server.hub?.closeAll();
-  ac.abort();
-  await http.finished;
+  await served.close();
   for (const d of [a, b, db]) await d.close();
 }
 

@@ -1,31 +1,35 @@
 /**
  * The Hono application as a function of its dependencies. Routes are tested in-process
- * with `app.request()`; only server/main.ts binds a socket.
+ * with `app.request()`; only server/main.ts binds a socket (through serve.ts).
  *
  * @module
  */
 
-import { Hono } from "hono";
+import { type Context, Hono } from "hono";
 import type { Database } from "../mod.ts";
 import type { SigningKey } from "../lib/crypto/keys.ts";
-import type { SessionId } from "../lib/crypto/keys.ts";
-import { decodeBase64Url, encodeBase64Url } from "../lib/encoding/base64url.ts";
-import { parsePath, repoPathOf } from "../lib/path.ts";
-import { MAX_SYNC_MESSAGE_BYTES } from "../lib/sync/protocol.ts";
-import { answerSyncBytes } from "../lib/sync/sync_round.ts";
+import { encodeBase64Url } from "../lib/encoding/base64url.ts";
 import type { RootSessionTrust } from "../lib/sync/root_trust.ts";
 import { AccessRules, type RepoRule } from "../lib/sync/rules.ts";
 import { NonceCache } from "../lib/sync/request_signing.ts";
-import type { SessionRecord } from "../lib/core/session.ts";
+import type { Authenticator } from "./auth.ts";
+import type { SecuredContext, ServerContext } from "./context.ts";
 import { errorResponse, HttpError } from "./errors.ts";
-import { itemJson } from "./json_view.ts";
+import { ByteBudget } from "./limits/byte_budget.ts";
+import { limitsWith, type ServerLimits } from "./limits/limits.ts";
+import { KeyedRateLimiter } from "./limits/token_bucket.ts";
 import { ServerMetrics } from "./metrics.ts";
+import { SessionQuotas } from "./quotas.ts";
 import { SessionService } from "./sessions.ts";
 import { SyncService } from "./sync_service.ts";
 import { WsHub } from "./ws_hub.ts";
-import { readBody, requireSession } from "./auth.ts";
 import { mountAssets, type WebAssets } from "./assets.ts";
 import { GcScheduler, type GcSchedulerOptions } from "./gc_scheduler.ts";
+import { securityHeaders } from "./security_headers.ts";
+import { mountSessionRoutes } from "./routes/session_routes.ts";
+import { mountSyncRoutes } from "./routes/sync_routes.ts";
+import { mountViewRoutes } from "./routes/view_routes.ts";
+import { bearerMatches, metricsHandler } from "./routes/metrics_route.ts";
 
 /** Trust configuration: the root key and the trust built on it. */
 export interface ServerSecurity {
@@ -33,14 +37,33 @@ export interface ServerSecurity {
   readonly root: SigningKey;
   /** The server database's trust (`openDatabase({ trust })`). */
   readonly trust: RootSessionTrust;
-  /** Binds a new session to a user; null for an anonymous session. */
-  readonly authenticate?: (
-    request: Request,
-  ) => Promise<string | null> | string | null;
+  /**
+   * Binds a new session to a user; null for an anonymous session. It receives the
+   * request and the session request's JSON body, both covered by the signature of the
+   * key being registered.
+   */
+  readonly authenticate?: Authenticator;
   /** The app's authorization rules (the built-in ones always apply). */
   readonly rules?: readonly RepoRule[];
   /** Lifetime of issued sessions. */
   readonly sessionTtlMs?: number;
+  /** Issue sessions to requests without user credentials (default true). */
+  readonly anonymousSessions?: boolean;
+  /** Users who may revoke any session. */
+  readonly admins?: readonly string[];
+}
+
+/**
+ * A cluster membership (server/cluster/member.ts): it replicates what this server
+ * accepts and says when the server has caught up with the other members.
+ */
+export interface ClusterLink {
+  /** Receives the services every accepted commit and session passes through. */
+  attach(services: { sync: SyncService; sessions: SessionService }): void;
+  /** Readiness and state: `/healthz` answers 503 while `ready` is false. */
+  health(): { readonly ready: boolean };
+  /** Prometheus text of the cluster series, appended to `/metrics`. */
+  metricsText(): string;
 }
 
 /** What the app needs. */
@@ -50,6 +73,13 @@ export interface AppDeps {
   readonly version?: string;
   /** Sessions, signed requests and rules; without it sync routes answer 503. */
   readonly security?: ServerSecurity;
+  /** Caps, timeouts and quotas (defaults: DEFAULT_LIMITS). */
+  readonly limits?: Partial<ServerLimits>;
+  /**
+   * Bearer token `GET /metrics` requires on this app. Without it the app serves no
+   * metrics: serve {@link Server.metricsApp} on a separate address instead.
+   */
+  readonly metricsToken?: string;
   /** Wall clock (tests inject one). */
   readonly now?: () => number;
   /** Upgrades a request to a WebSocket (default `Deno.upgradeWebSocket`). */
@@ -67,19 +97,25 @@ export interface AppDeps {
    * shutdown. Without it nothing is collected (run a {@link GcScheduler} yourself).
    */
   readonly gc?: GcSchedulerOptions;
+  /** Cluster membership (`capra serve --nats`); needs `security`. */
+  readonly cluster?: ClusterLink;
 }
 
 /** The app and the parts main.ts needs for metrics and shutdown. */
 export interface Server {
   readonly app: Hono;
+  /** `GET /metrics` alone, without a token: for a separate (private) listen address. */
+  readonly metricsApp: Hono;
   readonly metrics: ServerMetrics;
+  /** The limits in force. */
+  readonly limits: ServerLimits;
   readonly hub?: WsHub;
   readonly sessions?: SessionService;
   /** The history collector, when `gc` was given. */
   readonly gc?: GcScheduler;
 }
 
-/** Largest JSON body of `POST /v1/sessions`. */
+/** Largest JSON body of `POST /v1/sessions` (the default pre-authentication cap). */
 export const MAX_SESSION_REQUEST_BYTES = 4096;
 
 /** Builds the HTTP application. */
@@ -87,18 +123,25 @@ export function createApp(deps: AppDeps): Hono {
   return createServer(deps).app;
 }
 
+function countRefusal(metrics: ServerMetrics, err: unknown): void {
+  if (!(err instanceof HttpError)) return;
+  if (err.status === 401 || err.status === 403) metrics.requestsRefused++;
+  else if (err.status === 429) metrics.requestsThrottled++;
+  else if (err.status === 503 && err.code === "server_busy") {
+    metrics.requestsShed++;
+  }
+}
+
 /** Builds the HTTP application and its services. */
 export function createServer(deps: AppDeps): Server {
   const { db, security } = deps;
   const now = deps.now ?? Date.now;
+  const limits = limitsWith(deps.limits);
   const metrics = new ServerMetrics();
   const app = new Hono();
+  app.use("*", securityHeaders());
   app.onError((err, c) => {
-    if (
-      err instanceof HttpError && (err.status === 401 || err.status === 403)
-    ) {
-      metrics.requestsRefused++;
-    }
+    countRefusal(metrics, err);
     return errorResponse(err, c);
   });
   app.notFound((c) =>
@@ -112,246 +155,126 @@ export function createServer(deps: AppDeps): Server {
     security?.rules,
   );
   const nonces = new NonceCache();
-  const sessions = security &&
-    new SessionService(
-      db,
-      security.root,
-      security.trust,
-      security.sessionTtlMs,
+  const quotas = new SessionQuotas(limits, now);
+  let secured: SecuredContext | undefined;
+  if (security) {
+    const sessions = new SessionService(db, security.root, security.trust, {
+      ...(security.sessionTtlMs !== undefined
+        ? { ttlMs: security.sessionTtlMs }
+        : {}),
       now,
-    );
-  const sync = security && new SyncService(db, security.trust, rules, metrics);
-  const hub = sync && new WsHub(sync, nonces, now);
-  if (sync) {
+      collectAfterMs: limits.sessionCollectAfterMs,
+      sweepIntervalMs: limits.sessionSweepIntervalMs,
+    });
+    const sync = new SyncService(db, security.trust, rules, metrics, quotas);
+    const hub = new WsHub(sync, nonces, now, {
+      helloTimeoutMs: limits.wsHelloTimeoutMs,
+      idleTimeoutMs: limits.wsIdleTimeoutMs,
+      preHelloFrameBytes: limits.wsPreHelloFrameBytes,
+    });
     db.onCommits((repo, nodes) =>
       sync.announce(repo, nodes.map((n) => n.commit.id), undefined)
     );
+    // No request is judged before /sys/sessions is loaded into the trust: a session
+    // revoked before a restart is refused from the first request on.
+    app.use("/v1/*", async (_c, next) => {
+      await sessions.ready();
+      await next();
+    });
+    deps.cluster?.attach({ sync, sessions });
+    secured = {
+      root: security.root,
+      trust: security.trust,
+      ...(security.authenticate ? { authenticate: security.authenticate } : {}),
+      sessions,
+      sync,
+      hub,
+      anonymousSessions: security.anonymousSessions ?? true,
+      admins: new Set(security.admins ?? []),
+      issuesPerAddress: new KeyedRateLimiter(
+        limits.sessionsPerAddressPerMinute,
+        now,
+      ),
+      issuesPerUser: new KeyedRateLimiter(limits.sessionsPerUserPerMinute, now),
+    };
   }
-  const need = <T>(v: T | undefined): T => {
-    if (v === undefined) {
-      throw new HttpError(503, "no_root_key", "Server has no root key");
-    }
-    return v;
-  };
-  /** Signed session of a request, or null for unsigned inspection reads. */
-  const readerOf = async (
-    req: Request,
-    path: string,
-  ): Promise<SessionRecord | null> =>
-    security && req.headers.has("capra-signature")
-      ? await requireSession(
-        req,
-        path,
-        new Uint8Array(0),
-        security.trust,
-        nonces,
-        now(),
-      )
-      : null;
-  const anonymous: SessionRecord = {
-    id: "anonymous" as SessionId,
-    publicKey: new Uint8Array(32),
-  };
-  /** The reader as rules see it; throws 403 unless it may read `repo` (and `item`). */
-  const checkInspect = (
-    repo: string,
-    session: SessionRecord | null,
-    item?: string,
-  ): SessionRecord => {
-    const reader = session ?? anonymous;
-    const path = repoPathOf(repo);
-    if (
-      !rules.allows(path, undefined, reader, "read") ||
-      (item !== undefined && !rules.allows(path, item, reader, "read"))
-    ) {
-      throw new HttpError(
-        403,
-        "forbidden",
-        `Reading ${
-          item === undefined ? repo : `${repo}/${item}`
-        } is not allowed`,
-      );
-    }
-    return reader;
+  const ctx: ServerContext = {
+    db,
+    now,
+    limits,
+    metrics,
+    rules,
+    nonces,
+    budget: new ByteBudget(limits.inFlightBytes),
+    quotas,
+    ...(secured ? { secured } : {}),
   };
 
   mountAssets(app, deps.assets);
-  app.get("/healthz", (c) =>
-    c.json({
-      status: "ok",
+  app.get("/healthz", (c) => {
+    // A cluster member is not ready (503: load balancers keep clients away) until it
+    // has caught up with the others; it serves requests meanwhile all the same.
+    const cluster = deps.cluster?.health();
+    return c.json({
+      status: cluster && !cluster.ready ? "catching_up" : "ok",
       version: deps.version ?? "dev",
       session: db.sessionId,
       ...(security
         ? { rootPublicKey: encodeBase64Url(security.root.publicKey) }
         : {}),
-    }));
-
-  app.get("/metrics", (c) =>
-    c.text(
-      metrics.render({
-        connectedClients: hub?.connected ?? 0,
-        openRepositories: db.openRepositoryCount,
-        ...memoryGauges(),
-      }),
-      200,
-      { "content-type": "text/plain; version=0.0.4" },
-    ));
-
-  app.post("/v1/sessions", async (c) => {
-    const s = need(sessions);
-    const body = await readBody(c.req.raw, MAX_SESSION_REQUEST_BYTES);
-    let publicKey: Uint8Array;
-    try {
-      const j = JSON.parse(new TextDecoder().decode(body));
-      publicKey = decodeBase64Url(String(j?.publicKey));
-    } catch {
+      ...(cluster ? { cluster } : {}),
+    }, cluster && !cluster.ready ? 503 : 200);
+  });
+  const serverMetrics = metricsHandler(ctx);
+  const cluster = deps.cluster;
+  const renderMetrics = !cluster ? serverMetrics : async (c: Context) => {
+    const base = serverMetrics(c);
+    return new Response((await base.text()) + cluster.metricsText(), {
+      status: base.status,
+      headers: { "content-type": base.headers.get("content-type") ?? "" },
+    });
+  };
+  app.get("/metrics", (c) => {
+    if (deps.metricsToken === undefined) {
       throw new HttpError(
-        400,
-        "bad_request",
-        'Expected JSON { "publicKey": base64url }',
+        404,
+        "not_found",
+        "Metrics are not served here: give the server a metrics token or a separate metrics address",
       );
     }
-    if (publicKey.length !== 32) {
+    if (!bearerMatches(c.req.header("authorization"), deps.metricsToken)) {
       throw new HttpError(
-        400,
-        "bad_request",
-        "publicKey must be 32 bytes (Ed25519)",
+        401,
+        "bad_token",
+        "GET /metrics needs Authorization: Bearer <metrics token>",
       );
     }
-    const userId = (await security!.authenticate?.(c.req.raw)) ?? undefined;
-    const { record, encoded } = await s.issue(publicKey, userId);
-    metrics.sessionsIssued++;
-    return c.json({
-      id: record.id,
-      record: encodeBase64Url(encoded),
-      expiresAt: record.expiresAt,
-      ...(record.userId !== undefined ? { userId: record.userId } : {}),
-      rootPublicKey: encodeBase64Url(security!.root.publicKey),
-    }, 201);
+    return renderMetrics(c);
   });
+  mountSessionRoutes(app, ctx);
+  mountViewRoutes(app, ctx);
+  mountSyncRoutes(
+    app,
+    ctx,
+    deps.upgradeWebSocket ??
+      ((r: Request) =>
+        Deno.upgradeWebSocket(r, {
+          idleTimeout: Math.max(1, Math.round(limits.wsPingIntervalMs / 1000)),
+        })),
+  );
 
-  app.delete("/v1/sessions/:id", async (c) => {
-    const s = need(sessions);
-    const caller = await requireSession(
-      c.req.raw,
-      c.req.path,
-      new Uint8Array(0),
-      security!.trust,
-      nonces,
-      now(),
-    );
-    const id = c.req.param("id") as SessionId;
-    const target = await s.find(id);
-    if (!target) throw new HttpError(404, "not_found", `No session ${id}`);
-    const owner = caller.id === id ||
-      (caller.userId !== undefined && caller.userId === target.userId);
-    if (!owner && !security!.trust.isRoot(caller.id)) {
-      throw new HttpError(
-        403,
-        "forbidden",
-        `Session ${caller.id} may not revoke ${id}`,
-      );
-    }
-    await s.revoke(id);
-    return c.json({ id, revoked: true });
-  });
-
-  app.get("/v1/repos/:type/:repo", async (c) => {
-    const path = `/${c.req.param("type")}/${c.req.param("repo")}`;
-    const reader = checkInspect(path, await readerOf(c.req.raw, c.req.path));
-    const repo = await db.open(path);
-    const perItem = rules.perItem(repo.path);
-    const keys = repo.keys().filter((k) =>
-      !perItem || rules.allows(repo.path, k, reader, "read")
-    ).sort();
-    return c.json({ repo: path, count: keys.length, keys });
-  });
-
-  app.get("/v1/items/:type/:repo/:item", async (c) => {
-    const path = `/${c.req.param("type")}/${c.req.param("repo")}/${
-      c.req.param("item")
-    }`;
-    const parsed = parsePath(path);
-    checkInspect(
-      parsed.repoPath,
-      await readerOf(c.req.raw, c.req.path),
-      parsed.item,
-    );
-    const item = await db.load(path);
-    if (!item) {
-      throw new HttpError(404, "not_found", `Item ${path} does not exist`);
-    }
-    return c.json(itemJson(item));
-  });
-
-  app.post("/v1/sync/:type/:repo", async (c) => {
-    const path = `/${c.req.param("type")}/${c.req.param("repo")}`;
-    const body = await readBody(c.req.raw, MAX_SYNC_MESSAGE_BYTES);
-    if (!security) {
-      // Without a root key (embedded tests) sync falls back to the database's own trust.
-      return octets(
-        await answerSyncBytes(async (repo) => {
-          if (repo !== path) {
-            throw new HttpError(
-              400,
-              "bad_request",
-              `Message for ${repo} posted to ${path}`,
-            );
-          }
-          return await db.open(repo);
-        }, body),
-      );
-    }
-    const session = await requireSession(
-      c.req.raw,
-      c.req.path,
-      body,
-      security.trust,
-      nonces,
-      now(),
-    );
-    return octets(await sync!.answer(session, body, path));
-  });
-
-  app.get("/v1/ws", (c) => {
-    const h = need(hub);
-    if (c.req.header("upgrade")?.toLowerCase() !== "websocket") {
-      throw new HttpError(
-        426,
-        "upgrade_required",
-        "Expected a WebSocket upgrade",
-      );
-    }
-    const upgrade = deps.upgradeWebSocket ??
-      ((r: Request) => Deno.upgradeWebSocket(r));
-    const { socket, response } = upgrade(c.req.raw);
-    h.attach(socket);
-    return response;
-  });
+  const metricsApp = new Hono();
+  metricsApp.use("*", securityHeaders());
+  metricsApp.get("/metrics", renderMetrics);
 
   const gc = deps.gc && new GcScheduler(db, deps.gc);
   gc?.start();
   return {
     app,
+    metricsApp,
     metrics,
-    ...(hub ? { hub } : {}),
-    ...(sessions ? { sessions } : {}),
+    limits,
+    ...(secured ? { hub: secured.hub, sessions: secured.sessions } : {}),
     ...(gc ? { gc } : {}),
   };
-}
-
-function memoryGauges(): { heapUsedBytes?: number; rssBytes?: number } {
-  try {
-    const m = Deno.memoryUsage();
-    return { heapUsedBytes: m.heapUsed, rssBytes: m.rss };
-  } catch {
-    return {};
-  }
-}
-
-function octets(bytes: Uint8Array): Response {
-  return new Response(bytes as Uint8Array<ArrayBuffer>, {
-    status: 200,
-    headers: { "content-type": "application/octet-stream" },
-  });
 }

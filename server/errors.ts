@@ -14,6 +14,8 @@ export class HttpError extends Error {
     readonly status: ContentfulStatusCode,
     readonly code: string,
     message: string,
+    /** Extra response headers (e.g. `retry-after`). */
+    readonly headers?: Readonly<Record<string, string>>,
   ) {
     super(message);
     this.name = "HttpError";
@@ -23,7 +25,11 @@ export class HttpError extends Error {
 /** Maps any thrown error to a JSON response. */
 export function errorResponse(err: unknown, c: Context): Response {
   if (err instanceof HttpError) {
-    return c.json({ code: err.code, message: err.message }, err.status);
+    return c.json(
+      { code: err.code, message: err.message },
+      err.status,
+      err.headers ? { ...err.headers } : undefined,
+    );
   }
   if (
     err instanceof TypeError || err instanceof SyntaxError ||

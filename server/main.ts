@@ -8,20 +8,37 @@
  */
 
 import { parseArgs } from "node:util";
-import { openDatabase } from "../mod.ts";
+import { type Database, FileStorage, openDatabase } from "../mod.ts";
+import type { SigningKey } from "../lib/crypto/keys.ts";
 import { createServer } from "./app.ts";
 import { defaultRootKeyPath, loadOrCreateRootKey } from "./root_key.ts";
 import { bearerAuthenticator } from "./users.ts";
 import { RootSessionTrust } from "../lib/sync/root_trust.ts";
 import { COMMANDS, runCommand } from "./cli/commands.ts";
 import { parseDuration } from "./cli/compact.ts";
-import { GcScheduler } from "./gc_scheduler.ts";
+import { FIRST_GC_DELAY_MS, GcScheduler } from "./gc_scheduler.ts";
+import { ClusterMember } from "./cluster/member.ts";
+import {
+  checkServerId,
+  checkStreamName,
+  type ClusterOptions,
+  DEFAULT_REPLICAS,
+  DEFAULT_STREAM,
+  parseNatsUrls,
+  parseReplicas,
+} from "./cluster/options.ts";
+import { loadPolicy } from "./policy/parse_policy.ts";
+import { applyPolicy, defaultPolicy } from "./policy/apply_policy.ts";
+import { parseListenAddress, serveGuarded } from "./serve.ts";
 import denoJson from "../deno.json" with { type: "json" };
 
 const USAGE = `capra ${denoJson.version}: local-first database server
 
 Usage:
   capra serve [--dir DIR] [--port PORT] [--host HOST] [--root-key PATH] [--retain 30d]
+              [--config FILE] [--metrics-listen HOST:PORT] [--metrics-token TOKEN]
+              [--nats URL,URL,... [--nats-creds FILE] [--nats-stream NAME]
+               [--nats-replicas N] [--server-id NAME]]
   capra user add DIR NAME           issue a bearer token for NAME (printed once)
   capra compact DIR --retain 1d     collect history older than the retention
   capra verify DIR [REPO]           check checksums, commit ids and signatures
@@ -36,14 +53,30 @@ Options of serve:
   --host  interface to listen on (default 127.0.0.1)
   --root-key  root key file, kept apart from the data (default capra-root.key in
           the data directory's parent, or $CAPRA_ROOT_KEY; created 0600 if absent)
-  --session-ttl  session lifetime in seconds (default 86400)
+  --session-ttl  session lifetime in seconds (default 86400, or the config's)
+  --config  policy file (JSON: schemas, rules, public repositories, sessions, quotas,
+          limits; see the README's Security section). Default: the demo policy
+  --metrics-listen  serve GET /metrics on this separate address (keep it private)
+  --metrics-token  serve GET /metrics on the main port to "Authorization: Bearer TOKEN"
+          (or $CAPRA_METRICS_TOKEN); without either, the main port has no /metrics
   --retain  history retention: every 6 hours, commits older than this are collected
           (default 30d; at least the session lifetime; "off" keeps all history)
+  --nats  join a cluster: comma-separated NATS URLs (nats://host:4222,...; or
+          $CAPRA_NATS). Members share the root key and one JetStream stream
+  --nats-creds  NATS credentials file (or $CAPRA_NATS_CREDS)
+  --nats-stream  stream name (default ${DEFAULT_STREAM}, or $CAPRA_NATS_STREAM)
+  --nats-replicas  stream replicas (default ${DEFAULT_REPLICAS}, 1 for a single NATS
+          node; or $CAPRA_NATS_REPLICAS)
+  --server-id  this member's name (default: a random id kept in capra-nats.json;
+          or $CAPRA_SERVER_ID)
   --help  show this help (every command has --help)
 
 verify, stats, export and backup only read DIR: they work while a server holds it.
 Exit codes: 0 ok, 1 failure (damage found, commits refused), 2 bad arguments.
 `;
+
+/** A served repository nobody used for this long closes (it reopens on use). */
+const SERVER_IDLE_CLOSE_MS = 10 * 60_000;
 
 function fail(message: string): never {
   console.error(`capra: ${message}\n\n${USAGE}`);
@@ -62,6 +95,14 @@ async function serve(args: string[]): Promise<void> {
         "root-key": { type: "string" },
         "session-ttl": { type: "string" },
         retain: { type: "string" },
+        config: { type: "string" },
+        "metrics-listen": { type: "string" },
+        "metrics-token": { type: "string" },
+        nats: { type: "string" },
+        "nats-creds": { type: "string" },
+        "nats-stream": { type: "string" },
+        "nats-replicas": { type: "string" },
+        "server-id": { type: "string" },
         help: { type: "boolean" },
       },
       strict: true,
@@ -81,7 +122,22 @@ async function serve(args: string[]): Promise<void> {
     fail(`invalid --port "${portText}": expected 0-65535`);
   }
   const hostname = values.host ?? "127.0.0.1";
-  const ttlText = values["session-ttl"] ?? "86400";
+  let policy;
+  try {
+    policy = values.config ? await loadPolicy(values.config) : defaultPolicy();
+  } catch (e) {
+    fail((e as Error).message);
+  }
+  let metricsAddress;
+  try {
+    metricsAddress = values["metrics-listen"] &&
+      parseListenAddress(values["metrics-listen"]);
+  } catch (e) {
+    fail(`--metrics-listen: ${(e as Error).message}`);
+  }
+  const metricsToken = values["metrics-token"] ??
+    Deno.env.get("CAPRA_METRICS_TOKEN") ?? policy.metricsToken;
+  const ttlText = values["session-ttl"] ?? String(policy.sessionTtlMs / 1000);
   const ttlSeconds = Number(ttlText);
   if (!Number.isInteger(ttlSeconds) || ttlSeconds <= 0) {
     fail(`invalid --session-ttl "${ttlText}": expected seconds > 0`);
@@ -100,58 +156,146 @@ async function serve(args: string[]): Promise<void> {
       );
     }
   }
-  await Deno.mkdir(dir, { recursive: true });
-  const rootPath = values["root-key"] ?? Deno.env.get("CAPRA_ROOT_KEY") ??
-    defaultRootKeyPath(dir);
-  const { key: root, created } = await loadOrCreateRootKey(rootPath);
-  if (created) console.error(`capra: created root key ${rootPath}`);
-  const trust = new RootSessionTrust(root.publicKey);
-  const db = await openDatabase({
-    dir,
-    signer: root,
-    trust,
-    minRetentionMs: ttlSeconds * 1000,
-  });
+  const cluster = await clusterOptions(values, retainMs);
+  let root: SigningKey, trust: RootSessionTrust, db: Database;
+  try {
+    // The directory first: a locked or read-only one is refused before anything is created.
+    const storage = await FileStorage.open(dir);
+    try {
+      const rootPath = values["root-key"] ?? Deno.env.get("CAPRA_ROOT_KEY") ??
+        defaultRootKeyPath(dir);
+      const loaded = await loadOrCreateRootKey(rootPath);
+      root = loaded.key;
+      if (loaded.created) console.error(`capra: created root key ${rootPath}`);
+    } catch (e) {
+      await storage.close();
+      throw e;
+    }
+    trust = new RootSessionTrust(root.publicKey);
+    db = await openDatabase({
+      storage,
+      signer: root,
+      trust,
+      minRetentionMs: ttlSeconds * 1000,
+      idleCloseMs: SERVER_IDLE_CLOSE_MS,
+    });
+  } catch (e) {
+    // A locked or read-only directory, an unreadable root key: one line, no stack.
+    console.error(`capra serve: ${e instanceof Error ? e.message : String(e)}`);
+    Deno.exit(1);
+  }
+  const fromPolicy = applyPolicy(db, policy);
   for (const r of db.recoveries) {
     console.error(`capra: repaired ${r.repo}: cut ${r.cutBytes} bytes`);
   }
-  const { app, hub } = createServer({
+  const member = cluster &&
+    new ClusterMember({
+      db,
+      dir,
+      root,
+      trust,
+      options: cluster,
+      onFatal: () => Deno.exit(1),
+    });
+  await member?.open();
+  const server = createServer({
     db,
+    ...(member ? { cluster: member } : {}),
     version: denoJson.version,
+    limits: fromPolicy.limits,
+    ...(metricsToken ? { metricsToken } : {}),
     security: {
       root,
       trust,
       authenticate: bearerAuthenticator(dir),
       sessionTtlMs: ttlSeconds * 1000,
+      rules: fromPolicy.rules,
+      anonymousSessions: fromPolicy.anonymousSessions,
+      admins: fromPolicy.admins,
     },
   });
-  const gc = retainMs === null ? null : new GcScheduler(db, { retainMs });
+  const gc = retainMs === null ? null : new GcScheduler(db, {
+    retainMs,
+    // Members of a cluster collect the same window, but not all at the same moment.
+    ...(member
+      ? { firstDelayMs: FIRST_GC_DELAY_MS * (1 + Math.random()) }
+      : {}),
+  });
   gc?.start();
-  const ac = new AbortController();
-  const server = Deno.serve({
+  member?.start();
+  const served = await serveGuarded(server, {
     hostname,
     port,
-    signal: ac.signal,
-    onListen: ({ hostname, port }) => {
-      console.log(`capra: serving ${dir} on http://${hostname}:${port}/`);
-    },
-  }, app.fetch);
+    ...(metricsAddress ? { metricsAddress } : {}),
+  });
+  console.log(
+    `capra: serving ${dir} on http://${served.addr.hostname}:${served.addr.port}/`,
+  );
+  if (served.metricsAddr) {
+    console.log(
+      `capra: metrics on http://${served.metricsAddr.hostname}:${served.metricsAddr.port}/metrics`,
+    );
+  }
   let stopping = false;
   const stop = async () => {
     if (stopping) return;
     stopping = true;
     // Stop accepting, close sockets (clients reconcile on reconnect), flush, close.
-    ac.abort();
-    hub?.closeAll();
+    await served.close();
     await gc?.stop();
-    await server.finished;
+    await member?.stop();
     await db.flush();
     await db.close();
     Deno.exit(0);
   };
   Deno.addSignalListener("SIGINT", stop);
   Deno.addSignalListener("SIGTERM", stop);
-  await server.finished;
+  await served.finished;
+}
+
+/** Cluster options from the flags and environment; null without --nats. */
+async function clusterOptions(
+  values: Record<string, string | boolean | undefined>,
+  retainMs: number | null,
+): Promise<ClusterOptions | null> {
+  const flag = (name: string, env: string) =>
+    (values[name] as string | undefined) ?? Deno.env.get(env);
+  const nats = flag("nats", "CAPRA_NATS");
+  if (!nats) {
+    const stray = ["nats-creds", "nats-stream", "nats-replicas", "server-id"]
+      .find((name) => values[name] !== undefined);
+    if (stray) fail(`--${stray} needs --nats`);
+    return null;
+  }
+  try {
+    const credsPath = flag("nats-creds", "CAPRA_NATS_CREDS");
+    let creds: Uint8Array | undefined;
+    if (credsPath) {
+      try {
+        creds = await Deno.readFile(credsPath);
+      } catch (e) {
+        throw new Error(
+          `cannot read --nats-creds "${credsPath}": ${(e as Error).message}`,
+        );
+      }
+    }
+    const serverId = flag("server-id", "CAPRA_SERVER_ID");
+    return {
+      servers: parseNatsUrls(nats),
+      stream: checkStreamName(
+        flag("nats-stream", "CAPRA_NATS_STREAM") ?? DEFAULT_STREAM,
+      ),
+      replicas: parseReplicas(
+        flag("nats-replicas", "CAPRA_NATS_REPLICAS") ??
+          String(DEFAULT_REPLICAS),
+      ),
+      ...(serverId !== undefined ? { serverId: checkServerId(serverId) } : {}),
+      ...(creds ? { creds } : {}),
+      retainMs,
+    };
+  } catch (e) {
+    fail((e as Error).message);
+  }
 }
 
 if (import.meta.main) {

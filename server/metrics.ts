@@ -13,6 +13,16 @@ export class ServerMetrics {
   bytesOut = 0;
   sessionsIssued = 0;
   requestsRefused = 0;
+  /** Requests refused by a rate limit or quota (429). */
+  requestsThrottled = 0;
+  /** Requests refused because the in-flight byte budget was exhausted (503). */
+  requestsShed = 0;
+  /** Session records collected after their expiry. */
+  sessionsCollected = 0;
+  /** Connections refused at accept (per-address or total cap). */
+  connectionsRefused = 0;
+  /** Connections closed for a header, body or keep-alive timeout. */
+  connectionsTimedOut = 0;
 
   /** Prometheus exposition text, with the current gauges. */
   render(
@@ -50,6 +60,36 @@ export class ServerMetrics {
         "counter",
         "Requests refused (authentication, authorization)",
         this.requestsRefused,
+      ],
+      [
+        "capra_requests_throttled_total",
+        "counter",
+        "Requests refused by a rate limit or quota (429)",
+        this.requestsThrottled,
+      ],
+      [
+        "capra_requests_shed_total",
+        "counter",
+        "Requests refused for lack of in-flight byte budget (503)",
+        this.requestsShed,
+      ],
+      [
+        "capra_sessions_collected_total",
+        "counter",
+        "Expired session records collected",
+        this.sessionsCollected,
+      ],
+      [
+        "capra_connections_refused_total",
+        "counter",
+        "Connections refused at accept (per-address or total cap)",
+        this.connectionsRefused,
+      ],
+      [
+        "capra_connections_timed_out_total",
+        "counter",
+        "Connections closed for a header, body or keep-alive timeout",
+        this.connectionsTimedOut,
       ],
       [
         "capra_connected_clients",

@@ -5,13 +5,18 @@
  * @example
  * ```ts ignore
  * import { openDatabase, RootSessionTrust } from "@capra/capra";
- * import { createServer, loadOrCreateRootKey } from "@capra/capra/server";
+ * import {
+ *   createServer,
+ *   loadOrCreateRootKey,
+ *   serveGuarded,
+ * } from "@capra/capra/server";
  *
  * const { key: root } = await loadOrCreateRootKey("./capra-root.key");
  * const trust = new RootSessionTrust(root.publicKey);
  * const db = await openDatabase({ dir: "./data", signer: root, trust });
- * const { app } = createServer({ db, security: { root, trust } });
- * Deno.serve({ hostname: "127.0.0.1", port: 8787 }, app.fetch);
+ * const server = createServer({ db, security: { root, trust } });
+ * // As `capra serve` does: behind the connection guard (timeouts, per-address caps).
+ * await serveGuarded(server, { hostname: "127.0.0.1", port: 8787 });
  * ```
  *
  * @module
@@ -47,3 +52,24 @@ export {
   type WebAsset,
   type WebAssets,
 } from "./assets.ts";
+export { type Authenticator } from "./auth.ts";
+export {
+  DEFAULT_LIMITS,
+  limitsWith,
+  type ServerLimits,
+} from "./limits/limits.ts";
+export {
+  type GuardedServeOptions,
+  type GuardedServer,
+  parseListenAddress,
+  serveGuarded,
+} from "./serve.ts";
+export { loadPolicy, parsePolicy } from "./policy/parse_policy.ts";
+export { DEFAULT_POLICY_CONFIG, type ServerPolicy } from "./policy/policy.ts";
+export { applyPolicy, defaultPolicy } from "./policy/apply_policy.ts";
+export {
+  type AccessLevel,
+  compileRules,
+  type DeclaredRule,
+  type PublishedRule,
+} from "../lib/sync/declared_rules.ts";

@@ -25,6 +25,7 @@ import type { RootSessionTrust } from "../lib/sync/root_trust.ts";
 import type { AccessRules } from "../lib/sync/rules.ts";
 import { HttpError } from "./errors.ts";
 import type { ServerMetrics } from "./metrics.ts";
+import type { SessionQuotas } from "./quotas.ts";
 
 /** Called with commits accepted from `origin` (a socket, or undefined for HTTP). */
 export type AcceptedListener = (
@@ -43,6 +44,8 @@ export class SyncService {
     readonly trust: RootSessionTrust,
     readonly rules: AccessRules,
     readonly metrics: ServerMetrics,
+    /** Per-session quotas charged by every message (none when absent). */
+    readonly quotas?: SessionQuotas,
   ) {
     this.hooks = {
       admitSessions: async (records) => {
@@ -148,7 +151,10 @@ export class SyncService {
   ): Promise<Uint8Array> {
     this.metrics.bytesIn += bytes.length;
     this.metrics.syncRounds++;
+    // Over quota: refused before anything of the message is decoded, verified or stored.
+    this.quotas?.checkBytes(session.id, bytes.length);
     const message = decodeSyncMessage(bytes);
+    this.quotas?.charge(session.id, bytes.length, message.commits?.length ?? 0);
     if (expectedRepo !== undefined && message.repo !== expectedRepo) {
       throw new HttpError(
         400,

@@ -28,8 +28,14 @@ import {
 import { HttpError } from "./errors.ts";
 import type { SyncService } from "./sync_service.ts";
 
-/** A socket must say hello within this time. */
+/** A socket must say hello within this time (default; see ServerLimits). */
 export const HELLO_TIMEOUT_MS = 10_000;
+/** A socket that sends no frame for this long is closed (default; it reconnects). */
+export const WS_IDLE_TIMEOUT_MS = 30 * 60_000;
+/** Largest frame accepted before the hello is verified (default). */
+export const MAX_PRE_HELLO_FRAME_BYTES = 4096;
+/** Close code of an idle socket. */
+export const WS_CLOSE_IDLE = 4000;
 /** A socket whose unsent data exceeds this is closed (it reconciles on reconnect). */
 export const MAX_BUFFERED_BYTES = 16 * 1024 * 1024;
 /** Most commits in one push frame. */
@@ -42,6 +48,15 @@ interface Connection {
   session?: SessionRecord;
   readonly subs: Set<string>;
   helloTimer?: ReturnType<typeof setTimeout>;
+  idleTimer?: ReturnType<typeof setTimeout>;
+  lastFrameAt: number;
+}
+
+/** Timeouts and caps of a hub. */
+export interface WsHubOptions {
+  readonly helloTimeoutMs?: number;
+  readonly idleTimeoutMs?: number;
+  readonly preHelloFrameBytes?: number;
 }
 
 /** The set of open sockets. */
@@ -49,11 +64,20 @@ export class WsHub {
   readonly #conns = new Set<Connection>();
   #drainWaiters: { max: number; resolve: () => void }[] = [];
 
+  readonly #helloTimeoutMs: number;
+  readonly #idleTimeoutMs: number;
+  readonly #preHelloFrameBytes: number;
+
   constructor(
     private readonly service: SyncService,
     private readonly nonces: NonceCache,
     private readonly now: () => number = Date.now,
+    options: WsHubOptions = {},
   ) {
+    this.#helloTimeoutMs = options.helloTimeoutMs ?? HELLO_TIMEOUT_MS;
+    this.#idleTimeoutMs = options.idleTimeoutMs ?? WS_IDLE_TIMEOUT_MS;
+    this.#preHelloFrameBytes = options.preHelloFrameBytes ??
+      MAX_PRE_HELLO_FRAME_BYTES;
     service.onAccepted((repo, ids, origin) => this.#push(repo, ids, origin));
   }
 
@@ -78,23 +102,58 @@ export class WsHub {
   /** Serves a socket (already upgraded). */
   attach(socket: WebSocket): void {
     socket.binaryType = "arraybuffer";
-    const conn: Connection = { socket, subs: new Set() };
+    const conn: Connection = {
+      socket,
+      subs: new Set(),
+      lastFrameAt: Date.now(),
+    };
     this.#conns.add(conn);
     conn.helloTimer = setTimeout(
       () => socket.close(WS_CLOSE_POLICY, "no hello"),
-      HELLO_TIMEOUT_MS,
+      this.#helloTimeoutMs,
     );
+    this.#armIdle(conn, this.#idleTimeoutMs);
     socket.onclose = () => {
       clearTimeout(conn.helloTimer);
+      clearTimeout(conn.idleTimer);
       this.#remove(conn);
     };
     socket.onerror = () => {};
     let queue = Promise.resolve();
     socket.onmessage = (ev) => {
-      queue = queue.then(() => this.#onMessage(conn, ev.data)).catch((e) =>
+      conn.lastFrameAt = Date.now();
+      const data = ev.data;
+      if (
+        !conn.session && data instanceof ArrayBuffer &&
+        data.byteLength > this.#preHelloFrameBytes
+      ) {
+        // Nothing big is processed before the socket is authenticated.
+        this.#fail(
+          conn,
+          new RangeError(
+            `Frame of ${data.byteLength} bytes before the hello (at most ${this.#preHelloFrameBytes})`,
+          ),
+        );
+        return;
+      }
+      queue = queue.then(() => this.#onMessage(conn, data)).catch((e) =>
         this.#fail(conn, e)
       );
     };
+  }
+
+  /** Closes the socket once it has sent nothing for the idle timeout. */
+  #armIdle(conn: Connection, delay: number): void {
+    conn.idleTimer = setTimeout(() => {
+      const idle = Date.now() - conn.lastFrameAt;
+      if (idle < this.#idleTimeoutMs) {
+        this.#armIdle(conn, this.#idleTimeoutMs - idle);
+        return;
+      }
+      try {
+        conn.socket.close(WS_CLOSE_IDLE, "idle");
+      } catch { /* already closing */ }
+    }, delay);
   }
 
   #send(conn: Connection, frame: WsFrame | Uint8Array): void {
@@ -225,6 +284,7 @@ export class WsHub {
         c.socket.close(1001, reason);
       } catch { /* already closing */ }
       clearTimeout(c.helloTimer);
+      clearTimeout(c.idleTimer);
       this.#remove(c);
     }
   }

@@ -4,6 +4,7 @@ import { generateSigningKey, type SigningKey } from "../lib/crypto/keys.ts";
 import { RootSessionTrust } from "../lib/sync/root_trust.ts";
 import { createServer, type Server } from "../server/app.ts";
 import type { RepoRule } from "../lib/sync/rules.ts";
+import type { ServerLimits } from "../server/limits/limits.ts";
 import { EVERYTHING } from "./_helpers.ts";
 
 /** A secured server database and app. */
@@ -25,9 +26,23 @@ export interface SecureServerOptions {
   ) => string | null | Promise<string | null>;
   readonly sessionTtlMs?: number;
   readonly now?: () => number;
+  /** Limits (default: the server defaults, with generous session issuance limits). */
+  readonly limits?: Partial<ServerLimits>;
+  readonly anonymousSessions?: boolean;
+  readonly admins?: readonly string[];
+  readonly metricsToken?: string;
   /** The server database's wall clock (tests that replay a seed pass a virtual one). */
   readonly clock?: () => number;
 }
+
+/**
+ * Issuance limits of test servers that are not about limits: many replicas of one test
+ * ask for sessions from one (in-process) address within a second.
+ */
+export const GENEROUS_ISSUANCE: Partial<ServerLimits> = {
+  sessionsPerAddressPerMinute: 100_000,
+  sessionsPerUserPerMinute: 100_000,
+};
 
 /** Opens a server database signed by a root key with a RootSessionTrust. */
 export async function secureServer(
@@ -54,12 +69,18 @@ export async function secureServer(
   const server = createServer({
     db,
     ...(options.now ? { now: options.now } : {}),
+    limits: options.limits ?? GENEROUS_ISSUANCE,
+    ...(options.metricsToken ? { metricsToken: options.metricsToken } : {}),
     security: {
       root,
       trust,
       ...(options.rules ? { rules: options.rules } : {}),
       ...(options.authenticate ? { authenticate: options.authenticate } : {}),
       ...(options.sessionTtlMs ? { sessionTtlMs: options.sessionTtlMs } : {}),
+      ...(options.anonymousSessions !== undefined
+        ? { anonymousSessions: options.anonymousSessions }
+        : {}),
+      ...(options.admins ? { admins: options.admins } : {}),
     },
   });
   return {

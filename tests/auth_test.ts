@@ -15,6 +15,7 @@ import {
 import { EVERYTHING } from "./_helpers.ts";
 
 const REPO = "/all/auth";
+const METRICS_TOKEN = "metrics-token-for-tests";
 const BASE = "http://capra.test";
 
 async function client(
@@ -290,7 +291,15 @@ Deno.test("rules: /sys is root-only, /user/<id> owner-only, app rules refuse wri
   );
   assert.equal(bob.count("/user/alice"), 0);
   const inspect = await server.app.request("/v1/repos/user/alice");
-  assert.equal(inspect.status, 403);
+  assert.equal(inspect.status, 401, "unsigned reads of /user are refused");
+  const bobInspects = await server.app.request("/v1/repos/user/alice", {
+    headers: await sb.sign("GET", "/v1/repos/user/alice", new Uint8Array(0)),
+  });
+  assert.equal(bobInspects.status, 403);
+  const aliceInspects = await server.app.request("/v1/repos/user/alice", {
+    headers: await sa.sign("GET", "/v1/repos/user/alice", new Uint8Array(0)),
+  });
+  assert.deepEqual((await aliceInspects.json()).keys, ["n"]);
   // Nobody but root writes /sys.
   await bob.open("/sys/x");
   bob.create("/sys/x/evil", "all", { n: 1 });
@@ -313,13 +322,21 @@ Deno.test("rules: /sys is root-only, /user/<id> owner-only, app rules refuse wri
 });
 
 Deno.test("oversized and malformed bodies get 413/400; /metrics counts", async () => {
-  const server = await secureServer();
+  const server = await secureServer({ metricsToken: METRICS_TOKEN });
   const { db, session } = await client(server);
-  const big = await server.app.request(`/v1/sync${REPO}`, {
+  const unsignedBig = await server.app.request(`/v1/sync${REPO}`, {
     method: "POST",
     headers: { "content-length": String(64 * 1024 * 1024) },
     body: new Uint8Array(16) as Uint8Array<ArrayBuffer>,
   });
+  assert.equal(unsignedBig.status, 401, "authenticated before the body");
+  const big = await signedPost(
+    server,
+    session,
+    REPO,
+    new Uint8Array(16),
+    (h) => h["content-length"] = String(64 * 1024 * 1024),
+  );
   assert.equal(big.status, 413);
   const garbage = await signedPost(
     server,
@@ -333,7 +350,10 @@ Deno.test("oversized and malformed bodies get 413/400; /metrics counts", async (
     body: "{not json",
   });
   assert.equal(badSession.status, 400);
-  const metrics = await (await server.app.request("/metrics")).text();
+  assert.equal((await server.app.request("/metrics")).status, 401);
+  const metrics = await (await server.app.request("/metrics", {
+    headers: { authorization: `Bearer ${METRICS_TOKEN}` },
+  })).text();
   assert.match(metrics, /^capra_sessions_issued_total 1$/m);
   assert.match(metrics, /^capra_open_repositories \d+$/m);
   assert.match(metrics, /^capra_connected_clients 0$/m);
@@ -541,12 +561,13 @@ Deno.test("item-level read rules: a client pulls and is pushed only the items it
     for (const a of answers) assert.ok(!contains(a, raw.subarray(0, 12)));
   }
   // Inspection routes filter per item too.
-  const listing = await server.app.request(`/v1/repos${board}`);
+  const signedGet = async (path: string) =>
+    await server.app.request(path, {
+      headers: await reader.session.sign("GET", path, new Uint8Array(0)),
+    });
+  const listing = await signedGet(`/v1/repos${board}`);
   assert.deepEqual((await listing.json()).keys, ["pub1", "pub2"]);
-  assert.equal(
-    (await server.app.request(`/v1/items${board}/secret1`)).status,
-    403,
-  );
+  assert.equal((await signedGet(`/v1/items${board}/secret1`)).status, 403);
 
   // Pushes over WebSocket are filtered the same way.
   const net = await listen(server);

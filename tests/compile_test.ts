@@ -9,6 +9,11 @@ import assert from "node:assert/strict";
 import { compileExecutable } from "../scripts/compile.ts";
 
 const MAIN = new URL("../server/main.ts", import.meta.url).pathname;
+/** The shipped example policy: both entries take `--config` the same way. */
+const EXAMPLE_CONFIG = new URL(
+  "../server/policy/capra.config.example.json",
+  import.meta.url,
+).pathname;
 const LISTEN = /serving .* on (http:\/\/[^/\s]+)\//;
 
 async function serveAndFetch(cmd: string, args: string[], cwd: string) {
@@ -59,6 +64,7 @@ function checkServed(r: Awaited<ReturnType<typeof serveAndFetch>>): void {
 Deno.test("deno run server/main.ts serves the embedded app (no source reads)", async () => {
   const dir = await Deno.makeTempDir({ prefix: "capra-serve-" });
   try {
+    await Deno.copyFile(EXAMPLE_CONFIG, `${dir}/capra.config.json`);
     const r = await serveAndFetch(Deno.execPath(), [
       "run",
       `--allow-read=${dir}`,
@@ -71,6 +77,8 @@ Deno.test("deno run server/main.ts serves the embedded app (no source reads)", a
       "0",
       "--dir",
       `${dir}/data`,
+      "--config",
+      `${dir}/capra.config.json`,
     ], dir);
     checkServed(r);
   } finally {
@@ -96,16 +104,19 @@ Deno.test({
       const exe = await compileExecutable(`${build}/capra`);
       await Deno.copyFile(exe, `${alone}/capra`);
       await Deno.chmod(`${alone}/capra`, 0o755);
+      await Deno.copyFile(EXAMPLE_CONFIG, `${alone}/capra.config.json`);
       const r = await serveAndFetch(`${alone}/capra`, [
         "serve",
         "--port",
         "0",
         "--dir",
         `${alone}/data`,
+        "--config",
+        `${alone}/capra.config.json`,
       ], alone);
       checkServed(r);
       const files = [...Deno.readDirSync(alone)].map((e) => e.name).sort();
-      assert.deepEqual(files, ["capra", "data"]);
+      assert.deepEqual(files, ["capra", "capra.config.json", "data"]);
     } finally {
       await Deno.remove(build, { recursive: true });
       await Deno.remove(alone, { recursive: true });

@@ -1,10 +1,18 @@
-/** Fuzz: at least 10,000 random inputs per endpoint; never a 5xx, nothing stored. */
+/**
+ * Fuzz: at least 10,000 random inputs per endpoint; never a 5xx, nothing stored. The
+ * second test covers the endpoints and fields of issue 11: signed session requests,
+ * revocations, the JSON views (signed, bearer, unsigned), metrics tokens and the body
+ * hash of signed sync requests.
+ */
 import assert from "node:assert/strict";
 import { ServerSession } from "../mod.ts";
 import { encodeSyncMessage } from "../lib/sync/protocol.ts";
 import { encodeWsFrame } from "../lib/sync/ws_protocol.ts";
 import { Rng, testSeed } from "./_helpers.ts";
 import { clientDb, secureServer } from "./_sync_server.ts";
+import { freshKey, sessionRequest } from "./_attack.ts";
+import { SIGNED_HEADERS } from "../lib/sync/request_signing.ts";
+import { HttpError } from "../server/errors.ts";
 
 const INPUTS_PER_ENDPOINT = 10_000;
 const REPO = "/all/fuzz";
@@ -111,6 +119,165 @@ Deno.test("fuzz every HTTP endpoint and the WebSocket frames (seeded)", async ()
   assert.equal((await server.db.open(REPO)).count(), 0);
   assert.equal(server.hub!.connected, 0);
   // Still serving.
+  const health = await server.app.request("/healthz");
+  assert.equal(health.status, 200);
+  await health.body?.cancel();
+  console.log("statuses", Object.fromEntries(statuses));
+  for (const d of [db, server.db]) await d.close();
+});
+
+/** A random string of printable and other characters. */
+function randomText(rng: Rng, max: number): string {
+  return new TextDecoder().decode(randomBytes(rng, max));
+}
+
+/** A copy of `headers` with one field dropped, replaced or garbled. */
+function fuzzHeaders(
+  rng: Rng,
+  headers: Record<string, string>,
+): Record<string, string> {
+  const out = { ...headers };
+  const names = Object.keys(out);
+  const name = rng.pick(names);
+  const roll = rng.int(4);
+  if (roll === 0) delete out[name];
+  else if (roll === 1) {
+    out[name] = randomText(rng, 80).replace(/[^\x20-\x7e]/g, "");
+  } else if (roll === 2) {
+    const v = out[name];
+    const i = rng.int(Math.max(1, v.length));
+    out[name] = v.slice(0, i) + (v[i] === "A" ? "B" : "A") + v.slice(i + 1);
+  }
+  return out;
+}
+
+Deno.test("fuzz the issue-11 endpoints: session requests, revocation, views, metrics, body hashes", async () => {
+  const seed = testSeed("server fuzz (issue 11)");
+  const rng = new Rng(seed);
+  const token = "fuzz-metrics-token-0123456789";
+  const server = await secureServer({
+    metricsToken: token,
+    authenticate: (req) => {
+      const h = req.headers.get("authorization");
+      if (!h) return null;
+      if (h === "Bearer alice" || h === "Bearer admin") return h.slice(7);
+      throw new HttpError(401, "bad_token", "Unknown bearer token");
+    },
+    admins: ["admin"],
+    rules: [{ pattern: "/pub/*", rule: (r) => r.op === "read", public: true }],
+  });
+  const db = await clientDb();
+  const session = await ServerSession.create(db, "http://capra.test", {
+    fetch: server.fetch,
+  });
+  const statuses = new Map<string, number>();
+  const check = async (res: Response, what: string) => {
+    const k = `${what} ${res.status}`;
+    statuses.set(k, (statuses.get(k) ?? 0) + 1);
+    assert.ok(res.status < 500, `${what}: ${res.status} (seed ${seed})`);
+    await res.body?.cancel();
+  };
+  const key = await freshKey();
+  const sync = encodeSyncMessage({ repo: REPO as never });
+  const paths = [
+    "/v1/repos/all/fuzz",
+    "/v1/repos/pub/news",
+    "/v1/repos/sys/sessions",
+    "/v1/repos/user/alice",
+    "/v1/items/all/fuzz/x",
+    "/v1/items/pub/news/x",
+  ];
+  for (let i = 0; i < INPUTS_PER_ENDPOINT; i++) {
+    // Session requests: valid ones with a header or the body garbled.
+    const init = await sessionRequest(key, {
+      ...(rng.bool(0.3)
+        ? { authorization: rng.pick(["Bearer alice", "Bearer x", "Basic y"]) }
+        : {}),
+      now: Date.now() + (rng.bool(0.1) ? rng.int(200_000) - 100_000 : 0),
+    });
+    const headers = fuzzHeaders(rng, init.headers as Record<string, string>);
+    const body = rng.bool(0.3)
+      ? fuzzBody(rng, init.body as Uint8Array)
+      : init.body as Uint8Array;
+    await check(
+      await server.app.request("/v1/sessions", {
+        method: "POST",
+        headers,
+        body: body as Uint8Array<ArrayBuffer>,
+      }),
+      "POST /v1/sessions",
+    );
+    // Revocation of random ids (signed or bearer or nothing); never our own session.
+    const id = rng.bool(0.5)
+      ? encodeURIComponent(randomText(rng, 30))
+      : (await freshKey()).sessionId;
+    const delPath = `/v1/sessions/${id}`;
+    const delHeaders: Record<string, string> = rng.bool(0.5)
+      ? await session.sign("DELETE", delPath, new Uint8Array(0))
+      : rng.bool(0.5)
+      ? {
+        authorization: rng.pick(["Bearer alice", "Bearer admin", "Bearer no"]),
+      }
+      : {};
+    await check(
+      await server.app.request(delPath, {
+        method: "DELETE",
+        headers: fuzzHeaders(rng, { ...delHeaders, "x-pad": "1" }),
+      }),
+      "DELETE /v1/sessions/:id",
+    );
+    // Views: signed (maybe garbled), bearer, or unsigned.
+    const path = rng.bool(0.8)
+      ? rng.pick(paths)
+      : `/v1/${rng.pick(["repos", "items"])}/${
+        encodeURIComponent(randomText(rng, 12))
+      }/${encodeURIComponent(randomText(rng, 12))}`;
+    const viewHeaders: Record<string, string> = rng.bool(0.4)
+      ? fuzzHeaders(rng, await session.sign("GET", path, new Uint8Array(0)))
+      : rng.bool(0.5)
+      ? { authorization: rng.pick(["Bearer alice", "Bearer nobody", "x"]) }
+      : {};
+    await check(
+      await server.app.request(path, { headers: viewHeaders }),
+      "GET views",
+    );
+    // Metrics tokens.
+    await check(
+      await server.app.request("/metrics", {
+        headers: rng.bool(0.1) ? { authorization: `Bearer ${token}` } : {
+          authorization: `Bearer ${
+            randomText(rng, 40).replace(/[^\x20-\x7e]/g, "")
+          }`,
+        },
+      }),
+      "GET /metrics",
+    );
+    // Signed sync requests with a garbled body hash or other signed field.
+    const signed = await session.sign("POST", `/v1/sync${REPO}`, sync);
+    const garbled = rng.bool(0.5)
+      ? {
+        ...signed,
+        [SIGNED_HEADERS.bodyHash]: randomText(rng, 50).replace(
+          /[^\x20-\x7e]/g,
+          "",
+        ),
+      }
+      : fuzzHeaders(rng, signed);
+    await check(
+      await server.app.request(`/v1/sync${REPO}`, {
+        method: "POST",
+        headers: garbled,
+        body: (rng.bool(0.5) ? sync : fuzzBody(rng, sync)) as Uint8Array<
+          ArrayBuffer
+        >,
+      }),
+      "POST /v1/sync (headers)",
+    );
+  }
+  // Our own session survived every random revocation attempt.
+  assert.equal(server.trust.isRevoked(session.record.id), false);
+  assert.equal((await server.db.open(REPO)).count(), 0);
+  assert.equal((await server.db.open("/pub/news")).count(), 0);
   const health = await server.app.request("/healthz");
   assert.equal(health.status, 200);
   await health.body?.cancel();

@@ -41,14 +41,32 @@ function untilCount(db: Database, n: number): Promise<void> {
   });
 }
 
+/** Metrics token of the load server (its config). */
+const METRICS_TOKEN = "load-test-metrics-token";
+
 async function heapOf(url: string): Promise<number> {
-  const text = await (await fetch(`${url}/metrics`)).text();
+  const text = await (await fetch(`${url}/metrics`, {
+    headers: { authorization: `Bearer ${METRICS_TOKEN}` },
+  })).text();
   return Number(/^capra_heap_used_bytes (\d+)$/m.exec(text)![1]);
 }
 
-/** Starts `capra serve` on 127.0.0.1:0 and returns its URL. */
+/**
+ * Starts `capra serve` on 127.0.0.1:0 and returns its URL. Its config lets the clients,
+ * which all come from 127.0.0.1 here, have more connections and sessions than one
+ * address may by default.
+ */
 async function startServer(dir: string) {
   const main = new URL("../server/main.ts", import.meta.url).pathname;
+  const config = join(dir, "capra.config.json");
+  await Deno.writeTextFile(
+    config,
+    JSON.stringify({
+      sessions: { perAddressPerMinute: 10 * CLIENTS },
+      limits: { connectionsPerAddress: 10 * CLIENTS },
+      metrics: { token: METRICS_TOKEN },
+    }),
+  );
   const child = new Deno.Command(Deno.execPath(), {
     args: [
       "run",
@@ -61,6 +79,8 @@ async function startServer(dir: string) {
       join(dir, "root.key"),
       "--port",
       "0",
+      "--config",
+      config,
     ],
     stdout: "piped",
     stderr: "null",
@@ -133,7 +153,9 @@ Deno.test(`load: ${CLIENTS} WebSocket clients x ${COMMITS_PER_CLIENT} commits, e
     for (const db of dbs) assert.equal(countOf(db), total);
     const elapsed = performance.now() - t0;
     for (const c of clients) c.close();
-    const metrics = await (await fetch(`${server.url}/metrics`)).text();
+    const metrics = await (await fetch(`${server.url}/metrics`, {
+      headers: { authorization: `Bearer ${METRICS_TOKEN}` },
+    })).text();
     assert.match(
       metrics,
       new RegExp(`^capra_commits_accepted_total ${total}$`, "m"),

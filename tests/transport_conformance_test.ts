@@ -149,9 +149,15 @@ Deno.test("bearer tokens from `capra user add` bind sessions to users; unknown t
     }),
     /Unknown bearer token/,
   );
-  const anon = await ServerSession.create(db, "http://capra.test", {
+  // The key belongs to carol now: it is never re-issued without her credentials.
+  await assert.rejects(
+    ServerSession.create(db, "http://capra.test", { fetch: s.fetch }),
+    /belongs to user "carol"/,
+  );
+  const other = await clientDb();
+  const anon = await ServerSession.create(other, "http://capra.test", {
     fetch: s.fetch,
   });
   assert.equal(anon.record.userId, undefined);
-  for (const d of [db, s.db]) await d.close();
+  for (const d of [db, other, s.db]) await d.close();
 });

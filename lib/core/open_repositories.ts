@@ -230,11 +230,16 @@ export class OpenRepositories {
   /** Flushes and closes one repository. */
   async close(path: RepoPath): Promise<void> {
     this.#autoClosed.delete(path);
-    const r = await this.#repos.get(path);
+    const opening = this.#repos.get(path);
+    const r = await opening;
     if (!r) return;
-    this.#repos.delete(path);
-    this.#open.delete(path);
+    // Forgotten only once closed: a close that fails (disk full) leaves the repository
+    // open and registered, so later writes, `flush()` and `close()` retry its commits.
     await r.close();
+    if (this.#repos.get(path) === opening) {
+      this.#repos.delete(path);
+      this.#open.delete(path);
+    }
   }
 
   /** Stops the sweep and closes every repository; returns the failures. */

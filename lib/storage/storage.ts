@@ -9,6 +9,59 @@
 import type { RepoPath } from "../path.ts";
 import type { DamagedRange, ScanResult } from "./frames.ts";
 
+/** Options of {@link StorageError}. */
+export interface StorageErrorOptions {
+  /** The underlying error (kept as `cause`). */
+  readonly cause?: unknown;
+  /** The repository concerned, if any. */
+  readonly repo?: RepoPath;
+  /** The file (or data directory) concerned. */
+  readonly path?: string;
+}
+
+/**
+ * A storage operation failed. The message names the repository (or metadata) and the
+ * file; `code` is the file system's error code (`ENOSPC`, `EROFS`, `EISDIR`...) when it
+ * gave one, and `cause` the original error.
+ */
+export class StorageError extends Error {
+  override name = "StorageError";
+  readonly repo?: RepoPath;
+  readonly path?: string;
+  readonly code?: string;
+  constructor(message: string, options: StorageErrorOptions = {}) {
+    super(message, options.cause === undefined ? {} : { cause: options.cause });
+    if (options.repo) this.repo = options.repo;
+    if (options.path) this.path = options.path;
+    const code = (options.cause as { code?: unknown } | undefined)?.code;
+    if (typeof code === "string") this.code = code;
+  }
+}
+
+/** A data directory is held by another opener (another process, or this one). */
+export class DirectoryLockedError extends StorageError {
+  override name = "DirectoryLockedError";
+  constructor(
+    readonly dir: string,
+    /** The holder's process id, when it could be read. */
+    readonly pid: number | null,
+    ownPid?: number,
+  ) {
+    super(
+      `Cannot open database "${dir}": it is locked by ${
+        pid === null
+          ? "another process (its pid is not recorded)"
+          : `process ${pid}`
+      }${
+        pid !== null && pid === ownPid
+          ? " (this process: close the other Database first)"
+          : ""
+      }`,
+      { path: dir },
+    );
+  }
+}
+
 /** What opening a log found and repaired. */
 export interface RecoveryReport {
   readonly repo: RepoPath;

@@ -1,10 +1,14 @@
 /**
- * Signed requests. Every sync request carries its session record, a time, a random nonce
- * and an Ed25519 signature by the session key over method, path, SHA-256 of the body,
- * time and nonce. The receiver checks the record (root signature, revocation, and that
- * it has not expired: an expired session's requests fail with `session_expired`, and the
- * client must obtain a new session), the signature, the time window and that the nonce
- * was not seen before.
+ * Signed requests. Every sync request carries its session record, a time, a random nonce,
+ * the SHA-256 of its body and an Ed25519 signature by the session key over method, path,
+ * body hash, time and nonce. The receiver checks the record (root signature, revocation,
+ * and that it has not expired: an expired session's requests fail with
+ * `session_expired`, and the client must obtain a new session), the signature, the time
+ * window and that the nonce was not seen before.
+ *
+ * Because the body hash travels in a header, a server authenticates a request from its
+ * headers alone ({@link verifyRequestHeaders}) before it reads a byte of the body, then
+ * checks the body against the signed hash while streaming it under its cap.
  *
  * @module
  */
@@ -26,6 +30,8 @@ export const SIGNED_HEADERS = {
   time: "capra-time",
   nonce: "capra-nonce",
   signature: "capra-signature",
+  /** Base64url SHA-256 of the body (what the signature covers). */
+  bodyHash: "capra-body-sha256",
 } as const;
 /** Largest accepted difference between a request's time and the receiver's clock. */
 export const MAX_REQUEST_SKEW_MS = 60_000;
@@ -37,6 +43,11 @@ export const MAX_NONCES_PER_SESSION = 20_000;
 export const MAX_NONCE_SESSIONS = 50_000;
 /** Largest encoded session record accepted in a header. */
 export const MAX_SESSION_HEADER_CHARS = 1024;
+
+/** Base64url SHA-256 of a request body, as signed and sent in `capra-body-sha256`. */
+export function bodyHashOf(body: Uint8Array): string {
+  return encodeBase64Url(sha256(body));
+}
 
 /** A refused request: `status` is 401 (authentication) or 429 (too many). */
 export class RequestAuthError extends Error {
@@ -54,11 +65,11 @@ export class RequestAuthError extends Error {
 export function requestSignedBytes(
   method: string,
   path: string,
-  body: Uint8Array,
+  body: Uint8Array | { readonly hash: string },
   time: number,
   nonce: string,
 ): Uint8Array {
-  const hash = encodeBase64Url(sha256(body));
+  const hash = body instanceof Uint8Array ? bodyHashOf(body) : body.hash;
   return utf8.encode(
     `capra-request-v1\n${method.toUpperCase()}\n${path}\n${hash}\n${time}\n${nonce}`,
   );
@@ -90,14 +101,16 @@ export async function signRequest(
   const nonceBytes = new Uint8Array(NONCE_BYTES);
   crypto.getRandomValues(nonceBytes);
   const nonce = encodeBase64Url(nonceBytes);
+  const hash = bodyHashOf(body);
   const sig = await signer.sign(
-    requestSignedBytes(method, path, body, now, nonce),
+    requestSignedBytes(method, path, { hash }, now, nonce),
   );
   return {
     [SIGNED_HEADERS.session]: encodeBase64Url(sessionRecord),
     [SIGNED_HEADERS.time]: String(now),
     [SIGNED_HEADERS.nonce]: nonce,
     [SIGNED_HEADERS.signature]: encodeBase64Url(sig),
+    [SIGNED_HEADERS.bodyHash]: hash,
   };
 }
 
@@ -161,15 +174,79 @@ function fail(code: string, message: string): never {
   throw new RequestAuthError(401, code, message);
 }
 
+/** A request authenticated from its headers; its body is still to be checked. */
+export interface AuthenticatedHeaders {
+  readonly session: SessionRecord;
+  /** The signed body hash (base64url SHA-256): the body must hash to exactly this. */
+  readonly bodyHash: string;
+}
+
 /**
- * Verifies a signed request and returns its session; throws {@link RequestAuthError}.
- * `get` reads a field (a header) by name.
+ * Verifies a signed request from its fields alone (the body is not needed: its hash is
+ * the signed `capra-body-sha256` field) and returns its session and that hash; throws
+ * {@link RequestAuthError}. The caller must then check that the body hashes to
+ * `bodyHash` (see {@link verifyRequest} for a body already in memory).
+ */
+export async function verifyRequestHeaders(
+  get: (name: string) => string | null | undefined,
+  method: string,
+  path: string,
+  trust: RootSessionTrust,
+  nonces: NonceCache,
+  now: number,
+): Promise<AuthenticatedHeaders> {
+  const bodyHash = get(SIGNED_HEADERS.bodyHash);
+  if (!bodyHash) {
+    fail(
+      "unsigned",
+      `Request must be signed: header ${SIGNED_HEADERS.bodyHash} (base64url SHA-256 of the body) is required`,
+    );
+  }
+  if (!BODY_HASH.test(bodyHash)) {
+    fail("bad_signature", `Malformed ${SIGNED_HEADERS.bodyHash} field`);
+  }
+  const session = await verifySigned(
+    get,
+    method,
+    path,
+    bodyHash,
+    trust,
+    nonces,
+    now,
+  );
+  return { session, bodyHash };
+}
+
+/** A base64url SHA-256 (43 characters). */
+const BODY_HASH = /^[A-Za-z0-9_-]{43}$/;
+
+/**
+ * Verifies a signed request whose body is in memory and returns its session; throws
+ * {@link RequestAuthError}. `get` reads a field (a header) by name; the body hash field
+ * is optional here, and must match the body when present.
  */
 export async function verifyRequest(
   get: (name: string) => string | null | undefined,
   method: string,
   path: string,
   body: Uint8Array,
+  trust: RootSessionTrust,
+  nonces: NonceCache,
+  now: number,
+): Promise<SessionRecord> {
+  const hash = bodyHashOf(body);
+  const claimed = get(SIGNED_HEADERS.bodyHash);
+  if (claimed && claimed !== hash) {
+    fail("bad_signature", "The body does not match its signed hash");
+  }
+  return await verifySigned(get, method, path, hash, trust, nonces, now);
+}
+
+async function verifySigned(
+  get: (name: string) => string | null | undefined,
+  method: string,
+  path: string,
+  bodyHash: string,
   trust: RootSessionTrust,
   nonces: NonceCache,
   now: number,
@@ -189,14 +266,7 @@ export async function verifyRequest(
   if (recordText.length > MAX_SESSION_HEADER_CHARS) {
     fail("bad_session", "Session record is too large");
   }
-  const time = Number(timeText);
-  if (!Number.isSafeInteger(time)) fail("bad_time", `Invalid time ${timeText}`);
-  if (Math.abs(time - now) > MAX_REQUEST_SKEW_MS) {
-    fail(
-      "stale_request",
-      `Request time ${time} is more than ${MAX_REQUEST_SKEW_MS} ms from server time ${now}`,
-    );
-  }
+  const time = checkTime(timeText, now);
   let recordBytes: Uint8Array, sig: Uint8Array;
   try {
     recordBytes = decodeBase64Url(recordText);
@@ -228,11 +298,24 @@ export async function verifyRequest(
   const ok = await verifySignature(
     session.publicKey,
     sig,
-    requestSignedBytes(method, path, body, time, nonce),
+    requestSignedBytes(method, path, { hash: bodyHash }, time, nonce),
   );
   if (!ok) fail("bad_signature", "Request signature does not verify");
   if (!nonces.remember(session.id, nonce, time, now)) {
     fail("replayed_request", `Nonce ${nonce} was already used`);
   }
   return session;
+}
+
+/** The request time of `timeText`, refused when outside the skew window. */
+export function checkTime(timeText: string, now: number): number {
+  const time = Number(timeText);
+  if (!Number.isSafeInteger(time)) fail("bad_time", `Invalid time ${timeText}`);
+  if (Math.abs(time - now) > MAX_REQUEST_SKEW_MS) {
+    fail(
+      "stale_request",
+      `Request time ${time} is more than ${MAX_REQUEST_SKEW_MS} ms from server time ${now}`,
+    );
+  }
+  return time;
 }

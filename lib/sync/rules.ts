@@ -4,6 +4,10 @@
  * writable only by the root session, `/user/<userId>` only by that user. Other
  * repositories are open to every valid session unless an app rule says otherwise.
  *
+ * Unsigned requests (the JSON views without a session) read as {@link ANONYMOUS_READER},
+ * and only repositories whose first matching app rule says `public: true` admit them;
+ * `/sys/*` and `/user/*` never do.
+ *
  * Reads are asked twice: once per repository (`itemKey` absent: may the session sync or
  * subscribe to it at all?) and, where an app rule matches, once per item: the server then
  * reconciles only the commits of items the session may read (and its own), so it never
@@ -15,6 +19,7 @@
 
 import type { RepoPath } from "../path.ts";
 import type { SessionRecord } from "../core/session.ts";
+import type { SessionId } from "../crypto/keys.ts";
 
 /** What a rule is asked about. */
 export type AccessOp = "read" | "write";
@@ -26,7 +31,37 @@ export interface AccessRequest {
   readonly session: SessionRecord;
   /** True when the session is the server root. */
   readonly isRoot: boolean;
+  /** True for an unsigned reader ({@link ANONYMOUS_READER}) of a public repository. */
+  readonly anonymous: boolean;
   readonly op: AccessOp;
+}
+
+/** Who may do something. */
+export type AccessLevel =
+  | "session"
+  | "user"
+  | "root"
+  | { readonly users: readonly string[] };
+
+/** One rule of a config file. */
+export interface DeclaredRule {
+  /** `/type/repo`, `*` matching one segment. */
+  readonly pattern: string;
+  /** Who may read (default `"session"`). */
+  readonly read?: AccessLevel;
+  /** Who may write (default `"session"`). */
+  readonly write?: AccessLevel;
+  /** Unsigned requests may read too (default false). */
+  readonly public?: boolean;
+}
+
+/**
+ * A write rule as a server publishes it; `"server"` stands for a rule only the server
+ * can evaluate (a function): clients accept what it matches.
+ */
+export interface PublishedRule {
+  readonly pattern: string;
+  readonly write: AccessLevel | "server";
 }
 
 /** A rule: true allows. */
@@ -36,7 +71,26 @@ export type AccessRule = (request: AccessRequest) => boolean;
 export interface RepoRule {
   readonly pattern: string;
   readonly rule: AccessRule;
+  /**
+   * Unsigned requests may read these repositories (the rule is still asked, with
+   * `anonymous: true`). Never applies to `/sys/*` and `/user/*`.
+   */
+  readonly public?: boolean;
+  /**
+   * The declarative form of this rule (see declared_rules.ts), when it has one: servers
+   * publish it so clients check received commits against the same write rule.
+   */
+  readonly declared?: DeclaredRule;
 }
+
+/**
+ * The reader of an unsigned request. Its id cannot collide with a real session id
+ * (those are 22 base64url characters).
+ */
+export const ANONYMOUS_READER: SessionRecord = Object.freeze({
+  id: "anonymous" as SessionId,
+  publicKey: new Uint8Array(32),
+});
 
 /** Rules that always apply, before the app's. */
 export const BUILTIN_RULES: readonly RepoRule[] = [
@@ -81,18 +135,37 @@ export class AccessRules {
     return this.appRules.some((r) => matchesPattern(r.pattern, repo));
   }
 
-  /** May `session` do `op` on `repo` (and item `itemKey`)? */
+  /**
+   * True when unsigned requests may read `repo`: its first matching app rule is public
+   * and no built-in rule covers it.
+   */
+  isPublic(repo: RepoPath): boolean {
+    if (BUILTIN_RULES.some((r) => matchesPattern(r.pattern, repo))) {
+      return false;
+    }
+    const first = this.appRules.find((r) => matchesPattern(r.pattern, repo));
+    return first?.public === true;
+  }
+
+  /**
+   * May `session` do `op` on `repo` (and item `itemKey`)? {@link ANONYMOUS_READER} may
+   * only read, and only public repositories.
+   */
   allows(
     repo: RepoPath,
     itemKey: string | undefined,
     session: SessionRecord,
     op: AccessOp,
   ): boolean {
+    const anonymous = session === ANONYMOUS_READER ||
+      session.id === ANONYMOUS_READER.id;
+    if (anonymous && (op !== "read" || !this.isPublic(repo))) return false;
     const request: AccessRequest = {
       repo,
       ...(itemKey !== undefined ? { itemKey } : {}),
       session,
-      isRoot: session.id === this.rootSessionId,
+      isRoot: !anonymous && session.id === this.rootSessionId,
+      anonymous,
       op,
     };
     for (const r of BUILTIN_RULES) {
@@ -102,5 +175,17 @@ export class AccessRules {
       if (matchesPattern(r.pattern, repo)) return r.rule(request);
     }
     return true;
+  }
+
+  /**
+   * The write rules as clients can apply them, in order: declarative rules as they are,
+   * function rules as `"server"` (only the server can evaluate them; a client accepts
+   * what they match).
+   */
+  published(): PublishedRule[] {
+    return this.appRules.map((r) => ({
+      pattern: r.pattern,
+      write: r.declared?.write ?? (r.declared ? "session" : "server"),
+    }));
   }
 }

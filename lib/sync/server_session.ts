@@ -1,8 +1,10 @@
 /**
  * A replica's session with a server: obtains a root-signed session record for the
- * database's key (`POST /v1/sessions`), signs requests with it, sends it (and the records
- * of other authors it relays) along with commits, and trusts only sessions whose records
- * verify against the server's root key.
+ * database's key (`POST /v1/sessions`, signed by that key: proof of possession, see
+ * session_request.ts), signs requests with it, sends it (and the records of other authors
+ * it relays) along with commits, and trusts only sessions whose records verify against
+ * the server's root key. Received commits are checked against the built-in write rules
+ * and the rules the server published with the session (every ingress checks).
  *
  * @module
  */
@@ -14,11 +16,15 @@ import {
   validAt,
 } from "../core/session.ts";
 import type { SessionId } from "../crypto/keys.ts";
-import { decodeBase64Url, encodeBase64Url } from "../encoding/base64url.ts";
+import { decodeBase64Url } from "../encoding/base64url.ts";
 import { type FetchLike, HttpSyncTransport } from "./http_transport.ts";
 import { type SignedFields, signRequest } from "./request_signing.ts";
 import { RootSessionTrust } from "./root_trust.ts";
 import { SyncError, type SyncHooks } from "./sync_round.ts";
+import { AccessRules } from "./rules.ts";
+import { rulesFromPublished } from "./declared_rules.ts";
+import { SESSIONS_PATH, signSessionRequest } from "./session_request.ts";
+import { parsePath } from "../path.ts";
 
 /** Options of {@link ServerSession.create}. */
 export interface ServerSessionOptions {
@@ -37,6 +43,8 @@ export class ServerSession {
   #record: SessionRecord;
   #encoded: Uint8Array;
   #renewing: Promise<void> | undefined;
+  /** The built-in write rules and those the server published. */
+  #rules: AccessRules;
 
   private constructor(
     readonly db: SessionDatabase,
@@ -47,10 +55,16 @@ export class ServerSession {
     private readonly fetchFn: FetchLike,
     private readonly now: () => number,
     private readonly options: ServerSessionOptions,
+    rules: AccessRules,
   ) {
     this.#record = record;
     this.#encoded = encoded;
+    this.#rules = rules;
     this.hooks = {
+      mayWrite: (key, session) => {
+        const p = parsePath(key);
+        return this.#rules.allows(p.repoPath, p.item, session, "write");
+      },
       admitSessions: (records) => this.admit(records),
       sessionRecords: (ids) => {
         const out: Uint8Array[] = [];
@@ -75,6 +89,11 @@ export class ServerSession {
     return this.#encoded;
   }
 
+  /** The write rules received commits are checked against. */
+  get rules(): AccessRules {
+    return this.#rules;
+  }
+
   /** Requests a session for `db`'s key from the server at `baseUrl`. */
   static async create(
     db: SessionDatabase,
@@ -86,7 +105,7 @@ export class ServerSession {
     const fetchFn = options.fetch ?? ((url, init) => fetch(url, init));
     const base = baseUrl.replace(/\/$/, "");
     const now = options.now ?? Date.now;
-    const issued = await requestSession(db, base, fetchFn, options.token);
+    const issued = await requestSession(db, base, fetchFn, options.token, now);
     const trust = new RootSessionTrust(issued.rootPublicKey, now);
     const record = await checkIssued(db, trust, issued.encoded, now());
     const s = new ServerSession(
@@ -98,6 +117,7 @@ export class ServerSession {
       fetchFn,
       now,
       options,
+      rulesOf(trust, issued.rules),
     );
     await s.admit([]);
     return s;
@@ -115,6 +135,7 @@ export class ServerSession {
           this.baseUrl,
           this.fetchFn,
           this.options.token,
+          this.now,
         );
         const record = await checkIssued(
           this.db,
@@ -124,6 +145,7 @@ export class ServerSession {
         );
         this.#record = record;
         this.#encoded = issued.encoded;
+        this.#rules = rulesOf(this.trust, issued.rules);
         await this.admit([]);
       } finally {
         this.#renewing = undefined;
@@ -167,32 +189,57 @@ export class ServerSession {
   }
 }
 
+/** The built-in rules plus what the server published (nothing from older servers). */
+function rulesOf(trust: RootSessionTrust, published: unknown): AccessRules {
+  let rules;
+  try {
+    rules = published === undefined ? [] : rulesFromPublished(published);
+  } catch (e) {
+    throw new SyncError(
+      "bad_session",
+      `Server published invalid rules: ${(e as Error).message}`,
+    );
+  }
+  return new AccessRules(trust.root.id, rules);
+}
+
+/** Asks for a session for `db`'s key, proving possession of it (signed request). */
 async function requestSession(
   db: SessionDatabase,
   base: string,
   fetchFn: FetchLike,
   token: string | undefined,
-): Promise<{ encoded: Uint8Array; rootPublicKey: Uint8Array }> {
-  const res = await fetchFn(`${base}/v1/sessions`, {
-    method: "POST",
-    headers: {
-      "content-type": "application/json",
+  now: () => number,
+): Promise<
+  { encoded: Uint8Array; rootPublicKey: Uint8Array; rules?: unknown }
+> {
+  const { body, headers } = await signSessionRequest(
+    { sign: (m) => db.sign(m), publicKey: db.session.publicKey },
+    {
       ...(token ? { authorization: `Bearer ${token}` } : {}),
+      now: now(),
     },
-    body: JSON.stringify({
-      publicKey: encodeBase64Url(db.session.publicKey),
-    }),
+  );
+  const res = await fetchFn(`${base}${SESSIONS_PATH}`, {
+    method: "POST",
+    headers,
+    body: body as Uint8Array<ArrayBuffer>,
   });
-  const j = await res.json();
+  const j = await res.json().catch(() => null);
   if (!res.ok) {
+    const retry = res.headers.get("retry-after");
     throw new SyncError(
       String(j?.code ?? `http_${res.status}`),
-      `Session request to ${base} failed: ${j?.message ?? res.status}`,
+      `Session request to ${base} failed: ${j?.message ?? res.status}${
+        retry ? ` (retry after ${retry} s)` : ""
+      }`,
+      typeof j?.code === "string" ? j.code : undefined,
     );
   }
   return {
-    encoded: decodeBase64Url(String(j.record)),
-    rootPublicKey: decodeBase64Url(String(j.rootPublicKey)),
+    encoded: decodeBase64Url(String(j?.record)),
+    rootPublicKey: decodeBase64Url(String(j?.rootPublicKey)),
+    ...(j?.rules !== undefined ? { rules: j.rules } : {}),
   };
 }
 

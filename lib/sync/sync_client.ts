@@ -46,6 +46,11 @@ export interface SyncClientOptions extends ServerSessionOptions {
   readonly connectTimeoutMs?: number;
   /** Receives background errors (default console.error). */
   readonly onError?: (error: unknown) => void;
+  /**
+   * A session with this server to reuse (one issuance instead of two when the caller
+   * already holds one, e.g. for HTTP rounds).
+   */
+  readonly session?: ServerSession;
 }
 
 /**
@@ -97,7 +102,8 @@ export class SyncClient {
     url: string,
     options: SyncClientOptions = {},
   ): Promise<SyncClient> {
-    const session = await ServerSession.create(db, url, options);
+    const session = options.session ??
+      await ServerSession.create(db, url, options);
     const ref: { client?: SyncClient } = {};
     const wsUrl = `${url.replace(/^http/, "ws").replace(/\/$/, "")}${WS_PATH}`;
     const connection = new WsConnection({

@@ -19,13 +19,8 @@ import {
   type RejectedRecord,
   type WriteCheck,
 } from "../core/ingest.ts";
-import {
-  type CommitId,
-  commitIdBytes,
-  commitIdFromBytes,
-  decodeCommit,
-} from "../commit/commit.ts";
-import { COMMIT_RECORD_HEADER } from "../core/records.ts";
+import { type CommitId, commitIdFromBytes } from "../commit/commit.ts";
+import { prunedParents, vouchedPruned } from "./pruned_ids.ts";
 import type { IdSet } from "../idset/id_set.ts";
 import {
   decodeMessage,
@@ -176,38 +171,6 @@ function recordsFor(
   };
 }
 
-/** Collected ids that these commits name as parents (the receiver must know them). */
-function prunedParents(repo: OpenRepository, ids: readonly CommitId[]) {
-  const { pruned, collected } = repo.gc;
-  if ((!pruned.size && !collected.size) || !ids.length) return [];
-  const out = new Set<CommitId>();
-  for (const id of ids) {
-    for (const p of repo.commitOf(id)?.parents ?? []) {
-      if (pruned.has(p) || collected.has(p)) out.add(p);
-    }
-  }
-  return [...out].map(commitIdBytes);
-}
-
-/**
- * The message's pruned ids that its own commits name as parents: a peer can only vouch
- * for the collected ancestry of what it sends, never grow this replica's set at will.
- */
-function vouchedPruned(message: SyncMessage): CommitId[] {
-  if (!message.pruned?.length || !message.commits?.length) return [];
-  const offered = new Set(message.pruned.map(commitIdFromBytes));
-  const out = new Set<CommitId>();
-  for (const rec of message.commits) {
-    try {
-      const c = decodeCommit(rec.subarray(COMMIT_RECORD_HEADER));
-      for (const p of c.parents) if (offered.has(p)) out.add(p);
-    } catch {
-      // Ingest reports undecodable records.
-    }
-  }
-  return [...out];
-}
-
 /** Admits the message's session records, then ingests its commits. */
 export async function ingestWith(
   repo: Repository,
@@ -230,7 +193,7 @@ async function beginIngestWith(
   if (message.sessions?.length && hooks.admitSessions) {
     await hooks.admitSessions(message.sessions);
   }
-  const pruned = vouchedPruned(message);
+  const pruned = await vouchedPruned(repo, message, hooks.mayWrite);
   if (pruned.length) repo.admitPruned(pruned);
   repo.checkOpen();
   return beginIngest(repo, message.commits!, hooks.mayWrite);

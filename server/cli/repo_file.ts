@@ -78,6 +78,38 @@ export async function listRepoFiles(dir: string): Promise<RepoFileRef[]> {
   return out.sort((a, b) => a.repo < b.repo ? -1 : a.repo > b.repo ? 1 : 0);
 }
 
+/** An entry named like a repository file that is not a regular file. */
+export interface MisplacedEntry extends RepoFileRef {
+  /** What it is instead: `directory`, `symlink` or `other`. */
+  readonly kind: "directory" | "symlink" | "other";
+}
+
+/**
+ * Entries of a data directory named like repository files that are not regular files
+ * (a directory, a symbolic link...): the storage cannot use them, so they are damage.
+ */
+export async function listMisplacedEntries(
+  dir: string,
+): Promise<MisplacedEntry[]> {
+  const out: MisplacedEntry[] = [];
+  for await (const entry of Deno.readDir(dir)) {
+    const m = entry.isFile ? null : REPO_FILE.exec(entry.name);
+    if (m) {
+      out.push({
+        repo: `/${m[1]}/${m[2]}` as RepoPath,
+        path: `${dir}/${entry.name}`,
+        name: entry.name,
+        kind: entry.isDirectory
+          ? "directory"
+          : entry.isSymlink
+          ? "symlink"
+          : "other",
+      });
+    }
+  }
+  return out.sort((a, b) => a.repo < b.repo ? -1 : a.repo > b.repo ? 1 : 0);
+}
+
 /**
  * The repository files to work on: one (`repo` given; a UsageError when it is not a
  * valid path or has no file) or all of them.

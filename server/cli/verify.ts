@@ -17,10 +17,13 @@ import {
   requireDirectory,
 } from "./common.ts";
 import {
+  listMisplacedEntries,
   readRepoFile,
   type RepoFileContents,
+  type RepoFileRef,
   selectRepoFiles,
 } from "./repo_file.ts";
+import { repoPathOf } from "../../lib/path.ts";
 
 /** Usage of `capra verify`. */
 export const VERIFY_USAGE = `Usage: capra verify DIR [REPO]
@@ -98,6 +101,28 @@ export async function verifyContents(
   };
 }
 
+/** Verifies one repository file; a file that cannot be read is one problem. */
+async function verifyRef(ref: RepoFileRef): Promise<RepoVerdict> {
+  let file: RepoFileContents;
+  try {
+    file = await readRepoFile(ref);
+  } catch (e) {
+    return {
+      repo: ref.repo,
+      records: 0,
+      commits: 0,
+      sessions: 0,
+      problems: [
+        `cannot read ${ref.path}: ${e instanceof Error ? e.message : e}`,
+      ],
+    };
+  }
+  const progress = new Progress(`verify ${ref.repo}`, file.commits.length);
+  const v = await verifyContents(file, progress);
+  progress.done();
+  return v;
+}
+
 /** Runs `capra verify`; returns the exit code. */
 export async function verifyCommand(args: string[]): Promise<ExitCode> {
   const { positionals, values } = parseCommandArgs(
@@ -113,14 +138,32 @@ export async function verifyCommand(args: string[]): Promise<ExitCode> {
   }
   const [dir, repo] = positionals;
   await requireDirectory(dir);
-  const refs = await selectRepoFiles(dir, repo);
+  // A directory (or link...) named like a repository file hides that repository.
+  let misplaced = await listMisplacedEntries(dir);
+  if (repo !== undefined) {
+    const path = (() => {
+      try {
+        return repoPathOf(repo);
+      } catch {
+        return undefined; // selectRepoFiles reports the bad argument
+      }
+    })();
+    misplaced = misplaced.filter((m) => m.repo === path);
+  }
+  const refs = misplaced.length && repo !== undefined
+    ? []
+    : await selectRepoFiles(dir, repo);
   const out = new LineWriter();
   let bad = 0;
+  for (const m of misplaced) {
+    bad++;
+    await out.line(`${m.repo}: unreadable, bad 1`);
+    await out.line(
+      `  ${m.repo}: ${m.path} is a ${m.kind}, not a repository file: the repository cannot be opened`,
+    );
+  }
   for (const ref of refs) {
-    const file = await readRepoFile(ref);
-    const progress = new Progress(`verify ${ref.repo}`, file.commits.length);
-    const v = await verifyContents(file, progress);
-    progress.done();
+    const v = await verifyRef(ref);
     bad += v.problems.length;
     await out.line(
       `${v.repo}: records ${v.records}, commits ${v.commits}, sessions ${v.sessions}, bad ${v.problems.length}${
@@ -129,10 +172,11 @@ export async function verifyCommand(args: string[]): Promise<ExitCode> {
     );
     for (const p of v.problems) await out.line(`  ${v.repo}: ${p}`);
   }
+  const total = refs.length + misplaced.length;
   await out.line(
     bad
-      ? `verify: FAILED: ${bad} problem(s) in ${refs.length} repositories`
-      : `verify: ok: ${refs.length} repositories intact`,
+      ? `verify: FAILED: ${bad} problem(s) in ${total} repositories`
+      : `verify: ok: ${total} repositories intact`,
   );
   await out.flush();
   return bad ? ExitCode.Failed : ExitCode.Ok;

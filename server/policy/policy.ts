@@ -1,0 +1,58 @@
+/**
+ * The server's policy without writing a program: which schemas it knows (so its JSON
+ * views decode app data), who may read and write which repositories, which are public,
+ * whether anonymous sessions are issued, who administers sessions, quotas and limits.
+ * `capra serve --config capra.config.json` reads it from a JSON file (parse_policy.ts);
+ * without a file the {@link DEFAULT_POLICY_CONFIG} applies: the demo todo app works out of
+ * the box, and every repository outside `/sys` and `/user` stays open to every session.
+ *
+ * @module
+ */
+
+import type { Schema } from "../../lib/schema/schema.ts";
+import type { DeclaredRule } from "../../lib/sync/declared_rules.ts";
+import type { ServerLimits } from "../limits/limits.ts";
+
+/** A parsed, validated policy. */
+export interface ServerPolicy {
+  /** Schemas registered on the server database. */
+  readonly schemas: readonly Schema[];
+  /** Authorization rules per repository pattern, first match decides. */
+  readonly rules: readonly DeclaredRule[];
+  /** Issue sessions to requests without user credentials. */
+  readonly anonymousSessions: boolean;
+  /** Users who may revoke any session. */
+  readonly admins: readonly string[];
+  /** Lifetime of issued sessions. */
+  readonly sessionTtlMs: number;
+  /** Caps, timeouts and quotas. */
+  readonly limits: ServerLimits;
+  /** Bearer token `GET /metrics` requires on the main listener. */
+  readonly metricsToken?: string;
+}
+
+/**
+ * The policy of `capra serve` without `--config`, in the config file's own format: the
+ * demo app's schema, its lists (`/todo/*`) readable and writable by every session and
+ * readable without one (public JSON views), anonymous sessions on, the default limits.
+ * Repositories no rule matches stay open to every session too.
+ */
+export const DEFAULT_POLICY_CONFIG = {
+  schemas: [{
+    ns: "todo",
+    version: 1,
+    fields: {
+      text: { type: "string", required: true },
+      done: { type: "boolean", default: false },
+      order: { type: "number", default: 0 },
+      tags: { type: "set" },
+    },
+  }],
+  rules: [{
+    pattern: "/todo/*",
+    read: "session",
+    write: "session",
+    public: true,
+  }],
+  sessions: { anonymous: true },
+} as const;
