@@ -163,11 +163,12 @@ Deno.test({
       const ctx = await browser.newContext();
       const page = await openPage(ctx, `${server.url}/#${LIST}`);
       await add(page, "Synced");
+      // Confirmed: the server holds it and the status line counts nothing pending.
       await eventually(
         "synced",
         async () =>
-          (await status(page)).pending === 0 &&
-            (await rows(page)).length === 1 || undefined,
+          server.db.isOpen(REPO) && server.db.count(REPO) === 1 &&
+            (await status(page)).pending === 0 || undefined,
       );
       await ctx.setOffline(true);
       await add(page, "Offline A");
