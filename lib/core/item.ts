@@ -191,7 +191,7 @@ export class Item<D extends FieldDefs = UntypedDefs> {
   /** The item's commits, oldest first (a write made this tick included). */
   history(): CommitInfo[] {
     const repo = this.#live();
-    repo.commitPending();
+    repo.commitPending(this.#entry);
     return repo.history(this.key);
   }
 
@@ -201,7 +201,7 @@ export class Item<D extends FieldDefs = UntypedDefs> {
    */
   valueAt(id: string): { data: ObjectOf<D>; deleted: boolean } | undefined {
     const repo = this.#live();
-    repo.commitPending();
+    repo.commitPending(this.#entry);
     const st = repo.stateAt(this.key, id);
     if (!st) return undefined;
     const data: Record<string, FieldValue> = {};
@@ -237,7 +237,7 @@ export class Item<D extends FieldDefs = UntypedDefs> {
   /** Current head commit ids. */
   get heads(): CommitId[] {
     this.#live();
-    this.#repo.commitPending();
+    this.#repo.commitPending(this.#entry);
     return this.#repo.graphs.graphOf(this.#entry).heads.map((h) => h.commit.id);
   }
 }

@@ -131,6 +131,7 @@ export class OpenRepository implements Repository {
       index: this.#index,
       events: this.#events,
       stored: (nodes) => ctx.onCommitsStored(this, nodes),
+      ...(ctx.slices ? { slices: ctx.slices } : {}),
     });
     if (found.checkpoint) {
       // An unreadable checkpoint (-1) leaves everything to be decoded.
@@ -226,9 +227,13 @@ export class OpenRepository implements Repository {
     this.#writes.write(e, state);
   }
 
-  /** Turns pending local changes into commits now (one per item). */
-  commitPending(): void {
-    this.#writes.commitPending();
+  /**
+   * Turns pending local changes into commits now (one per item): those of `entry` only,
+   * when given.
+   */
+  commitPending(entry?: ItemEntry): void {
+    if (entry) this.#writes.commitPendingOf([entry]);
+    else this.#writes.commitPending();
   }
 
   /** Appends one record to the log. */
@@ -256,7 +261,8 @@ export class OpenRepository implements Repository {
    * already in the storage (written by another tab).
    */
   addRemote(commits: readonly ReceivedCommit[], persist = true): AddedCommits {
-    this.#writes.commitPending();
+    // Local writes to these items get their commits first (the others keep their slices).
+    this.#writes.commitPendingOf(commits.map((c) => this.items.entry(c.key)));
     return addReceivedCommits(
       {
         index: this.#index,
@@ -383,7 +389,7 @@ export class OpenRepository implements Repository {
 
   /** Resolves when every earlier write of this repository is durable. */
   async flush(): Promise<void> {
-    this.#writes.commitPending();
+    await this.#writes.commitPendingSliced();
     await this.#writes.settled();
     await this.#writer.flush();
   }
