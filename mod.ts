@@ -33,7 +33,21 @@ import { denoPoolVerifier } from "./lib/crypto/deno_verify_pool.ts";
 import type { Storage } from "./lib/storage/storage.ts";
 
 export { Database, type DatabaseOptions } from "./lib/database/database.ts";
-export { Item } from "./lib/core/item.ts";
+export { Item, type RawItem } from "./lib/core/item.ts";
+export type { RawFields } from "./lib/merge/merge.ts";
+export {
+  MAX_COMMIT_RECORD_BYTES,
+  MAX_VALUE_BYTES,
+} from "./lib/core/write_limits.ts";
+export {
+  MAX_KEPT_SCHEMA_MISMATCHES,
+  type SchemaMismatch,
+  SchemaMismatchError,
+} from "./lib/schema/schema_reports.ts";
+export {
+  SCHEMA_FINGERPRINT_FIELD,
+  schemaFingerprint,
+} from "./lib/schema/fingerprint.ts";
 export type {
   CloseReason,
   CommitsListener,
@@ -128,7 +142,18 @@ export type { SyncError as SyncErrorInfo } from "./lib/sync/protocol.ts";
 export {
   ServerSession,
   type ServerSessionOptions,
+  type SignInCredentials,
 } from "./lib/sync/server_session.ts";
+export {
+  Account,
+  type AuthConfig,
+  authConfig,
+  type Device,
+  inviteInfo,
+  type Me,
+  type Membership,
+  passkeyOptions,
+} from "./lib/sync/account.ts";
 export {
   type AdmitResult,
   type RefusedSession,
@@ -139,6 +164,7 @@ export {
   type AccessRequest,
   type AccessRule,
   AccessRules,
+  type MembershipLookup,
   type RepoRule,
 } from "./lib/sync/rules.ts";
 export {

@@ -15,8 +15,13 @@
 
 import type { Database } from "../lib/database/database.ts";
 import type { FetchLike } from "../lib/sync/http_transport.ts";
-import { ServerSession } from "../lib/sync/server_session.ts";
+import {
+  ServerSession,
+  type SignInCredentials,
+} from "../lib/sync/server_session.ts";
 import { SyncClient } from "../lib/sync/sync_client.ts";
+import { SyncError } from "../lib/sync/sync_round.ts";
+import { Account } from "../lib/sync/account.ts";
 import type { NetworkState, SyncState } from "./sync_state.ts";
 import { TabGroup, type TabMessage } from "./tab_channel.ts";
 import { IdbStorage } from "./idb_storage.ts";
@@ -46,6 +51,8 @@ export interface BrowserSyncOptions {
   readonly pollIntervalMs?: number;
   /** Set false to use HTTP rounds only. */
   readonly webSocket?: boolean;
+  /** This device's name in its user's device list (default: from the user agent). */
+  readonly device?: string;
 }
 
 /**
@@ -75,6 +82,7 @@ export class BrowserSync extends EventTarget {
   readonly #stops: (() => void)[] = [];
   readonly #tabs: TabGroup | undefined;
   readonly #unconfirmed: PendingCommits;
+  #revoked = false;
   #confirmTimer: ReturnType<typeof setTimeout> | undefined;
   #confirming: Promise<void> | null = null;
 
@@ -96,7 +104,10 @@ export class BrowserSync extends EventTarget {
     };
     this.#stops.push(db.onCommits((repo, nodes) => {
       if (this.#leading && this.#watched.has(repo.path)) {
-        this.#unconfirmed.add(repo.path, nodes.map((n) => n.commit.id));
+        this.#unconfirmed.add(
+          repo.path,
+          nodes.map((n) => ({ id: n.commit.id, key: n.commit.key })),
+        );
         this.#confirmSoon();
       }
       this.#markDirty(repo.path);
@@ -112,7 +123,7 @@ export class BrowserSync extends EventTarget {
           (ev as CustomEvent<{ repo: string; ids: string[] }>).detail;
         if (this.#leading && this.#watched.has(repo)) {
           // Every tab signs with this replica's key: their commits are ours.
-          this.#unconfirmed.add(repo, ids ?? []);
+          this.#unconfirmed.add(repo, (ids ?? []).map((id) => ({ id })));
           this.#dirty.add(repo);
           this.#kick();
           this.#confirmSoon();
@@ -212,7 +223,9 @@ export class BrowserSync extends EventTarget {
 
   async #confirmOverSocket(): Promise<void> {
     const ws = this.#ws;
-    if (!ws?.connected || !this.#leading || this.#db.closed) return;
+    if (
+      !ws?.connected || !this.#leading || this.#db.closed || this.#revoked
+    ) return;
     const repos = [...this.#watched].filter((r) =>
       this.#unconfirmed.countOf(r) > 0
     );
@@ -266,6 +279,77 @@ export class BrowserSync extends EventTarget {
       n += ids.size;
     }
     return n;
+  }
+
+  /**
+   * Signs in (or up) with `credentials` (a password, or `passkeySignIn` /
+   * `passkeySignUp`): this database's key is bound to the user, so its next sessions
+   * renew without credentials, offline edits included, until the device is revoked.
+   * Rejects with a `SyncError` whose `serverCode` says why (`bad_credentials`,
+   * `too_many_attempts`, `name_taken`, `invite_used`, `key_bound_to_other_user`…).
+   */
+  async signIn(credentials: SignInCredentials): Promise<ServerSession> {
+    const session = await ServerSession.create(
+      this.#db,
+      this.#options.serverUrl,
+      {
+        ...(this.#options.fetch ? { fetch: this.#options.fetch } : {}),
+        signIn: credentials,
+        device: this.#deviceName(),
+      },
+    );
+    this.#session = Promise.resolve(session);
+    this.#closeSocket();
+    for (const r of this.#watched) this.#dirty.add(r);
+    this.#kick();
+    return session;
+  }
+
+  /** The signed-in account of this device's session (an anonymous one has no user). */
+  async account(): Promise<Account> {
+    return new Account(await this.#serverSession());
+  }
+
+  #deviceName(): string {
+    if (this.#options.device) return this.#options.device;
+    const ua = (globalThis as { navigator?: { userAgent?: string } }).navigator
+      ?.userAgent ?? "";
+    const browser = /Edg\//.test(ua)
+      ? "Edge"
+      : /Firefox\//.test(ua)
+      ? "Firefox"
+      : /Chrome\//.test(ua)
+      ? "Chrome"
+      : /Safari\//.test(ua)
+      ? "Safari"
+      : "Browser";
+    const os = /Android/.test(ua)
+      ? "Android"
+      : /iPhone|iPad/.test(ua)
+      ? "iOS"
+      : /Mac OS X/.test(ua)
+      ? "macOS"
+      : /Windows/.test(ua)
+      ? "Windows"
+      : /Linux/.test(ua)
+      ? "Linux"
+      : "";
+    return os ? `${browser} on ${os}` : browser;
+  }
+
+  /**
+   * The server revoked this device: stop talking to it, keep every local edit, and
+   * report the ones the server never confirmed (`state.revoked`, a `revoked` event).
+   */
+  #revokedNow(): void {
+    if (this.#state.status === "revoked") return;
+    clearInterval(this.#pollTimer);
+    clearTimeout(this.#retryTimer);
+    this.#closeSocket();
+    this.#revoked = true;
+    const revoked = this.#unconfirmed.report();
+    this.#update({ status: "revoked", revoked, lastError: "session_revoked" });
+    this.dispatchEvent(new CustomEvent("revoked", { detail: revoked }));
   }
 
   /** This tab became the leader: start talking to the server. */
@@ -335,7 +419,8 @@ export class BrowserSync extends EventTarget {
 
   #kick(): void {
     if (
-      this.#running || this.#db.closed || this.#stopped || !this.#leading
+      this.#running || this.#db.closed || this.#stopped || !this.#leading ||
+      this.#revoked
     ) return;
     this.#running = this.#drain().finally(() => this.#running = null);
   }
@@ -345,6 +430,7 @@ export class BrowserSync extends EventTarget {
       // No default here: lib/sync's own default fetch must work in browsers.
       ...(this.#options.fetch ? { fetch: this.#options.fetch } : {}),
       ...(this.#options.token ? { token: this.#options.token } : {}),
+      device: this.#deviceName(),
     }).catch((e) => {
       this.#session = null;
       throw e;
@@ -356,6 +442,7 @@ export class BrowserSync extends EventTarget {
   #startSocket(): void {
     if (
       this.#options.webSocket === false || this.#ws || this.#wsStarting ||
+      this.#revoked ||
       typeof WebSocket === "undefined" || !navigatorOnline()
     ) return;
     this.#wsStarting = true;
@@ -364,7 +451,11 @@ export class BrowserSync extends EventTarget {
       SyncClient.connect(this.#db, this.#options.serverUrl, {
         repos: [...this.#watched],
         session,
-        onError: (e) => this.#update({ lastError: (e as Error)?.message }),
+        onError: (e) => {
+          if (/session_revoked/.test(String((e as Error)?.message))) {
+            this.#revokedNow();
+          } else this.#update({ lastError: (e as Error)?.message });
+        },
       })
     ).then((ws) => {
       if (this.#stopped || !navigatorOnline()) return ws.close();
@@ -411,6 +502,13 @@ export class BrowserSync extends EventTarget {
   }
 
   #failed(e: unknown): void {
+    if (
+      e instanceof SyncError &&
+      (e.serverCode ?? e.code) === "session_revoked"
+    ) {
+      this.#revokedNow();
+      return;
+    }
     // fetch rejects with a TypeError when no answer came back at all.
     const network: NetworkState = !navigatorOnline()
       ? "offline"

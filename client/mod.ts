@@ -68,6 +68,19 @@ export type {
   SyncState,
   SyncStatus,
 } from "./browser_sync.ts";
+export type { RevokedReport } from "./sync_state.ts";
+export { passkeysAvailable, passkeySignIn, passkeySignUp } from "./passkeys.ts";
+export {
+  Account,
+  type AuthConfig,
+  authConfig,
+  type Device,
+  inviteInfo,
+  type Me,
+  type Membership,
+} from "../lib/sync/account.ts";
+export type { SignInCredentials } from "../lib/sync/server_session.ts";
+export { SyncError } from "../lib/sync/sync_round.ts";
 
 /** Options of {@link openBrowserDatabase}. */
 export interface BrowserDatabaseOptions

@@ -12,14 +12,28 @@
  * Only the tab that talks to the server (the leader) keeps a count; the other tabs show
  * the leader's through its sync state.
  *
+ * When the server revokes the device, the same commits are what {@link
+ * PendingCommits.report} lists (how many, and which items): they stay in the database,
+ * never dropped silently.
+ *
  * @module
  */
 
 import type { Database } from "../lib/database/database.ts";
 import { COMMIT_RECORD_HEADER, RecordKind } from "../lib/core/records.ts";
-import { decodeCommit } from "../lib/commit/commit.ts";
+import { type CommitId, decodeCommit } from "../lib/commit/commit.ts";
 import { yieldToEventLoop } from "../lib/query/yield.ts";
 import type { IdbStorage } from "./idb_storage.ts";
+import type { RevokedReport } from "./sync_state.ts";
+
+/** Most item paths a {@link PendingCommits.report} lists. */
+export const MAX_REPORTED_ITEMS = 1000;
+
+/** A commit this replica authored: its id and, when known, its item's path. */
+export interface OwnCommit {
+  readonly id: string;
+  readonly key?: string;
+}
 
 /** Metadata name of a repository's confirmed chunk key. */
 export function syncedThroughMeta(repo: string): string {
@@ -38,7 +52,8 @@ export interface PendingSnapshot {
 export class PendingCommits {
   readonly #db: Database;
   readonly #storage: IdbStorage | null;
-  readonly #byRepo = new Map<string, Set<string>>();
+  /** Pending commit ids per repository, each with its item path when known. */
+  readonly #byRepo = new Map<string, Map<string, string | undefined>>();
   readonly #loading = new Map<string, Promise<void>>();
   /** Called whenever the count changes. */
   onChange: (() => void) | null = null;
@@ -60,19 +75,48 @@ export class PendingCommits {
     return this.#byRepo.get(repo)?.size ?? 0;
   }
 
-  /** The pending commit ids of one repository. */
+  /** The pending ids of one repository: the number of those a report lists. */
   idsOf(repo: string): string[] {
-    return [...this.#byRepo.get(repo) ?? []];
+    return [...this.#byRepo.get(repo)?.keys() ?? []];
   }
 
   /** Adds commits this replica authored (any tab of it). */
-  add(repo: string, ids: readonly string[]): void {
-    if (!ids.length) return;
-    let set = this.#byRepo.get(repo);
-    if (!set) this.#byRepo.set(repo, set = new Set());
-    const before = set.size;
-    for (const id of ids) set.add(id);
-    if (set.size !== before) this.onChange?.();
+  add(repo: string, commits: readonly OwnCommit[]): void {
+    if (!commits.length) return;
+    let m = this.#byRepo.get(repo);
+    if (!m) this.#byRepo.set(repo, m = new Map());
+    const before = m.size;
+    for (const c of commits) {
+      if (c.key !== undefined || !m.has(c.id)) m.set(c.id, c.key);
+    }
+    if (m.size !== before) this.onChange?.();
+  }
+
+  /**
+   * How many commits are pending, and the paths of the items they changed (at most
+   * {@link MAX_REPORTED_ITEMS}, sorted): what a revoked device reports it kept.
+   */
+  report(): RevokedReport {
+    let commits = 0;
+    const items = new Set<string>();
+    for (const [repo, m] of this.#byRepo) {
+      commits += m.size;
+      for (const [id, key] of m) {
+        if (items.size >= MAX_REPORTED_ITEMS) break;
+        const path = key ?? this.#keyOf(repo, id);
+        if (path) items.add(path);
+      }
+    }
+    return { commits, items: [...items].sort() };
+  }
+
+  /** The item path of a commit another tab made (looked up in the open repository). */
+  #keyOf(repo: string, id: string): string | undefined {
+    try {
+      return this.#db.repository(repo).commitOf(id as CommitId)?.key;
+    } catch {
+      return undefined; // closed meanwhile: the count still has it
+    }
   }
 
   /**
@@ -100,7 +144,7 @@ export class PendingCommits {
       typeof through === "number" ? through : 0,
     );
     const me = this.#db.sessionId;
-    const ids: string[] = [];
+    const own: OwnCommit[] = [];
     let sliceStart = performance.now();
     for (const p of payloads) {
       if (p[0] !== RecordKind.Commit || p.length <= COMMIT_RECORD_HEADER) {
@@ -108,14 +152,14 @@ export class PendingCommits {
       }
       try {
         const c = decodeCommit(p.subarray(COMMIT_RECORD_HEADER));
-        if (c.session === me) ids.push(c.id);
+        if (c.session === me) own.push({ id: c.id, key: c.key });
       } catch { /* a damaged record: the repository reports it */ }
       if (performance.now() - sliceStart > 8) {
         await yieldToEventLoop();
         sliceStart = performance.now();
       }
     }
-    this.add(repo, ids);
+    this.add(repo, own);
   }
 
   /** Notes what a sync of `repo` starting now will confirm. */
@@ -124,7 +168,7 @@ export class PendingCommits {
     const heldThrough = this.#storage && !this.#storage.discarded
       ? await this.#storage.heldThrough(repo)
       : 0;
-    return { repo, ids: [...this.#byRepo.get(repo) ?? []], heldThrough };
+    return { repo, ids: this.idsOf(repo), heldThrough };
   }
 
   /** A sync that began with `snap` ended without refused commits. */

@@ -6,7 +6,20 @@
  */
 
 /** Where sync stands. */
-export type SyncStatus = "idle" | "syncing" | "offline" | "error";
+export type SyncStatus =
+  | "idle"
+  | "syncing"
+  | "offline"
+  | "error"
+  | "revoked";
+
+/** What a revoked device kept: local edits the server never confirmed. */
+export interface RevokedReport {
+  /** Commits made here that did not reach the server (they stay in the database). */
+  readonly commits: number;
+  /** Paths of the items they changed. */
+  readonly items: readonly string[];
+}
 
 /**
  * Whether the server can be reached: "offline" when the browser has no network,
@@ -38,4 +51,6 @@ export interface SyncState {
    * shows the leader's state.
    */
   readonly role: "leader" | "follower";
+  /** Set when the server revoked this device (status "revoked"): what stayed local. */
+  readonly revoked?: RevokedReport;
 }

@@ -30,6 +30,10 @@ import { mountSessionRoutes } from "./routes/session_routes.ts";
 import { mountSyncRoutes } from "./routes/sync_routes.ts";
 import { mountViewRoutes } from "./routes/view_routes.ts";
 import { bearerMatches, metricsHandler } from "./routes/metrics_route.ts";
+import { mountAuthRoutes } from "./routes/auth_routes.ts";
+import { mountAdminRoutes } from "./routes/auth_admin_routes.ts";
+import { mountMemberRoutes } from "./routes/auth_member_routes.ts";
+import { UserService, type UserSystemOptions } from "./users/user_service.ts";
 
 /** Trust configuration: the root key and the trust built on it. */
 export interface ServerSecurity {
@@ -51,6 +55,12 @@ export interface ServerSecurity {
   readonly anonymousSessions?: boolean;
   /** Users who may revoke any session. */
   readonly admins?: readonly string[];
+  /**
+   * The user system: users in `/sys/users` signing in with passkeys or passwords,
+   * invites, devices and members of shared repositories (README "Users and sign-in").
+   * Without it, only `authenticate` binds sessions to users.
+   */
+  readonly users?: UserSystemOptions;
 }
 
 /**
@@ -113,6 +123,8 @@ export interface Server {
   readonly sessions?: SessionService;
   /** The history collector, when `gc` was given. */
   readonly gc?: GcScheduler;
+  /** The user system, when `security.users` is given. */
+  readonly users?: UserService;
 }
 
 /** Largest JSON body of `POST /v1/sessions` (the default pre-authentication cap). */
@@ -150,13 +162,10 @@ export function createServer(deps: AppDeps): Server {
       message: `No route ${c.req.method} ${c.req.path}`,
     }, 404)
   );
-  const rules = new AccessRules(
-    security?.trust.root.id ?? db.sessionId,
-    security?.rules,
-  );
   const nonces = new NonceCache();
   const quotas = new SessionQuotas(limits, now);
   let secured: SecuredContext | undefined;
+  let rules: AccessRules;
   if (security) {
     const sessions = new SessionService(db, security.root, security.trust, {
       ...(security.sessionTtlMs !== undefined
@@ -166,12 +175,34 @@ export function createServer(deps: AppDeps): Server {
       collectAfterMs: limits.sessionCollectAfterMs,
       sweepIntervalMs: limits.sessionSweepIntervalMs,
     });
+    const users = security.users
+      ? new UserService(
+        db,
+        sessions,
+        limits,
+        {
+          ...security.users,
+          admins: [...security.users.admins ?? [], ...security.admins ?? []],
+        },
+        now,
+        security.root,
+      )
+      : undefined;
+    rules = new AccessRules(
+      security.trust.root.id,
+      security.rules,
+      users?.members,
+    );
     const sync = new SyncService(db, security.trust, rules, metrics, quotas);
     const hub = new WsHub(sync, nonces, now, {
       helloTimeoutMs: limits.wsHelloTimeoutMs,
       idleTimeoutMs: limits.wsIdleTimeoutMs,
       preHelloFrameBytes: limits.wsPreHelloFrameBytes,
+      ...(users ? { onHello: (s) => users.devices.seen(s.id) } : {}),
     });
+    if (users) users.closeSockets = (id) => hub.closeSession(id);
+    const admins = new Set(security.admins ?? []);
+    const custom = security.authenticate;
     db.onCommits((repo, nodes) =>
       sync.announce(repo, nodes.map((n) => n.commit.id), undefined)
     );
@@ -185,19 +216,32 @@ export function createServer(deps: AppDeps): Server {
     secured = {
       root: security.root,
       trust: security.trust,
-      ...(security.authenticate ? { authenticate: security.authenticate } : {}),
+      // Bearer users read the JSON views and revoke sessions through this hook.
+      ...(custom
+        ? { authenticate: custom }
+        : users
+        ? { authenticate: (r: Request) => users.authenticate(r, undefined, "") }
+        : {}),
       sessions,
       sync,
       hub,
       anonymousSessions: security.anonymousSessions ?? true,
-      admins: new Set(security.admins ?? []),
+      admins,
+      ...(users ? { users } : {}),
+      signIn: async (request, body, address) =>
+        (custom ? await custom(request, body) : null) ??
+          (users ? await users.authenticate(request, body, address) : null),
+      isAdmin: async (user) =>
+        user !== undefined &&
+        (admins.has(user) ||
+          (users !== undefined && await users.isAdmin(user))),
       issuesPerAddress: new KeyedRateLimiter(
         limits.sessionsPerAddressPerMinute,
         now,
       ),
       issuesPerUser: new KeyedRateLimiter(limits.sessionsPerUserPerMinute, now),
     };
-  }
+  } else rules = new AccessRules(db.sessionId);
   const ctx: ServerContext = {
     db,
     now,
@@ -252,6 +296,9 @@ export function createServer(deps: AppDeps): Server {
     return renderMetrics(c);
   });
   mountSessionRoutes(app, ctx);
+  mountAuthRoutes(app, ctx);
+  mountAdminRoutes(app, ctx);
+  mountMemberRoutes(app, ctx);
   mountViewRoutes(app, ctx);
   mountSyncRoutes(
     app,
@@ -276,5 +323,6 @@ export function createServer(deps: AppDeps): Server {
     limits,
     ...(secured ? { hub: secured.hub, sessions: secured.sessions } : {}),
     ...(gc ? { gc } : {}),
+    ...(secured?.users ? { users: secured.users } : {}),
   };
 }

@@ -20,6 +20,7 @@ import type { SessionQuotas } from "./quotas.ts";
 import type { SessionService } from "./sessions.ts";
 import type { SyncService } from "./sync_service.ts";
 import type { WsHub } from "./ws_hub.ts";
+import type { UserService } from "./users/user_service.ts";
 
 /** The secured part of a server (absent without a root key). */
 export interface SecuredContext {
@@ -35,6 +36,19 @@ export interface SecuredContext {
   readonly admins: ReadonlySet<string>;
   readonly issuesPerAddress: KeyedRateLimiter;
   readonly issuesPerUser: KeyedRateLimiter;
+  /** The user system (users, devices, invites, members), when the server has one. */
+  readonly users?: UserService;
+  /**
+   * Binds a session request to a user (the user system's sign-in, else `authenticate`);
+   * null for an anonymous session.
+   */
+  readonly signIn: (
+    request: Request,
+    body: Readonly<Record<string, unknown>>,
+    address: string,
+  ) => Promise<string | null>;
+  /** True when `user` may manage every session (policy admins, admin role). */
+  readonly isAdmin: (user: string | undefined) => Promise<boolean>;
 }
 
 /** Shared state of the routes. */

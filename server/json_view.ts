@@ -121,7 +121,18 @@ export function repoEntries(
     if (!mayRead(e.key)) continue;
     try {
       const v = open.items.valueOf(e);
-      if (v && !v.deleted) out.push({ key: e.key });
+      if (v?.unreadable !== undefined) {
+        // Kept and synced, but not readable here (a schema this server lacks).
+        if (!v.deleted) {
+          out.push({
+            key: e.key,
+            undecodable: {
+              schema: `${v.schema.ns}/${v.schema.version}`,
+              reason: v.unreadable,
+            },
+          });
+        }
+      } else if (v && !v.deleted) out.push({ key: e.key });
     } catch (err) {
       let schema: string | undefined;
       try {

@@ -12,7 +12,9 @@ import { type Database, FileStorage, openDatabase } from "../mod.ts";
 import type { SigningKey } from "../lib/crypto/keys.ts";
 import { createServer } from "./app.ts";
 import { defaultRootKeyPath, loadOrCreateRootKey } from "./root_key.ts";
-import { bearerAuthenticator } from "./users.ts";
+import { USERS_FILE } from "./users.ts";
+import { join } from "node:path";
+import { writeServingFile } from "./cli/serving_file.ts";
 import { RootSessionTrust } from "../lib/sync/root_trust.ts";
 import { COMMANDS, runCommand } from "./cli/commands.ts";
 import { parseDuration } from "./cli/compact.ts";
@@ -39,6 +41,10 @@ Usage:
               [--config FILE] [--metrics-listen HOST:PORT] [--metrics-token TOKEN]
               [--nats URL,URL,... [--nats-creds FILE] [--nats-stream NAME]
                [--nats-replicas N] [--server-id NAME]]
+              [--public-url URL]
+  capra user invite DIR NAME [--admin]  a one-time sign-up link for NAME
+  capra user list DIR               users, roles, devices, pending invites
+  capra user remove DIR NAME        remove a user (every device signed out)
   capra user add DIR NAME           issue a bearer token for NAME (printed once)
   capra compact DIR --retain 1d     collect history older than the retention
   capra verify DIR [REPO]           check checksums, commit ids and signatures
@@ -59,6 +65,8 @@ Options of serve:
   --metrics-listen  serve GET /metrics on this separate address (keep it private)
   --metrics-token  serve GET /metrics on the main port to "Authorization: Bearer TOKEN"
           (or $CAPRA_METRICS_TOKEN); without either, the main port has no /metrics
+  --public-url  the URL browsers use (https://todo.example.com): passkeys' RP ID and
+          origin, and invite links (default: each request's own URL; or $CAPRA_PUBLIC_URL)
   --retain  history retention: every 6 hours, commits older than this are collected
           (default 30d; at least the session lifetime; "off" keeps all history)
   --nats  join a cluster: comma-separated NATS URLs (nats://host:4222,...; or
@@ -98,6 +106,7 @@ async function serve(args: string[]): Promise<void> {
         config: { type: "string" },
         "metrics-listen": { type: "string" },
         "metrics-token": { type: "string" },
+        "public-url": { type: "string" },
         nats: { type: "string" },
         "nats-creds": { type: "string" },
         "nats-stream": { type: "string" },
@@ -134,6 +143,15 @@ async function serve(args: string[]): Promise<void> {
       parseListenAddress(values["metrics-listen"]);
   } catch (e) {
     fail(`--metrics-listen: ${(e as Error).message}`);
+  }
+  const publicUrl = values["public-url"] ?? Deno.env.get("CAPRA_PUBLIC_URL") ??
+    policy.users.publicUrl;
+  if (publicUrl !== undefined) {
+    try {
+      if (!/^https?:$/.test(new URL(publicUrl).protocol)) throw new Error();
+    } catch {
+      fail(`invalid --public-url "${publicUrl}": expected an http(s) URL`);
+    }
   }
   const metricsToken = values["metrics-token"] ??
     Deno.env.get("CAPRA_METRICS_TOKEN") ?? policy.metricsToken;
@@ -207,13 +225,24 @@ async function serve(args: string[]): Promise<void> {
     security: {
       root,
       trust,
-      authenticate: bearerAuthenticator(dir),
+      users: {
+        ...fromPolicy.users,
+        ...(publicUrl ? { publicUrl } : {}),
+        legacyUsersFile: join(dir, USERS_FILE),
+      },
       sessionTtlMs: ttlSeconds * 1000,
       rules: fromPolicy.rules,
       anonymousSessions: fromPolicy.anonymousSessions,
       admins: fromPolicy.admins,
     },
   });
+  try {
+    // Users first: a legacy users file is migrated before the first request.
+    await server.users?.ready();
+  } catch (e) {
+    console.error(`capra serve: ${e instanceof Error ? e.message : String(e)}`);
+    Deno.exit(1);
+  }
   const gc = retainMs === null ? null : new GcScheduler(db, {
     retainMs,
     // Members of a cluster collect the same window, but not all at the same moment.
@@ -231,6 +260,12 @@ async function serve(args: string[]): Promise<void> {
   console.log(
     `capra: serving ${dir} on http://${served.addr.hostname}:${served.addr.port}/`,
   );
+  // The user commands reach this server through it while it holds the directory.
+  const removeServingFile = await writeServingFile(
+    dir,
+    `http://${served.addr.hostname}:${served.addr.port}`,
+    publicUrl,
+  );
   if (served.metricsAddr) {
     console.log(
       `capra: metrics on http://${served.metricsAddr.hostname}:${served.metricsAddr.port}/metrics`,
@@ -242,6 +277,7 @@ async function serve(args: string[]): Promise<void> {
     stopping = true;
     // Stop accepting, close sockets (clients reconcile on reconnect), flush, close.
     await served.close();
+    await removeServingFile();
     await gc?.stop();
     await member?.stop();
     await db.flush();

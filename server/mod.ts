@@ -36,6 +36,8 @@ export {
   ROOT_KEY_FILE,
 } from "./root_key.ts";
 export { addUser, bearerAuthenticator } from "./users.ts";
+export { UserService, type UserSystemOptions } from "./users/user_service.ts";
+export type { SignUpPolicy } from "./users/sign_in.ts";
 export { DEFAULT_SESSION_TTL_MS, SESSIONS_REPO } from "./sessions.ts";
 export { ServerMetrics } from "./metrics.ts";
 export { HttpError } from "./errors.ts";

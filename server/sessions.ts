@@ -343,6 +343,18 @@ export class SessionService {
     return n;
   }
 
+  /** Ids of the stored, unrevoked sessions bound to `userId` (O(stored records)). */
+  async sessionsOf(userId: string): Promise<SessionId[]> {
+    await this.ready();
+    const repo = await this.db.open(SESSIONS_REPO);
+    const out: SessionId[] = [];
+    for (const key of repo.keys()) {
+      const s = this.#storedAt(key);
+      if (s && !s.revoked && s.record.userId === userId) out.push(s.record.id);
+    }
+    return out;
+  }
+
   /** Stored (live) session records, revoked ones included. */
   async count(): Promise<number> {
     await this.ready();

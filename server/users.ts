@@ -1,6 +1,8 @@
 /**
- * Built-in user authentication: bearer tokens issued by `capra user add NAME`, stored as
- * SHA-256 hashes in `capra-users.json` inside the data directory (0600, atomic writes).
+ * The legacy users file: bearer tokens stored as SHA-256 hashes in `capra-users.json`
+ * inside the data directory. Users now live in `/sys/users` (server/users/); `capra
+ * serve` and the `capra user` commands migrate this file on open. {@link addUser} and
+ * {@link bearerAuthenticator} remain for embedders that use the file directly.
  *
  * @module
  */
@@ -22,13 +24,37 @@ export function tokenHash(token: string): string {
   return encodeHex(sha256(new TextEncoder().encode(token)));
 }
 
-async function readUsers(dir: string): Promise<Record<string, string>> {
+/**
+ * Reads a legacy users file (name → token hash); undefined when it does not exist.
+ * Throws a SyntaxError naming the file when it is not a JSON object.
+ */
+export async function readLegacyUsers(
+  path: string,
+): Promise<Record<string, unknown> | undefined> {
+  let text: string;
   try {
-    return JSON.parse(await Deno.readTextFile(join(dir, USERS_FILE)));
+    text = await Deno.readTextFile(path);
   } catch (e) {
-    if (e instanceof Deno.errors.NotFound) return {};
+    if (e instanceof Deno.errors.NotFound) return undefined;
     throw e;
   }
+  let v: unknown;
+  try {
+    v = JSON.parse(text);
+  } catch (e) {
+    throw new SyntaxError(`${path}: not valid JSON: ${(e as Error).message}`);
+  }
+  if (v === null || typeof v !== "object" || Array.isArray(v)) {
+    throw new SyntaxError(`${path}: expected an object of name → token hash`);
+  }
+  return v as Record<string, unknown>;
+}
+
+async function readUsers(dir: string): Promise<Record<string, string>> {
+  return (await readLegacyUsers(join(dir, USERS_FILE)) ?? {}) as Record<
+    string,
+    string
+  >;
 }
 
 /** Adds (or re-keys) a user and returns the new bearer token (shown once). */

@@ -57,6 +57,8 @@ export interface WsHubOptions {
   readonly helloTimeoutMs?: number;
   readonly idleTimeoutMs?: number;
   readonly preHelloFrameBytes?: number;
+  /** Told of every verified hello (a device's "last seen"). */
+  readonly onHello?: (session: SessionRecord) => void;
 }
 
 /** The set of open sockets. */
@@ -67,6 +69,7 @@ export class WsHub {
   readonly #helloTimeoutMs: number;
   readonly #idleTimeoutMs: number;
   readonly #preHelloFrameBytes: number;
+  readonly #onHello: ((session: SessionRecord) => void) | undefined;
 
   constructor(
     private readonly service: SyncService,
@@ -78,6 +81,7 @@ export class WsHub {
     this.#idleTimeoutMs = options.idleTimeoutMs ?? WS_IDLE_TIMEOUT_MS;
     this.#preHelloFrameBytes = options.preHelloFrameBytes ??
       MAX_PRE_HELLO_FRAME_BYTES;
+    this.#onHello = options.onHello;
     service.onAccepted((repo, ids, origin) => this.#push(repo, ids, origin));
   }
 
@@ -195,6 +199,7 @@ export class WsHub {
         this.now(),
       );
       clearTimeout(conn.helloTimer);
+      this.#onHello?.(conn.session);
       this.#send(conn, { t: "welcome", session: conn.session.id });
       return;
     }
@@ -274,6 +279,20 @@ export class WsHub {
         });
         for (const c of conns) this.#send(c, frame);
       }
+    }
+  }
+
+  /**
+   * Closes the sockets of a revoked session at once, with a `session_revoked` error
+   * frame (their client learns it now, not at its next request).
+   */
+  closeSession(id: string): void {
+    for (const c of this.#conns) {
+      if (c.session?.id !== id) continue;
+      this.#fail(
+        c,
+        new RequestAuthError(401, "session_revoked", "Session revoked"),
+      );
     }
   }
 

@@ -21,8 +21,26 @@ export function natsServerBinary(): string | null {
 export const NO_NATS_SERVER =
   `nats-server is not installed (${NATS_SERVER_PATH}; apt-get install nats-server): cluster test skipped`;
 
-/** A free TCP port on 127.0.0.1 (bound, then released). */
+/**
+ * Ports for processes that keep their port across restarts are picked below the kernel's
+ * ephemeral range (Linux: 32768-60999), where port-0 listeners and outgoing connections
+ * take theirs: a restarted member or NATS node would otherwise find its port taken by
+ * another test's connection (AddrInUse).
+ */
+const FIXED_PORT_RANGE = [20_000, 32_000] as const;
+
+/** A free TCP port on 127.0.0.1 (bound, then released), outside the ephemeral range. */
 export function freePort(): number {
+  const [low, high] = FIXED_PORT_RANGE;
+  for (let attempt = 0; attempt < 200; attempt++) {
+    const port = low + Math.floor(Math.random() * (high - low));
+    try {
+      Deno.listen({ hostname: "127.0.0.1", port }).close();
+      return port;
+    } catch (e) {
+      if (!(e instanceof Deno.errors.AddrInUse)) throw e;
+    }
+  }
   const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const port = (l.addr as Deno.NetAddr).port;
   l.close();

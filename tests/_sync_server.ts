@@ -6,6 +6,7 @@ import { createServer, type Server } from "../server/app.ts";
 import type { RepoRule } from "../lib/sync/rules.ts";
 import type { ServerLimits } from "../server/limits/limits.ts";
 import { EVERYTHING } from "./_helpers.ts";
+import type { UserSystemOptions } from "../server/users/user_service.ts";
 
 /** A secured server database and app. */
 export interface TestServer extends Server {
@@ -33,6 +34,8 @@ export interface SecureServerOptions {
   readonly metricsToken?: string;
   /** The server database's wall clock (tests that replay a seed pass a virtual one). */
   readonly clock?: () => number;
+  /** The user system (users, sign-in, devices, members). */
+  readonly users?: UserSystemOptions;
 }
 
 /**
@@ -42,6 +45,8 @@ export interface SecureServerOptions {
 export const GENEROUS_ISSUANCE: Partial<ServerLimits> = {
   sessionsPerAddressPerMinute: 100_000,
   sessionsPerUserPerMinute: 100_000,
+  signInPerAddressPerMinute: 100_000,
+  signInPerNamePerMinute: 100_000,
 };
 
 /** Opens a server database signed by a root key with a RootSessionTrust. */
@@ -81,6 +86,7 @@ export async function secureServer(
         ? { anonymousSessions: options.anonymousSessions }
         : {}),
       ...(options.admins ? { admins: options.admins } : {}),
+      ...(options.users ? { users: options.users } : {}),
     },
   });
   return {

@@ -1,7 +1,11 @@
 /** The operator commands (`verify`, `stats`, `export`, `import`, `backup`) as subprocesses. */
 
 import assert from "node:assert/strict";
-import { openDatabase } from "../mod.ts";
+import {
+  openDatabase,
+  SCHEMA_FINGERPRINT_FIELD,
+  schemaFingerprint,
+} from "../mod.ts";
 import { decodeCommit } from "../lib/commit/commit.ts";
 import { encodeFrame, scanFrames } from "../lib/storage/frames.ts";
 import { EVERYTHING, tempDir, TODO } from "./_helpers.ts";
@@ -194,6 +198,8 @@ Deno.test("export values, export --commits, import into an empty directory, veri
       attrs: { k: "v", n: 1 },
       d: 1_700_000_000_000,
       s: "second",
+      // The stored data records its writer's schema fingerprint.
+      [SCHEMA_FINGERPRINT_FIELD]: schemaFingerprint(EVERYTHING),
     },
   }]);
   const todos = await capra("export", src.path, "/todo/a");

@@ -5,7 +5,10 @@
  * hash of signed sync requests.
  */
 import assert from "node:assert/strict";
-import { ServerSession } from "../mod.ts";
+import { Account, ServerSession } from "../mod.ts";
+import { compileRules } from "../lib/sync/declared_rules.ts";
+import { signSessionRequest } from "../lib/sync/session_request.ts";
+import { encodeBase64Url } from "../lib/encoding/base64url.ts";
 import { encodeSyncMessage } from "../lib/sync/protocol.ts";
 import { encodeWsFrame } from "../lib/sync/ws_protocol.ts";
 import { Rng, testSeed } from "./_helpers.ts";
@@ -281,6 +284,151 @@ Deno.test("fuzz the issue-11 endpoints: session requests, revocation, views, met
   const health = await server.app.request("/healthz");
   assert.equal(health.status, 200);
   await health.body?.cancel();
+  console.log("statuses", Object.fromEntries(statuses));
+  for (const d of [db, server.db]) await d.close();
+});
+
+Deno.test("fuzz the user-system endpoints: sign-in bodies, passkey options, invites, account, admin, members", async () => {
+  const seed = testSeed("server fuzz (users)");
+  const rng = new Rng(seed);
+  const server = await secureServer({
+    rules: compileRules([
+      { pattern: "/list/*", read: "members", write: "members" },
+    ]),
+    users: { signUp: "open", scryptLog2N: 4 },
+  });
+  const db = await clientDb();
+  const session = await ServerSession.create(db, "http://capra.test", {
+    fetch: server.fetch,
+    signIn: { method: "sign-up", name: "alice", password: "alice-password" },
+  });
+  await new Account(session).claim("/list/mine");
+  const statuses = new Map<string, number>();
+  const check = async (res: Response, what: string) => {
+    const k = `${what} ${res.status}`;
+    statuses.set(k, (statuses.get(k) ?? 0) + 1);
+    assert.ok(res.status < 500, `${what}: ${res.status} (seed ${seed})`);
+    await res.body?.cancel();
+  };
+  const junk = () =>
+    rng.pick<unknown>([
+      null,
+      7,
+      "",
+      randomText(rng, 20),
+      [],
+      { a: 1 },
+      "alice",
+      "x".repeat(rng.int(300)),
+      true,
+    ]);
+  const signIns = () =>
+    rng.pick<unknown>([
+      { method: "password", name: junk(), password: junk() },
+      { method: "password", name: "alice", password: randomText(rng, 12) },
+      { method: "passkey", challengeId: junk(), response: junk() },
+      { method: "sign-up", name: junk(), password: junk(), invite: junk() },
+      { method: "sign-up", name: junk(), passkey: junk() },
+      { method: junk() },
+      junk(),
+    ]);
+  const signed = [
+    ["GET", "/v1/auth/me"],
+    ["GET", "/v1/auth/devices"],
+    ["POST", "/v1/auth/password"],
+    ["GET", "/v1/admin/users"],
+    ["POST", "/v1/admin/invites"],
+    ["PUT", "/v1/members/list/x"],
+    ["GET", "/v1/members/list/mine"],
+    ["POST", "/v1/members/list/mine"],
+    ["POST", "/v1/members/todo/x"],
+  ] as const;
+  for (let i = 0; i < INPUTS_PER_ENDPOINT; i++) {
+    const key = await freshKey();
+    const { body, headers } = await signSessionRequest(key, {
+      extra: { signIn: signIns(), device: junk() },
+    });
+    await check(
+      await server.app.request("/v1/sessions", {
+        method: "POST",
+        headers: rng.bool(0.2) ? fuzzHeaders(rng, headers) : headers,
+        body: (rng.bool(0.2) ? fuzzBody(rng, body) : body) as Uint8Array<
+          ArrayBuffer
+        >,
+      }),
+      "POST /v1/sessions (signIn)",
+    );
+    const options = rng.bool(0.5)
+      ? JSON.stringify({
+        purpose: rng.pick(["sign-in", "sign-up", junk()]),
+        publicKey: rng.bool(0.7) ? encodeBase64Url(key.publicKey) : junk(),
+        ...(rng.bool(0.5) ? { name: junk() } : {}),
+        ...(rng.bool(0.2) ? { invite: junk() } : {}),
+      })
+      : randomText(rng, 120);
+    await check(
+      await server.app.request("/v1/auth/passkey/options", {
+        method: "POST",
+        body: options,
+      }),
+      "POST /v1/auth/passkey/options",
+    );
+    await check(
+      await server.app.request(
+        `/v1/auth/invites/${encodeURIComponent(randomText(rng, 50))}`,
+      ),
+      "GET /v1/auth/invites/:token",
+    );
+    const [method, path] = rng.pick(signed);
+    const json = new TextEncoder().encode(
+      rng.bool(0.8)
+        ? JSON.stringify({
+          [
+            rng.pick([
+              "add",
+              "remove",
+              "everywhere",
+              "user",
+              "password",
+              "name",
+              "role",
+            ])
+          ]: junk(),
+        })
+        : randomText(rng, 40),
+    );
+    const payload = method === "GET" ? new Uint8Array(0) : json;
+    const fields = await session.sign(method, path, payload);
+    await check(
+      await server.app.request(path, {
+        method,
+        headers: rng.bool(0.3) ? fuzzHeaders(rng, fields) : fields,
+        ...(payload.length ? { body: payload as Uint8Array<ArrayBuffer> } : {}),
+      }),
+      `${method} ${path}`,
+    );
+    const id = encodeURIComponent(randomText(rng, 30));
+    await check(
+      await server.app.request(`/v1/auth/devices/${id}`, {
+        method: "DELETE",
+        headers: await session.sign(
+          "DELETE",
+          `/v1/auth/devices/${id}`,
+          new Uint8Array(0),
+        ),
+      }),
+      "DELETE /v1/auth/devices/:id",
+    );
+  }
+  // alice is still the one user, still signed in, still the owner.
+  assert.deepEqual(
+    (await server.users!.users.list()).map((u) => u.name).filter((n) =>
+      n === "alice"
+    ),
+    ["alice"],
+  );
+  assert.equal(server.trust.isRevoked(session.record.id), false);
+  assert.equal((await server.users!.members.get("/list/mine"))?.owner, "alice");
   console.log("statuses", Object.fromEntries(statuses));
   for (const d of [db, server.db]) await d.close();
 });

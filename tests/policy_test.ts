@@ -38,7 +38,7 @@ Deno.test("policy: bad config entries are refused with the file, the entry and t
     [{ rulez: [] }, /cfg\.json: the config: unknown key "rulez"/],
     [
       { rules: [{ pattern: "/todo/*", write: "everyone" }] },
-      /rules\[0\]\.write must be "session", "user", "root" or \{ "users": \[\.\.\.\] \}, got "everyone"/,
+      /rules\[0\]\.write must be "session", "user", "members", "root" or \{ "users": \[\.\.\.\] \}, got "everyone"/,
     ],
     [
       { rules: [{ pattern: "todo" }] },
@@ -58,6 +58,20 @@ Deno.test("policy: bad config entries are refused with the file, the entry and t
       /limits\.inFlightBytes must be an integer > 0, got -1/,
     ],
     [{ limits: { bogus: 1 } }, /limits: unknown key "bogus"/],
+    [
+      { users: { signUp: "maybe" } },
+      /users\.signUp must be "open", "invite" or "closed", got "maybe"/,
+    ],
+    [
+      { users: { publicUrl: "ftp://x" } },
+      /users\.publicUrl must be an http\(s\) URL/,
+    ],
+    [{ users: { inviteTtl: "soon" } }, /users\.inviteTtl must be a duration/],
+    [
+      { users: { signInPerNamePerMinute: 0 } },
+      /users\.signInPerNamePerMinute must be an integer > 0/,
+    ],
+    [{ users: { passkeys: true } }, /users: unknown key "passkeys"/],
     [{ quotas: { commitsPerMinute: 1.5 } }, /quotas\.commitsPerMinute/],
     [
       { sessions: { anonymous: "no" } },
@@ -170,7 +184,12 @@ Deno.test("policy: the demo default and the shipped example", async () => {
     JSON.parse(await Deno.readTextFile(EXAMPLE)),
     "example",
   );
-  assert.equal(example.rules.length, 5);
+  assert.equal(example.rules.length, 6);
+  assert.equal(example.users.signUp, "invite");
+  assert.equal(d.users.signUp, "open");
+  assert.ok(
+    d.rules.some((r) => r.pattern === "/list/*" && r.read === "members"),
+  );
   assert.deepEqual(example.limits, {
     ...DEFAULT_LIMITS,
     // The example states the defaults: nothing differs.

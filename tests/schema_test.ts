@@ -46,21 +46,31 @@ Deno.test("old data is upgraded lazily on read and written under the new version
   await db.close();
 });
 
-Deno.test("reading data of an unregistered schema is a clear error", async () => {
+Deno.test("an item of an unregistered schema is listed and readable raw; its fields are a clear error", async () => {
   const storage = new MemoryStorage();
   {
     const db = await openDatabase({ storage, schemas: [V1, V2] });
     await db.open("/person/p");
     db.create("/person/p/x", "person", { first: "X" });
+    db.create("/person/p/y", "person/1", { name: "Y Z" });
     await db.close();
   }
-  const db = await openDatabase({ storage, schemas: [V1] });
-  await db.open("/person/p");
-  assert.throws(
-    () => db.item("/person/p/x")!.get("first"),
-    /Unknown schema "person\/2"|not registered/,
-  );
-  await db.close();
+  for (const schemas of [[V1], []]) {
+    const db = await openDatabase({ storage, schemas });
+    await db.open("/person/p");
+    assert.deepEqual(db.keys("/person/p"), ["x", "y"]);
+    assert.equal(db.count("/person/p"), 2);
+    const x = db.item("/person/p/x")!;
+    assert.equal(x.isReadable, false);
+    assert.equal(x.schemaId, "person/2");
+    assert.deepEqual(x.raw().data, { first: "X" });
+    assert.throws(
+      () => x.get("first"),
+      /Cannot read \/person\/p\/x: it is written under schema "person\/2", which is not registered here/,
+    );
+    assert.equal(db.item("/person/p/y")!.isReadable, schemas.length > 0);
+    await db.close();
+  }
 });
 
 Deno.test("a custom merge decides concurrent set edits", async () => {

@@ -9,7 +9,9 @@
  * and which value won, and restores an earlier version as a new commit. A service
  * worker keeps the app shell, so the app opens without network. Every control is a
  * labelled native input or button. Several tabs share one replica (one of them syncs
- * for all). The list comes from the URL hash (`#groceries`).
+ * for all). Sign-in (passkey or password), devices and shared lists' members are in
+ * the account panel. The URL hash names the list: `#me` the signed-in user's private
+ * list, `#list=<id>` a shared list, `#<name>` a demo list (`#groceries`).
  *
  * @module
  */
@@ -22,7 +24,7 @@ import {
   type Item,
   openBrowserDatabase,
 } from "../mod.ts";
-import { listRepo, TODO_SCHEMAS } from "./todo_schema.ts";
+import { TODO_SCHEMAS } from "./todo_schema.ts";
 import {
   orderKeyAtEnd,
   orderKeysForMove,
@@ -34,20 +36,14 @@ import {
 import { renderStatus } from "./status_line.ts";
 import { confirmClear } from "./clear_dialog.ts";
 import { HistoryPanel } from "./history_panel.ts";
+import { mountAccount } from "./account_panel.ts";
+import { signedInName, targetOf } from "./account_store.ts";
 
 /** IndexedDB name of the app's replica. */
 const DB_NAME = "capra-todos";
-/** Default list when the URL has no hash. */
-const DEFAULT_LIST = "shared";
-const LIST_NAME = /^[a-z0-9_-]{1,64}$/;
 
 const $ = <T extends HTMLElement>(id: string) =>
   document.getElementById(id) as T;
-
-function listName(): string {
-  const h = decodeURIComponent(location.hash.slice(1)).toLowerCase();
-  return LIST_NAME.test(h) ? h : DEFAULT_LIST;
-}
 
 // The shell comes from the service worker's cache when there is no network.
 navigator.serviceWorker?.register("/sw.js").catch((e) =>
@@ -59,10 +55,14 @@ const db = await openBrowserDatabase({
   schemas: TODO_SCHEMAS,
   onClearedElsewhere: () => location.reload(),
 });
-const list = listName();
-const repoPath = listRepo(list);
+// The URL hash names the list: #me (private), #list=<id> (shared), #<name> (demo).
+const signedIn = signedInName();
+const target = targetOf(location.hash, signedIn);
+const list = target.title;
+const repoPath = target.repo;
 await db.open(repoPath);
 const sync = new BrowserSync(db, { serverUrl: location.origin });
+mountAccount($("account"), { db, sync, name: signedIn, target });
 const me = db.sessionId;
 // The list: live, in order-key order (ties by path, the same on every replica).
 const todos = db.query({ source: repoPath, schema: "todo", sortBy: "order" });

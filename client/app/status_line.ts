@@ -2,7 +2,7 @@
  * The demo app's status line: whether the server can be reached (no network is
  * "Offline", a network without an answering server is "Server unreachable"), how it is
  * synced (live socket or polling, directly or through another tab), and how many edits
- * the server has not confirmed yet.
+ * the server has not confirmed yet; a device the server revoked says so.
  *
  * @module
  */
@@ -20,6 +20,13 @@ export function statusText(s: SyncState): string {
     ? `${editCount(s.pendingCommits)} not synced yet`
     : "all edits synced";
   const via = s.role === "follower" ? ", via another tab" : "";
+  if (s.status === "revoked") {
+    // The server refuses this device: nothing syncs until it signs in again.
+    const kept = s.revoked?.commits ?? s.pendingCommits;
+    return `Device signed out by the server · ${
+      kept > 0 ? `${editCount(kept)} kept here, not synced` : "nothing unsynced"
+    }`;
+  }
   switch (s.network) {
     case "offline":
       return `Offline · ${pending}`;

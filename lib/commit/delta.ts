@@ -8,7 +8,7 @@
 
 import { encode, type Packable } from "../encoding/msgpack.ts";
 import type { Schema } from "../schema/schema.ts";
-import type { CommitId, DeltaBody, FullBody, RawData } from "./commit.ts";
+import type { CommitId, DeltaBody, FullBody } from "./commit.ts";
 import { applySplice, spliceOf } from "../merge/text.ts";
 
 /** A delta is used only when its encoding is smaller than this share of the full one. */
@@ -72,28 +72,56 @@ export function chooseBody(
   return deltaSize < fullSize * DELTA_MAX_RATIO ? delta : full;
 }
 
+/**
+ * True when a delta's change of field `name` is a text splice. A field the schema
+ * declares is a splice only when it is a `text` field; a field it does not know (a newer
+ * version's, or another replica's field set) is recognised by shape: an array over a
+ * string base value, which no other field type encodes (strings are never stored as
+ * arrays), so every replica reconstructs the same raw value whatever its schemas.
+ */
+function isSplice(
+  schema: Schema | undefined,
+  name: string,
+  old: Packable | undefined,
+  value: Packable,
+): boolean {
+  if (!Array.isArray(value) || typeof old !== "string") return false;
+  const def = schema && Object.hasOwn(schema.fields, name)
+    ? schema.fields[name]
+    : undefined;
+  return def
+    ? def.type === "text"
+    : value.length === 3 && typeof value[0] === "number" &&
+      typeof value[1] === "number" && typeof value[2] === "string";
+}
+
 /** Reconstructs the full data of a delta commit from its base snapshot. */
 export function applyDelta(
   schema: Schema | undefined,
   base: FullBody,
   delta: DeltaBody,
 ): FullBody {
-  const data: RawData = { ...base.data };
+  // No prototype: a field named like an Object.prototype member stays a field.
+  const data: Record<string, Packable> = Object.assign(
+    Object.create(null),
+    base.data,
+  );
   for (const name of delta.removed) delete data[name];
   for (const [name, value] of Object.entries(delta.changed)) {
     const old = data[name];
-    if (
-      schema?.fields[name]?.type === "text" && Array.isArray(value) &&
-      typeof old === "string"
-    ) {
-      const [start, deleteCount, insert] = value;
+    if (isSplice(schema, name, old, value)) {
+      const [start, deleteCount, insert] = value as readonly Packable[];
       if (
         typeof start !== "number" || typeof deleteCount !== "number" ||
         typeof insert !== "string"
       ) {
         throw new SyntaxError(`Invalid text splice for field "${name}"`);
       }
-      data[name] = applySplice(old, { start, deleteCount, insert });
+      data[name] = applySplice(old as string, {
+        start,
+        deleteCount,
+        insert,
+      });
     } else {
       data[name] = value;
     }

@@ -32,6 +32,8 @@ export interface RepoContext<Repo = unknown> {
   now(): number;
   /** Throws when the database is closed. */
   checkOpen(): void;
+  /** Reports a failure of background work (the database's `onError`). */
+  reportError(error: unknown): void;
   /** Calls a listener, reporting (not propagating) its exceptions. */
   safeCall<A>(fn: (arg: A) => void, arg: A): void;
   /** Reopens a repository the database closed automatically (synchronously). */

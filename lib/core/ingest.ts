@@ -30,6 +30,11 @@ import { COMMIT_RECORD_HEADER, RecordKind } from "./records.ts";
 import type { RepoPath } from "../path.ts";
 import type { RepoContext } from "./context.ts";
 import type { AddedCommits, ReceivedCommit } from "./received_commits.ts";
+import {
+  noteReceivedSchema,
+  receivedDataProblem,
+  receivedRecordProblem,
+} from "./received_checks.ts";
 
 /** Why a received commit was refused. */
 export interface RejectedRecord {
@@ -201,6 +206,12 @@ export function beginIngest(
         });
         continue;
       }
+      // Size and data (received_checks.ts).
+      const problem = receivedRecordProblem(rec) ?? receivedDataProblem(c);
+      if (problem) {
+        rejected.push({ index: i, id: c.id, reason: problem });
+        continue;
+      }
       if (c.ts < repo.horizon) {
         // History this repository garbage-collected: ignored, like a duplicate.
         obsolete++;
@@ -280,7 +291,10 @@ export function beginIngest(
           rejected.push({ index: cand.index, id: cand.node.commit.id, reason });
         } else valid.push(cand);
       });
-      for (const { node } of valid) ctx.clock.observe(node.commit.ts);
+      for (const { node } of valid) {
+        ctx.clock.observe(node.commit.ts);
+        noteReceivedSchema(ctx.registry, node.commit);
+      }
       // Every signature verified: add in slices too (commits waiting for a parent in
       // a later slice are linked when it arrives).
       const added: {

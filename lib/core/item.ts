@@ -6,9 +6,15 @@
  */
 
 import type { CommitId } from "../commit/commit.ts";
+import type { Packable } from "../encoding/msgpack.ts";
 import { copyFieldValue, type FieldValue } from "../schema/field_types.ts";
-import { defaultValue, type Schema } from "../schema/schema.ts";
-import type { ItemState } from "../merge/merge.ts";
+import {
+  defaultValue,
+  type Schema,
+  type SchemaId,
+  schemaIdOf,
+} from "../schema/schema.ts";
+import type { ItemState, RawFields } from "../merge/merge.ts";
 import type { ItemPath, RepoPath } from "../path.ts";
 import type { ItemChange, ItemEntry } from "./item_entry.ts";
 import type { CommitInfo } from "./item_history.ts";
@@ -24,6 +30,68 @@ import type {
   UntypedDefs,
   UpdateData,
 } from "../schema/typed.ts";
+import { encodeItemState } from "./item_state.ts";
+import { SCHEMA_FINGERPRINT_FIELD } from "../schema/fingerprint.ts";
+
+/**
+ * An item's stored data in its raw (encoded) form: what `item.raw()` and `db.rawItem()`
+ * give, also for an item this replica cannot read. Sets are sorted arrays, maps plain
+ * objects, dates epoch milliseconds, as in commits.
+ */
+export interface RawItem {
+  /** `/type/repo/item` */
+  readonly path: ItemPath;
+  /**
+   * The schema id the data follows: the one it was written under when the item cannot
+   * be read here, else the (newest registered) schema its value is upgraded to.
+   */
+  readonly schema: SchemaId;
+  /** Every stored field, raw (fields this replica does not know included). */
+  readonly data: RawFields;
+  readonly deleted: boolean;
+  /** Why the item cannot be read on this replica; absent when it can. */
+  readonly unreadable?: string;
+}
+
+/** A deep copy of a raw value with plain objects (the caller may change it freely). */
+function plainCopy(v: Packable): Packable {
+  if (v === null || typeof v !== "object") return v;
+  if (v instanceof Uint8Array) return v.slice();
+  if (Array.isArray(v)) return v.map(plainCopy);
+  const out: Record<string, Packable> = {};
+  for (const k of Object.keys(v)) {
+    Object.defineProperty(out, k, {
+      value: plainCopy((v as Record<string, Packable>)[k]),
+      enumerable: true,
+      writable: true,
+      configurable: true,
+    });
+  }
+  return out;
+}
+
+/** The raw form of a state (see {@link RawItem}). */
+export function rawItemOf(path: ItemPath, s: ItemState): RawItem {
+  const stored = encodeItemState(s);
+  const data: Record<string, Packable> = {};
+  for (const k of Object.keys(stored)) {
+    if (k === SCHEMA_FINGERPRINT_FIELD) continue;
+    // Defined, not assigned: a field named like a prototype member stays own data.
+    Object.defineProperty(data, k, {
+      value: plainCopy(stored[k]),
+      enumerable: true,
+      writable: true,
+      configurable: true,
+    });
+  }
+  return {
+    path,
+    schema: schemaIdOf(s.schema),
+    data,
+    deleted: s.deleted,
+    ...(s.unreadable !== undefined ? { unreadable: s.unreadable } : {}),
+  };
+}
 
 /** Constructs an item (set by the class: its constructor is private). */
 let newItem: (repo: OpenRepository, entry: ItemEntry) => Item;
@@ -94,21 +162,61 @@ export class Item<D extends FieldDefs = UntypedDefs> {
     return this.#repo;
   }
 
-  #state(): ItemState {
+  #anyState(): ItemState {
     this.#live();
     const v = this.#repo.items.valueOf(this.#entry);
     if (!v) throw new Error(`Item ${this.path} has no value`);
     return v;
   }
 
-  /** The schema the item's data follows (the newest registered version). */
+  /** The state, when this replica can read it (else a TypeError naming why). */
+  #state(what = "read"): ItemState {
+    const v = this.#anyState();
+    if (v.unreadable !== undefined) {
+      throw new TypeError(
+        `Cannot ${what} ${this.path}: ${v.unreadable}; item.raw() gives its stored data`,
+      );
+    }
+    return v;
+  }
+
+  /**
+   * The schema the item's data follows (the newest registered version). Throws a
+   * TypeError when the item cannot be read here ({@link Item.isReadable}).
+   */
   get schema(): Schema {
     return this.#state().schema;
   }
 
+  /**
+   * The id of the schema the item's data follows, `"ns/version"`; for an item this
+   * replica cannot read, the id it was written under. Never throws.
+   */
+  get schemaId(): SchemaId {
+    return schemaIdOf(this.#anyState().schema);
+  }
+
+  /**
+   * False when this replica cannot read the item: it was written under a schema that is
+   * not registered here (a newer version, say) or its upgrade failed. Such an item is
+   * kept, listed, counted and synced unchanged; queries leave it out; reading or writing
+   * its fields throws a TypeError; {@link Item.raw} gives its stored data.
+   */
+  get isReadable(): boolean {
+    return this.#anyState().unreadable === undefined;
+  }
+
+  /**
+   * The item's stored data, raw, with its schema id: works for every item, also one this
+   * replica cannot read. Includes fields the local schema does not declare.
+   */
+  raw(): RawItem {
+    return rawItemOf(this.path, this.#anyState());
+  }
+
   /** True once deleted (here or on a peer, unless a concurrent edit won). */
   get isDeleted(): boolean {
-    return this.#state().deleted;
+    return this.#anyState().deleted;
   }
 
   /** A field's value (its default when absent). Sets, maps and dates are copies. */
@@ -129,30 +237,41 @@ export class Item<D extends FieldDefs = UntypedDefs> {
     this.update({ [field]: value } as UpdateData<D> & KeepRequired<D, never>);
   }
 
-  /** Sets several fields at once; nothing is written when any value is refused. */
+  /**
+   * Sets several fields at once; nothing is written when any value is refused. Stored
+   * fields the local schema does not know are kept unchanged.
+   */
   update<C extends UpdateData<D>>(changes: C & KeepRequired<D, C>): void {
-    const s = this.#state();
+    const s = this.#state("write");
     if (changes === null || typeof changes !== "object") {
       throw new TypeError(
         `Cannot update ${this.path}: changes must be an object`,
       );
     }
     const data = { ...s.data };
+    let extra = s.extra;
     for (const [field, value] of Object.entries(changes)) {
       const v = checkFieldWrite(this.path, s.schema, field, value);
       if (v === undefined) delete data[field];
       else data[field] = v;
+      if (extra && Object.hasOwn(extra, field)) {
+        // A stored value of another type: the written value replaces it.
+        const rest: Record<string, RawFields[string]> = Object.create(null);
+        for (const k in extra) if (k !== field) rest[k] = extra[k];
+        extra = rest;
+      }
     }
-    this.#repo.writeLocal(this.#entry, {
-      schema: s.schema,
-      data,
-      deleted: s.deleted,
-    });
+    this.#repo.writeLocal(
+      this.#entry,
+      extra
+        ? { schema: s.schema, data, deleted: s.deleted, extra }
+        : { schema: s.schema, data, deleted: s.deleted },
+    );
   }
 
   /** Marks the item deleted (a concurrent edit on another replica wins over this). */
   delete(): void {
-    const s = this.#state();
+    const s = this.#state("delete");
     if (s.deleted) return;
     this.#repo.writeLocal(this.#entry, { ...s, deleted: true });
   }
@@ -226,12 +345,23 @@ export class Item<D extends FieldDefs = UntypedDefs> {
         `Cannot restore ${this.path}: commit ${id} is not in its history`,
       );
     }
-    this.#state(); // the item must still have a value
-    repo.writeLocal(this.#entry, {
-      schema: old.schema,
-      data: { ...old.data },
-      deleted: false,
-    });
+    this.#state("restore"); // the item must still have a value, readable here
+    if (old.unreadable !== undefined) {
+      throw new TypeError(
+        `Cannot restore ${this.path} to commit ${id}: ${old.unreadable}`,
+      );
+    }
+    repo.writeLocal(
+      this.#entry,
+      old.extra
+        ? {
+          schema: old.schema,
+          data: { ...old.data },
+          deleted: false,
+          extra: old.extra,
+        }
+        : { schema: old.schema, data: { ...old.data }, deleted: false },
+    );
   }
 
   /** Current head commit ids. */

@@ -13,9 +13,9 @@ import {
   type FullBody,
 } from "../commit/commit.ts";
 import { applyDelta } from "../commit/delta.ts";
-import { decodeFieldValue } from "../schema/field_types.ts";
-import type { ItemData, SchemaRegistry } from "../schema/schema.ts";
-import { type ItemState, mergeStates } from "../merge/merge.ts";
+import type { SchemaRegistry } from "../schema/schema.ts";
+import { type ItemState, mergeHeadStates } from "../merge/merge.ts";
+import { decodeItemState } from "./item_state.ts";
 
 /** One commit in an item's graph. */
 export interface CommitNode {
@@ -78,33 +78,6 @@ export function ancestorsOf(c: Commit): readonly CommitId[] {
 /** The id of the full snapshot a commit's body is relative to (itself when full). */
 export function fullBaseOf(c: Commit): CommitId {
   return c.body.kind === "full" ? c.id : c.body.base;
-}
-
-/**
- * Decodes a full snapshot written under `schemaId` into typed data upgraded to the newest
- * registered version. Throws a TypeError when the schema is not registered.
- */
-export function typedState(
-  registry: SchemaRegistry,
-  schemaId: string,
-  full: FullBody,
-): ItemState {
-  const written = registry.get(schemaId);
-  if (!written) {
-    throw new TypeError(
-      `Unknown schema "${schemaId}": register it to read this item`,
-    );
-  }
-  const data: ItemData = {};
-  const fields = written.fields;
-  for (const name in fields) {
-    const raw = full.data[name];
-    if (raw !== undefined) {
-      data[name] = decodeFieldValue(fields[name].type, raw);
-    }
-  }
-  const up = registry.upgrade(schemaId, data);
-  return { schema: up.schema, data: up.data, deleted: full.deleted };
 }
 
 const NO_PRUNED: ReadonlySet<CommitId> = new Set();
@@ -274,24 +247,13 @@ export class ItemGraph {
   /** Typed state of a commit, upgraded to the newest registered schema version. */
   stateOf(n: CommitNode): ItemState {
     if (n.state) return n.state;
-    const full = this.fullOf(n);
-    const written = this.registry.get(n.commit.schema);
-    if (!written) {
-      throw new TypeError(
-        `Cannot read ${n.commit.key}: its schema "${n.commit.schema}" is not registered`,
-      );
-    }
-    const data: ItemData = {};
-    for (const [name, def] of Object.entries(written.fields)) {
-      const raw = full.data[name];
-      if (raw !== undefined) data[name] = decodeFieldValue(def.type, raw);
-    }
-    const up = this.registry.upgrade(n.commit.schema, data);
-    return n.state = {
-      schema: up.schema,
-      data: up.data,
-      deleted: full.deleted,
-    };
+    const c = n.commit;
+    return n.state = decodeItemState(
+      this.registry,
+      c.schema,
+      this.fullOf(n),
+      c.key,
+    );
   }
 
   /** The common ancestor of the heads with the greatest (ts, id), if any. */
@@ -327,17 +289,7 @@ export class ItemGraph {
     if (heads.length === 0) return undefined;
     if (heads.length === 1) return this.stateOf(heads[0]);
     const states = heads.map((h) => this.stateOf(h));
-    const newest = states[states.length - 1];
     const base = this.mergeBase(heads);
-    const baseState = base ? this.stateOf(base) : undefined;
-    const ns = newest.schema.ns;
-    const same = states.every((s) => s.schema === newest.schema) &&
-      (!baseState || baseState.schema === newest.schema);
-    if (!same && states.some((s) => s.schema.ns !== ns)) return newest;
-    return mergeStates(
-      newest.schema,
-      baseState?.schema.ns === ns ? baseState : undefined,
-      states,
-    );
+    return mergeHeadStates(states, base ? this.stateOf(base) : undefined);
   }
 }

@@ -11,7 +11,7 @@ import type { ItemState } from "../merge/merge.ts";
 import { joinItemPath, type RepoPath } from "../path.ts";
 import type { SchemaRegistry } from "../schema/schema.ts";
 import { ItemEntry } from "./item_entry.ts";
-import { typedState } from "./item_graph.ts";
+import { decodeItemState } from "./item_state.ts";
 import type { HistoryLoader } from "./lazy_history.ts";
 import type { LogBytes } from "./log_bytes.ts";
 
@@ -69,7 +69,12 @@ export class ItemTable {
           o + e.end - e.start,
         );
         if (body.kind === "full") {
-          return e.value = typedState(this.registry, schema, body);
+          return e.value = decodeItemState(
+            this.registry,
+            schema,
+            body,
+            e.path,
+          );
         }
       } catch (err) {
         if (!(err instanceof SyntaxError)) throw err;

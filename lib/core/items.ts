@@ -7,7 +7,7 @@
 
 import { parsePath, randomItemKey, type RepoPath } from "../path.ts";
 import type { Schema, SchemaRegistry } from "../schema/schema.ts";
-import { type Item, itemHandle } from "./item.ts";
+import { type Item, itemHandle, type RawItem } from "./item.ts";
 import type { CommitInfo } from "./item_history.ts";
 import type { OpenRepositories } from "./open_repositories.ts";
 import { OpenRepository } from "./open_repository.ts";
@@ -40,6 +40,11 @@ export class Items {
     const itemPath = `${p.repoPath}/${key}`;
     if (existing) {
       const v = repo.items.valueOf(existing);
+      if (v?.unreadable !== undefined) {
+        throw new TypeError(
+          `Cannot create ${itemPath}: it exists and cannot be written here: ${v.unreadable}`,
+        );
+      }
       if (v && !v.deleted) {
         throw new Error(`Cannot create ${itemPath}: it already exists`);
       }
@@ -73,6 +78,14 @@ export class Items {
     const e = repo.items.entry(p.item);
     if (!e || repo.items.valueOf(e) === undefined) return undefined;
     return itemHandle(repo, e);
+  }
+
+  /**
+   * The stored data of the item at `path` in raw form with its schema id, or undefined
+   * when absent; also for items this replica cannot read (see `Item.raw`).
+   */
+  rawItem(path: string): RawItem | undefined {
+    return this.item(path)?.raw();
   }
 
   /** The commit history of an item, oldest first. */

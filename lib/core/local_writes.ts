@@ -4,6 +4,18 @@
  * (delta-compressed against the last full snapshot, stamped by the hybrid clock, parented
  * on every head), and the commits are signed in batches and appended to the log in order.
  *
+ * Nothing here throws asynchronously, and no failure wedges the queue:
+ *
+ * - every check of a write's value happens at the call ({@link LocalWrites.write}: the
+ *   size of the commit it would produce; write_check.ts: each value), so the commit built
+ *   at the end of the tick can be encoded;
+ * - should building one item's commit fail all the same, that write alone is dropped: its
+ *   item returns to its last committed state, the error goes to `onError` and to the next
+ *   `flush()`, and the other items' commits go on;
+ * - commits that could not be signed or appended stay queued, in order, and every later
+ *   flush retries them: a flush throws only while a commit made before it is not stored,
+ *   and later writes are never blocked.
+ *
  * With `slices` (the database gives them), building the commits of a large tick runs in
  * slices of about `sliceMs` with a yield to the event loop between them, so a page that
  * creates thousands of items per task never gets one long task for their commits. An
@@ -22,17 +34,17 @@ import {
 import { chooseBody } from "../commit/delta.ts";
 import type { HybridClock } from "../commit/clock.ts";
 import type { SigningKey } from "../crypto/keys.ts";
-import type { Packable } from "../encoding/msgpack.ts";
 import type { ItemState } from "../merge/merge.ts";
-import { encodeFieldValue } from "../schema/field_types.ts";
 import { schemaIdOf } from "../schema/schema.ts";
 import type { ChangeEvents } from "./change_events.ts";
 import type { CommitIndex } from "./commit_index.ts";
 import type { ItemEntry } from "./item_entry.ts";
 import { type CommitNode, fullBaseOf, type ItemGraph } from "./item_graph.ts";
+import { encodeItemState } from "./item_state.ts";
 import type { HistoryLoader } from "./lazy_history.ts";
 import type { LogWriter } from "./log_writer.ts";
 import type { SessionRecord } from "./session.ts";
+import { checkBuiltCommitSize, checkCommitSize } from "./write_limits.ts";
 
 /** Local commits are signed and appended in chunks of this many. */
 const SIGNING_CHUNK = 2048;
@@ -48,6 +60,8 @@ export interface LocalWriteDeps {
   readonly events: ChangeEvents;
   /** Signed commits were appended to the log (sync pushes them). */
   stored(nodes: readonly CommitNode[]): void;
+  /** Reports a failure of background work (the database's `onError`). */
+  reportError(error: Error): void;
   /** Build commits in slices of `sliceMs`, calling `pause` between them. */
   readonly slices?: {
     readonly sliceMs: number;
@@ -60,6 +74,10 @@ const BUILDS_PER_CHECK = 32;
 /** Writes of one tick up to this many get their commits at its end; more, in slices. */
 const BUILD_AT_ONCE = 64;
 
+function asError(e: unknown): Error {
+  return e instanceof Error ? e : new Error(String(e));
+}
+
 /** Pending local writes of one repository and their signing. */
 export class LocalWrites {
   /** Items written this tick. */
@@ -70,21 +88,38 @@ export class LocalWrites {
   #early: CommitNode[] = [];
   #scheduled = false;
   #continuing = false;
-  #signing: Promise<void> = Promise.resolve();
-  #failure: Error | null = null;
-  #inFlight = 0;
+  /** Built commits not yet signed and appended, oldest first. */
+  readonly #unstored: CommitNode[] = [];
+  /** Commits built so far, and how many of them are stored (always the oldest). */
+  #built = 0;
+  #stored = 0;
+  /** The chain of store attempts (never rejects). */
+  #storing: Promise<void> = Promise.resolve();
+  /** Why the last store attempt failed, while commits wait for a retry. */
+  #storeError: Error | null = null;
+  /** Writes dropped while building their commit, not yet reported to a flush. */
+  readonly #dropped: Error[] = [];
 
   constructor(private readonly deps: LocalWriteDeps) {}
 
   /** True while writes are not yet committed, or commits not yet signed and appended. */
   get pending(): boolean {
     return this.#dirty.size > 0 || this.#backlog.size > 0 ||
-      this.#early.length > 0 || this.#inFlight > 0;
+      this.#early.length > 0 || this.#unstored.length > 0;
   }
 
-  /** Records a local change to an entry; the commit follows this tick. */
+  /**
+   * Records a local change to an entry; the commit follows this tick. Throws a RangeError,
+   * recording nothing, when the commit would be too large (write_limits.ts).
+   */
   write(e: ItemEntry, state: ItemState): void {
-    if (this.#backlog.delete(e)) this.#early.push(this.#build(e));
+    // The state of an earlier tick gets its own commit first.
+    if (this.#backlog.delete(e)) this.#build(e, this.#early);
+    checkCommitSize(
+      e.path,
+      state,
+      this.deps.history.graphOf(e).heads.length,
+    );
     e.value = state;
     e.dirty = true;
     this.#dirty.add(e);
@@ -95,13 +130,13 @@ export class LocalWrites {
     this.deps.events.emit(e, true);
   }
 
-  /** Turns every pending local change into commits now (one per item). */
+  /** Turns every pending local change into commits now (one per item). Never throws. */
   commitPending(): void {
     this.#scheduled = false;
     const built = this.#takeEarly();
-    for (const e of this.#backlog) built.push(this.#build(e));
+    for (const e of this.#backlog) this.#build(e, built);
     this.#backlog.clear();
-    for (const e of this.#dirty) built.push(this.#build(e));
+    for (const e of this.#dirty) this.#build(e, built);
     this.#dirty.clear();
     this.#send(built);
   }
@@ -114,7 +149,7 @@ export class LocalWrites {
     const built = this.#takeEarly();
     for (const e of entries) {
       if (e && (this.#backlog.delete(e) || this.#dirty.delete(e))) {
-        built.push(this.#build(e));
+        this.#build(e, built);
       }
     }
     this.#send(built);
@@ -134,10 +169,39 @@ export class LocalWrites {
     }
   }
 
-  /** Resolves once every commit built so far is signed and appended; throws a failure. */
+  /**
+   * Resolves once every commit built before the call is signed and appended (retrying
+   * those a failure left queued). Throws when one of them is still not stored, or when a
+   * write was dropped since the last call (each reported once).
+   */
   async settled(): Promise<void> {
-    await this.#signing;
-    if (this.#failure) throw this.#failure;
+    const mark = this.#built;
+    const dropped = this.#dropped.splice(0);
+    if (this.#unstored.length) this.#storeQueued();
+    await this.#storing;
+    if (this.#stored < mark) {
+      throw this.#storeError ?? new Error("Local commits are not stored yet");
+    }
+    if (dropped.length === 1) throw dropped[0];
+    if (dropped.length > 1) {
+      throw new AggregateError(
+        dropped,
+        `${dropped.length} writes were not committed: ${dropped[0].message}`,
+      );
+    }
+  }
+
+  /** A write whose commit could not be built: its item returns to its last commit. */
+  #drop(e: ItemEntry, err: Error): void {
+    e.value = null; // recomputed from the graph, which the failed build left unchanged
+    const error = new Error(
+      `Write to ${e.path} was not committed: ${err.message}`,
+      { cause: err },
+    );
+    // Kept for the next flush (bounded: every one also went to onError).
+    if (this.#dropped.length < 100) this.#dropped.push(error);
+    this.deps.reportError(error);
+    this.deps.events.emit(e, true);
   }
 
   /**
@@ -171,7 +235,7 @@ export class LocalWrites {
   }
 
   /**
-   * Builds the backlog's commits for about `sliceMs` and sends them to be signed; true
+   * Builds the backlog's commits for about `sliceMs` and queues them to be signed; true
    * when some are left.
    */
   #buildSlice(): boolean {
@@ -180,7 +244,7 @@ export class LocalWrites {
     let n = 0;
     for (const e of this.#backlog) {
       this.#backlog.delete(e);
-      built.push(this.#build(e));
+      this.#build(e, built);
       if (++n % BUILDS_PER_CHECK === 0 && performance.now() - start > budget) {
         break;
       }
@@ -195,19 +259,26 @@ export class LocalWrites {
     return early;
   }
 
-  #build(e: ItemEntry): CommitNode {
+  /** Builds the item's commit into `into`; a failure drops that write alone. */
+  #build(e: ItemEntry, into: CommitNode[]): void {
     e.dirty = false;
-    return this.#buildCommit(e);
+    try {
+      into.push(this.#buildCommit(e));
+    } catch (err) {
+      this.#drop(e, asError(err));
+    }
   }
 
-  #send(built: CommitNode[]): void {
+  /** Queues built commits to be signed and appended, in order. */
+  #send(built: readonly CommitNode[]): void {
     if (!built.length) return;
-    this.#inFlight++;
-    this.#signing = this.#signing.then(() => this.#signAndAppend(built)).catch(
-      (err) => {
-        this.#failure = err instanceof Error ? err : new Error(String(err));
-      },
-    ).finally(() => this.#inFlight--);
+    for (const n of built) this.#unstored.push(n); // no spread: a tick may hold 100k
+    this.#built += built.length;
+    this.#storeQueued();
+  }
+
+  #storeQueued(): void {
+    this.#storing = this.#storing.then(() => this.#storeAll());
   }
 
   /** A timestamp after every head of the item (the clock may be behind stored history). */
@@ -222,12 +293,11 @@ export class LocalWrites {
     const g = history.graphOf(e);
     const state = e.value!;
     const schema = state.schema;
-    const data: Record<string, Packable> = {};
-    for (const [name, value] of Object.entries(state.data)) {
-      const def = schema.fields[name];
-      if (def) data[name] = encodeFieldValue(def.type, value);
-    }
-    const full: FullBody = { kind: "full", data, deleted: state.deleted };
+    const full: FullBody = {
+      kind: "full",
+      data: encodeItemState(state),
+      deleted: state.deleted,
+    };
     let base: CommitNode | undefined;
     for (const h of g.heads) {
       const b = g.nodes.get(fullBaseOf(h.commit));
@@ -255,27 +325,47 @@ export class LocalWrites {
       schema: schemaIdOf(schema),
       body,
     });
+    checkBuiltCommitSize(e.path, commit.bytes.length);
     const node: CommitNode = { commit, sig: null, full, state };
     g.add(node);
     this.deps.index.added(commit.id, e);
     return node;
   }
 
-  async #signAndAppend(nodes: CommitNode[]): Promise<void> {
+  /** Signs and appends the queued commits in order; on a failure keeps the rest queued. */
+  async #storeAll(): Promise<void> {
     const { signer, writer, index } = this.deps;
-    writer.recordSession(this.deps.ownSession);
-    for (let i = 0; i < nodes.length; i += SIGNING_CHUNK) {
-      const chunk = nodes.slice(i, i + SIGNING_CHUNK);
-      const sigs = await Promise.all(
-        chunk.map((n) => signer.sign(commitIdBytes(n.commit.id))),
-      );
-      for (let j = 0; j < chunk.length; j++) {
-        const n = chunk[j];
-        n.sig = sigs[j];
-        writer.appendCommit(n);
-        index.signed(commitIdBytes(n.commit.id));
+    while (this.#unstored.length) {
+      const chunk = this.#unstored.slice(0, SIGNING_CHUNK);
+      const appended: CommitNode[] = [];
+      try {
+        const sigs = await Promise.all(
+          chunk.map((n) => n.sig ?? signer.sign(commitIdBytes(n.commit.id))),
+        );
+        writer.recordSession(this.deps.ownSession);
+        for (let j = 0; j < chunk.length; j++) {
+          const n = chunk[j];
+          n.sig = sigs[j];
+          writer.appendCommit(n);
+          index.signed(commitIdBytes(n.commit.id));
+          this.#unstored.shift();
+          this.#stored++;
+          appended.push(n);
+        }
+      } catch (err) {
+        const e = asError(err);
+        this.#storeError = new Error(
+          `Cannot store ${this.#unstored.length} local commit(s) (the first of ${
+            this.#unstored[0].commit.key
+          }): ${e.message}; they stay queued and the next flush retries them`,
+          { cause: e },
+        );
+        this.deps.reportError(this.#storeError);
+        return;
+      } finally {
+        if (appended.length) this.deps.stored(appended);
       }
-      this.deps.stored(chunk);
+      this.#storeError = null;
     }
   }
 }

@@ -132,6 +132,7 @@ export class OpenRepository implements Repository {
       events: this.#events,
       stored: (nodes) => ctx.onCommitsStored(this, nodes),
       ...(ctx.slices ? { slices: ctx.slices } : {}),
+      reportError: (error) => ctx.reportError(error),
     });
     if (found.checkpoint) {
       // An unreadable checkpoint (-1) leaves everything to be decoded.

@@ -1,6 +1,9 @@
 /**
  * Write-time validation: every value is checked against its schema before anything is
- * recorded, and refused with an error that names the item, the field and the value.
+ * recorded, and refused with an error that names the item, the field and the value:
+ * its type, strings that cannot be stored (a lone surrogate has no UTF-8 form: the index
+ * is named), its size (`MAX_VALUE_BYTES`, write_limits.ts) and the field's `validate`. The size of
+ * the whole commit is checked where every write goes (write_limits.ts, local_writes.ts).
  *
  * @module
  */
@@ -12,6 +15,7 @@ import {
   type Schema,
   schemaIdOf,
 } from "../schema/schema.ts";
+import { checkValueSize } from "./write_limits.ts";
 
 function show(v: unknown): string {
   if (typeof v === "string") {
@@ -56,6 +60,7 @@ export function checkFieldWrite(
       `Cannot set field "${field}" of ${path}: ${checked.problem}`,
     );
   }
+  checkValueSize(path, field, def.type, checked.value);
   if (def.validate) {
     let verdict: boolean | string;
     try {
@@ -99,7 +104,19 @@ export function checkNewItem(
   }
   for (const [field, def] of Object.entries(schema.fields)) {
     if (out[field] !== undefined) continue;
-    const d = defaultValue(def);
+    let d = defaultValue(def);
+    if (d !== undefined && typeof def.default === "function") {
+      // A default function's result is checked like a written value.
+      const checked = checkFieldValue(def.type, d);
+      if (!checked.ok) {
+        throw new TypeError(
+          `Cannot create ${path}: the default of field "${field}" of schema "${
+            schemaIdOf(schema)
+          }" is invalid: ${checked.problem}`,
+        );
+      }
+      checkValueSize(path, field, def.type, d = checked.value);
+    }
     if (d !== undefined) out[field] = d;
     else if (def.required) {
       throw new TypeError(

@@ -13,11 +13,12 @@ import {
 import type { SessionId, SigningKey } from "../crypto/keys.ts";
 import { HybridClock, type WallClock } from "../commit/clock.ts";
 import { type Schema, SchemaRegistry } from "../schema/schema.ts";
+import type { SchemaMismatch } from "../schema/schema_reports.ts";
 import { parsePath, type RepoPath, repoPathOf } from "../path.ts";
 import type { CreateData, DefsOf } from "../schema/typed.ts";
 import type { RecoveryReport, Storage } from "../storage/storage.ts";
 import type { RepoContext } from "../core/context.ts";
-import type { Item } from "../core/item.ts";
+import type { Item, RawItem } from "../core/item.ts";
 import type { CommitInfo } from "../core/item_history.ts";
 import { Items } from "../core/items.ts";
 import { OpenRepositories } from "../core/open_repositories.ts";
@@ -95,6 +96,7 @@ export class Database {
     this.schemas = new SchemaRegistry();
     for (const s of options.schemas ?? []) this.schemas.register(s);
     this.#onError = options.onError ?? ((e) => console.error("capra:", e));
+    this.schemas.reports.reportErrorsTo((e) => this.#onError(e));
     const random = options.random ??
       ((b) => void crypto.getRandomValues(b as Uint8Array<ArrayBuffer>));
     const wall = options.clock ?? Date.now;
@@ -116,6 +118,7 @@ export class Database {
       checkOpen: () => {
         if (this.#closed) throw new Error("Database is closed");
       },
+      reportError: (e) => this.#onError(e),
       safeCall: (fn, arg) => {
         try {
           fn(arg);
@@ -186,6 +189,22 @@ export class Database {
   /** Registers a schema version. */
   registerSchema(schema: Schema): void {
     this.schemas.register(schema);
+  }
+
+  /**
+   * Schema ids whose field set differs between this replica and a writer of data it read
+   * or received (another replica registered other fields under the same `ns/version`),
+   * each listed once. Nothing is lost meanwhile: fields this replica does not know are
+   * carried through writes and merges unchanged. Each is also reported to `onError` as a
+   * `SchemaMismatchError`.
+   */
+  get schemaMismatches(): readonly SchemaMismatch[] {
+    return this.schemas.reports.mismatches;
+  }
+
+  /** Calls `listener` for every new schema mismatch; returns an unsubscribe function. */
+  onSchemaMismatch(listener: (mismatch: SchemaMismatch) => void): () => void {
+    return this.schemas.reports.onMismatch(listener);
   }
 
   // --- repositories -------------------------------------------------------------------
@@ -278,6 +297,15 @@ export class Database {
     const item = this.#items.item(path);
     if (item && schema) checkItemSchema(item, schema);
     return item;
+  }
+
+  /**
+   * The stored data of the item at `path`, raw, with its schema id (undefined when
+   * absent); also for an item this replica cannot read, e.g. one written under a newer
+   * schema version that is not registered here (see `Item.isReadable`).
+   */
+  rawItem(path: string): RawItem | undefined {
+    return this.#items.rawItem(path);
   }
 
   /** Opens the item's repository if needed and returns the item (or undefined). */

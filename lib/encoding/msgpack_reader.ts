@@ -218,9 +218,11 @@ export class MsgpackReader {
       return cached
         ? decodeUtf8Cached(this.#bytes, start, start + len)
         : decodeUtf8(this.#bytes, start, start + len);
-    } catch {
+    } catch (e) {
       throw new SyntaxError(
-        `Invalid UTF-8 in MessagePack string at byte ${at}`,
+        `Invalid UTF-8 in MessagePack string at byte ${at}: ${
+          (e as Error).message
+        }`,
       );
     }
   }

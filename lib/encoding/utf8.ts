@@ -22,6 +22,28 @@ function loneSurrogate(s: string, i: number): TypeError {
 }
 
 /**
+ * The index of the first lone surrogate in `s` (a UTF-16 code unit D800-DFFF that is not
+ * half of a pair), or -1 when `s` is well formed. A lone surrogate has no UTF-8 form, so
+ * such a string cannot be stored or sent: callers refuse it, naming the index.
+ */
+export function loneSurrogateAt(s: string): number {
+  if (s.isWellFormed()) return -1;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 0xd800 || c >= 0xe000) continue;
+    if (
+      c < 0xdc00 && i + 1 < s.length &&
+      (s.charCodeAt(i + 1) & 0xfc00) === 0xdc00
+    ) {
+      i++;
+      continue;
+    }
+    return i;
+  }
+  return -1;
+}
+
+/**
  * Counts the UTF-8 bytes of `s`. Throws TypeError on a lone surrogate, which has no
  * UTF-8 form (encoding it as U+FFFD would make two strings encode alike).
  */
@@ -124,7 +146,10 @@ function decodeShort(b: Uint8Array, i: number, end: number): string | null {
   return String.fromCharCode.apply(null, units);
 }
 
-/** Decodes `bytes[start..end)` as UTF-8; throws TypeError when it is not valid UTF-8. */
+/**
+ * Decodes `bytes[start..end)` as UTF-8; throws TypeError when it is not valid UTF-8, naming
+ * the offending bytes (an encoded surrogate, the CESU-8 form of a lone surrogate, says so).
+ */
 export function decodeUtf8(
   bytes: Uint8Array,
   start: number,
@@ -134,7 +159,53 @@ export function decodeUtf8(
     const s = decodeShort(bytes, start, end);
     if (s !== null) return s;
   }
-  return textDecoder.decode(bytes.subarray(start, end));
+  try {
+    return textDecoder.decode(bytes.subarray(start, end));
+  } catch {
+    throw invalidUtf8(bytes, start, end);
+  }
+}
+
+/** Length of the well-formed UTF-8 sequence at `i`, or 0 when it is malformed. */
+function sequenceAt(b: Uint8Array, i: number, end: number): number {
+  const b0 = b[i];
+  if (b0 < 0x80) return 1;
+  const n = b0 >= 0xc2 && b0 < 0xe0
+    ? 2
+    : b0 >= 0xe0 && b0 < 0xf0
+    ? 3
+    : b0 >= 0xf0 && b0 < 0xf5
+    ? 4
+    : 0;
+  if (n === 0 || i + n > end) return 0;
+  for (let k = 1; k < n; k++) if ((b[i + k] & 0xc0) !== 0x80) return 0;
+  const b1 = b[i + 1];
+  if (b0 === 0xe0 && b1 < 0xa0) return 0; // overlong
+  if (b0 === 0xed && b1 >= 0xa0) return 0; // a surrogate
+  if (b0 === 0xf0 && b1 < 0x90) return 0; // overlong
+  if (b0 === 0xf4 && b1 >= 0x90) return 0; // above U+10FFFF
+  return n;
+}
+
+function invalidUtf8(b: Uint8Array, start: number, end: number): TypeError {
+  let i = start;
+  for (let n; i < end && (n = sequenceAt(b, i, end)) > 0;) i += n;
+  const hex = Array.from(
+    b.subarray(i, Math.min(i + 3, end)),
+    (x) => x.toString(16).padStart(2, "0"),
+  ).join(" ");
+  const surrogate = b[i] === 0xed && i + 2 < end && b[i + 1] >= 0xa0 &&
+    (b[i + 1] & 0xc0) === 0x80 && (b[i + 2] & 0xc0) === 0x80;
+  return new TypeError(
+    `invalid UTF-8 at byte ${i - start} of the string (${hex}${
+      surrogate
+        ? `: an encoded lone surrogate U+${
+          (((b[i] & 0x0f) << 12) | ((b[i + 1] & 0x3f) << 6) | (b[i + 2] & 0x3f))
+            .toString(16).toUpperCase()
+        }; UTF-8 has no form for surrogates`
+        : ""
+    })`,
+  );
 }
 
 const CACHE_SLOTS = 1024; // a power of two

@@ -6,13 +6,18 @@
  * element added by any head is added, one removed by any head is removed); `map` merges
  * key-wise with last-writer-wins per key; `text` merges character ranges; a field's or
  * the schema's own `merge(base, ours, theirs)` replaces the built-in rule. An edit beats
- * a concurrent delete. The result depends only on the set of heads and their ancestor.
+ * a concurrent delete. Fields the schema does not know (kept raw, see
+ * {@link ItemState.extra}) are last-writer-wins on their raw encoded value. The result
+ * depends only on the set of heads and their ancestor.
  *
  * @module
  */
 
+import { encode, type Packable } from "../encoding/msgpack.ts";
 import {
   copyFieldValue,
+  decodeFieldValue,
+  encodeFieldValue,
   type FieldType,
   type FieldValue,
   fieldValuesEqual,
@@ -27,11 +32,26 @@ import type {
 } from "../schema/schema.ts";
 import { mergeText } from "./text.ts";
 
+/** Stored field values in their encoded (raw) form, by field name. */
+export type RawFields = Readonly<Record<string, Packable>>;
+
 /** A decoded, upgraded item state. */
 export interface ItemState {
   readonly schema: Schema;
   readonly data: ItemData;
   readonly deleted: boolean;
+  /**
+   * Stored fields this replica cannot read under `schema`, raw: fields it does not
+   * declare (another replica registered more fields under the same id) or whose value is
+   * not of the declared type. Writes and merges carry them through unchanged.
+   */
+  readonly extra?: RawFields;
+  /**
+   * Set when the item cannot be read here, with the reason (its schema is not registered,
+   * or upgrading it failed). `schema` is then a placeholder without fields, `extra` holds
+   * the whole stored data, and the item is read-only on this replica.
+   */
+  readonly unreadable?: string;
 }
 
 function mergeScalar(
@@ -149,11 +169,67 @@ function mergeField(
   }
 }
 
-function dataChanged(schema: Schema, base: ItemData, data: ItemData): boolean {
+/** True when two raw values encode to the same bytes. */
+export function rawValuesEqual(
+  a: Packable | undefined,
+  b: Packable | undefined,
+): boolean {
+  if (a === b) return true;
+  if (a === undefined || b === undefined) return false;
+  if (typeof a !== "object" || typeof b !== "object") {
+    return a !== a && b !== b; // NaN
+  }
+  if (a === null || b === null) return false;
+  const ea = encode(a), eb = encode(b);
+  if (ea.length !== eb.length) return false;
+  for (let i = 0; i < ea.length; i++) if (ea[i] !== eb[i]) return false;
+  return true;
+}
+
+function extraOf(s: ItemState | undefined, name: string): Packable | undefined {
+  const x = s?.extra;
+  return x !== undefined && Object.hasOwn(x, name) ? x[name] : undefined;
+}
+
+function dataChanged(
+  schema: Schema,
+  base: ItemState | undefined,
+  head: ItemState,
+): boolean {
+  const b = base?.data ?? {};
   for (const [name, def] of Object.entries(schema.fields)) {
-    if (!fieldValuesEqual(def.type, base[name], data[name])) return true;
+    if (!fieldValuesEqual(def.type, b[name], head.data[name])) return true;
+  }
+  for (const s of [base, head]) {
+    for (const name in s?.extra) {
+      if (!rawValuesEqual(extraOf(base, name), extraOf(head, name))) {
+        return true;
+      }
+    }
   }
   return false;
+}
+
+/** A field's raw value in a state (its encoding when the state holds it typed). */
+function rawFieldOf(
+  s: ItemState | undefined,
+  name: string,
+  def: FieldDef | undefined,
+): Packable | undefined {
+  const x = extraOf(s, name);
+  if (x !== undefined) return x;
+  const v = s?.data[name];
+  return v === undefined || !def ? undefined : encodeFieldValue(def.type, v);
+}
+
+/** Last writer wins on raw values: the last head (in `(ts, id)` order) that changed it. */
+function mergeRaw(
+  base: Packable | undefined,
+  values: readonly (Packable | undefined)[],
+): Packable | undefined {
+  let result = base;
+  for (const v of values) if (!rawValuesEqual(v, base)) result = v;
+  return result;
 }
 
 /**
@@ -167,22 +243,95 @@ export function mergeStates(
 ): ItemState {
   if (heads.length === 1) return heads[0];
   const baseData: ItemData = base?.data ?? {};
+  // Fields some state holds raw are merged raw (last writer wins on the encoded value).
+  const rawNames = new Set<string>();
+  for (const s of [base, ...heads]) {
+    for (const name in s?.extra) rawNames.add(name);
+  }
   let data: ItemData;
   if (schema.merge) {
     data = foldCustom(schema.merge, baseData, heads.map((h) => h.data)) ?? {};
   } else {
     data = {};
     for (const [name, def] of Object.entries(schema.fields)) {
+      if (rawNames.has(name)) continue;
       const v = mergeField(def, baseData[name], heads.map((h) => h.data[name]));
       if (v !== undefined) data[name] = copyFieldValue(def.type, v);
     }
   }
+  let extra: Record<string, Packable> | undefined;
+  for (const name of [...rawNames].sort()) {
+    const def = Object.hasOwn(schema.fields, name)
+      ? schema.fields[name]
+      : undefined;
+    const raw = mergeRaw(
+      rawFieldOf(base, name, def),
+      heads.map((h) => rawFieldOf(h, name, def)),
+    );
+    delete data[name];
+    if (raw === undefined) continue;
+    if (def) {
+      try {
+        data[name] = decodeFieldValue(def.type, raw);
+        continue;
+      } catch {
+        // Not of the declared type: stays raw.
+      }
+    }
+    (extra ??= Object.create(null) as Record<string, Packable>)[name] = raw;
+  }
   // An edit beats a concurrent delete.
   const anyDeleted = heads.some((h) => h.deleted);
   const liveEdit = heads.some((h) =>
-    !h.deleted && dataChanged(schema, baseData, h.data)
+    !h.deleted && dataChanged(schema, base, h)
   );
   const deleted = anyDeleted &&
     (!liveEdit || heads.every((h) => h.deleted));
-  return { schema, data, deleted };
+  return extra ? { schema, data, deleted, extra } : { schema, data, deleted };
+}
+
+/** A state as raw fields only (for merging with states this replica cannot read). */
+function asRaw(s: ItemState, schema: Schema): ItemState {
+  if (s.unreadable !== undefined) return s;
+  const extra: Record<string, Packable> = Object.create(null);
+  for (const [name, v] of Object.entries(s.data)) {
+    const def = s.schema.fields[name];
+    if (def) extra[name] = encodeFieldValue(def.type, v);
+  }
+  for (const name in s.extra) extra[name] = s.extra[name];
+  return { schema, data: {}, deleted: s.deleted, extra };
+}
+
+/**
+ * The value of several heads (sorted by `(ts, id)`, oldest first) over their merge base:
+ * heads of one namespace merge (see {@link mergeStates}); heads of different namespaces
+ * give the newest head. When a head cannot be read here, the item cannot either: its raw
+ * fields merge last-writer-wins, under the newest unreadable head's schema id.
+ */
+export function mergeHeadStates(
+  heads: readonly ItemState[],
+  base: ItemState | undefined,
+): ItemState {
+  if (heads.length === 1) return heads[0];
+  let opaque: ItemState | undefined;
+  for (let i = heads.length - 1; i >= 0 && !opaque; i--) {
+    if (heads[i].unreadable !== undefined) opaque = heads[i];
+  }
+  if (opaque) {
+    const schema = opaque.schema;
+    const merged = mergeStates(
+      schema,
+      base && asRaw(base, schema),
+      heads.map((h) => asRaw(h, schema)),
+    );
+    return { ...merged, unreadable: opaque.unreadable };
+  }
+  const newest = heads[heads.length - 1];
+  const ns = newest.schema.ns;
+  if (heads.some((s) => s.schema.ns !== ns)) return newest;
+  return mergeStates(
+    newest.schema,
+    base?.schema.ns === ns && base.unreadable === undefined ? base : undefined,
+    heads,
+  );
 }

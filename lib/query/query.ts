@@ -39,7 +39,11 @@ import type { DefsOf } from "../schema/typed.ts";
 export interface QueryOptions<Ctx = undefined, S extends Schema = Schema> {
   /** A repository path (`/type/repo`) or another query (chaining). */
   readonly source: string | Query<unknown, Schema>;
-  /** Only items of this schema's namespace (a namespace such as `"todo"`, or a schema). */
+  /**
+   * Only items of this schema's namespace (a namespace such as `"todo"`, or a schema).
+   * Items this replica cannot read (a schema version not registered here, see
+   * `Item.isReadable`) are never results.
+   */
   readonly schema?: string | S;
   /** Only items for which this returns true (all items when absent). */
   readonly predicate?: QueryPredicate<Ctx, DefsOf<S>>;
@@ -278,7 +282,10 @@ export class Query<Ctx = undefined, S extends Schema = Schema> {
         if (this.#closed) return;
         const ns = this.#ns;
         run = await scanCandidates(this.#base.results, this.#rows, {
-          toItem: (item) => ns && item.schema.ns !== ns ? undefined : item,
+          toItem: (item) =>
+            !item.isReadable || (ns && item.schema.ns !== ns)
+              ? undefined
+              : item,
           evaluate: (item) => this.#match(item),
           noMatch: NO_MATCH,
           stopped: () => this.#closed,
@@ -310,7 +317,10 @@ export class Query<Ctx = undefined, S extends Schema = Schema> {
   /** The item of an entry when it is live and of the query's schema (scan fast path). */
   #liveItem(repo: OpenRepository, e: ItemEntry): Item | undefined {
     const v = repo.items.valueOf(e);
-    if (!v || v.deleted || (this.#ns && v.schema.ns !== this.#ns)) {
+    if (
+      !v || v.deleted || v.unreadable !== undefined ||
+      (this.#ns && v.schema.ns !== this.#ns)
+    ) {
       return undefined;
     }
     return e.handle instanceof Item ? e.handle : this.#db.item(e.path);
@@ -320,7 +330,10 @@ export class Query<Ctx = undefined, S extends Schema = Schema> {
 
   /** The sort key of a matching item, or NO_MATCH. Never throws. */
   #test(item: Item): Evaluation {
-    if (item.isDeleted || (this.#ns && item.schema.ns !== this.#ns)) {
+    if (
+      item.isDeleted || !item.isReadable ||
+      (this.#ns && item.schema.ns !== this.#ns)
+    ) {
       return NO_MATCH;
     }
     return this.#match(item);

@@ -7,6 +7,7 @@
  */
 
 import type { Packable } from "../encoding/msgpack.ts";
+import { loneSurrogateAt } from "../encoding/utf8.ts";
 
 /** The field types a schema may use. */
 export const FIELD_TYPES = [
@@ -56,6 +57,20 @@ function describe(v: unknown): string {
   return `${typeof v} ${String(v)}`;
 }
 
+/**
+ * Why a string cannot be stored (it has a lone surrogate, which has no UTF-8 form), or
+ * undefined when it can. `what` names the string in the message.
+ */
+function surrogateProblem(what: string, v: string): string | undefined {
+  const at = loneSurrogateAt(v);
+  if (at < 0) return undefined;
+  return `${what} ${
+    JSON.stringify(v.length > 40 ? v.slice(0, 40) + "…" : v)
+  } has a lone surrogate at index ${at} (UTF-16 code unit 0x${
+    v.charCodeAt(at).toString(16)
+  } without its pair has no UTF-8 form, so it cannot be stored)`;
+}
+
 function isSetElement(v: unknown): v is SetElement {
   return typeof v === "string" || (typeof v === "number" && Number.isFinite(v));
 }
@@ -77,7 +92,10 @@ export function checkFieldValue(
   switch (type) {
     case "string":
     case "text":
-      if (typeof value === "string") return { ok: true, value };
+      if (typeof value === "string") {
+        const problem = surrogateProblem("string", value);
+        return problem ? { ok: false, problem } : { ok: true, value };
+      }
       break;
     case "number":
       if (typeof value === "number" && Number.isFinite(value)) {
@@ -104,6 +122,10 @@ export function checkFieldValue(
               } is not a string or finite number`,
             };
           }
+          const problem = typeof e === "string"
+            ? surrogateProblem("set element", e)
+            : undefined;
+          if (problem) return { ok: false, problem };
           out.add(e);
         }
         return { ok: true, value: out };
@@ -127,6 +149,11 @@ export function checkFieldValue(
               } at key "${k}" is not a string, finite number, boolean or null`,
             };
           }
+          const problem = surrogateProblem("map key", k) ??
+            (typeof v === "string"
+              ? surrogateProblem(`map value at key "${k}":`, v)
+              : undefined);
+          if (problem) return { ok: false, problem };
           out.set(k, v);
         }
         return { ok: true, value: out };
@@ -185,6 +212,11 @@ export function decodeFieldValue(type: FieldType, raw: Packable): FieldValue {
         if (out.size === Object.keys(raw).length) return out;
       }
       break;
+    case "string":
+    case "text":
+      // Decoded from UTF-8: always well formed.
+      if (typeof raw === "string") return raw;
+      break;
     default: {
       const checked = checkFieldValue(type, raw);
       if (checked.ok) return checked.value;
@@ -236,4 +268,60 @@ export function copyFieldValue(type: FieldType, value: FieldValue): FieldValue {
     default:
       return value;
   }
+}
+
+/** At most this many bytes encode a string: the longest header and 3 bytes per unit. */
+function stringSizeBound(s: string): number {
+  return 5 + 3 * s.length;
+}
+
+/**
+ * An upper bound of the encoded (canonical MessagePack) size of a checked value of
+ * `type`, computed without encoding it: at most 3 UTF-8 bytes per UTF-16 code unit, 9
+ * bytes per number. Write checks compare it with their limits and encode only values that
+ * come close.
+ */
+export function encodedSizeBound(type: FieldType, value: FieldValue): number {
+  switch (type) {
+    case "string":
+    case "text":
+      return stringSizeBound(value as string);
+    case "number":
+    case "date":
+      return 9;
+    case "boolean":
+      return 1;
+    case "set": {
+      let n = 5;
+      for (const e of value as ReadonlySet<SetElement>) {
+        n += typeof e === "string" ? stringSizeBound(e) : 9;
+      }
+      return n;
+    }
+    case "map": {
+      let n = 5;
+      for (const [k, v] of value as ReadonlyMap<string, MapValue>) {
+        n += stringSizeBound(k) +
+          (typeof v === "string" ? stringSizeBound(v) : 9);
+      }
+      return n;
+    }
+  }
+}
+
+/** An upper bound of the encoded size of a raw (already encoded-form) value. */
+export function packedSizeBound(raw: Packable): number {
+  if (typeof raw === "string") return stringSizeBound(raw);
+  if (raw === null || typeof raw === "boolean") return 1;
+  if (typeof raw === "number") return 9;
+  if (raw instanceof Uint8Array) return 5 + raw.length;
+  let n = 5;
+  if (Array.isArray(raw)) {
+    for (const x of raw as readonly Packable[]) n += packedSizeBound(x);
+    return n;
+  }
+  for (const [k, v] of Object.entries(raw)) {
+    n += stringSizeBound(k) + packedSizeBound(v);
+  }
+  return n;
 }

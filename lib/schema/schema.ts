@@ -13,6 +13,7 @@ import {
   type FieldValue,
   isFieldType,
 } from "./field_types.ts";
+import { SchemaReports } from "./schema_reports.ts";
 
 /** The data of an item: field name → value. Absent fields are missing keys. */
 export type ItemData = Record<string, FieldValue>;
@@ -61,6 +62,11 @@ export function schemaIdOf(schema: Pick<Schema, "ns" | "version">): SchemaId {
 
 const NS = /^[a-z0-9_-]{1,64}$/;
 const FIELD_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,63}$/;
+
+/** True when `name` may name a field (`[A-Za-z_][A-Za-z0-9_]*`, at most 64 characters). */
+export function isFieldName(name: string): boolean {
+  return FIELD_NAME.test(name);
+}
 
 /** Parses `"ns/version"`; throws a TypeError for anything else. */
 export function parseSchemaId(id: string): { ns: string; version: number } {
@@ -141,10 +147,50 @@ export function defaultValue(def: FieldDef): FieldValue | undefined {
   return copyFieldValue(def.type, def.default);
 }
 
+/**
+ * Checks what an upgrade function returned against the schema it upgrades to: an object
+ * whose every field is declared there with a value of its type (a lone surrogate, say,
+ * could never be stored). Returns private copies; throws a TypeError naming the field.
+ */
+function checkUpgradeOutput(
+  to: Schema,
+  fromId: SchemaId,
+  out: unknown,
+): ItemData {
+  const id = schemaIdOf(to);
+  if (out === null || typeof out !== "object" || Array.isArray(out)) {
+    throw new TypeError(
+      `The upgrade of "${id}" returned ${
+        out === null ? "null" : Array.isArray(out) ? "an array" : typeof out
+      } for data of "${fromId}": expected an object of fields`,
+    );
+  }
+  const data: ItemData = {};
+  for (const [name, value] of Object.entries(out)) {
+    if (value === undefined) continue;
+    const def = Object.hasOwn(to.fields, name) ? to.fields[name] : undefined;
+    if (!def) {
+      throw new TypeError(
+        `The upgrade of "${id}" returned field "${name}", which "${id}" does not declare`,
+      );
+    }
+    const checked = checkFieldValue(def.type, value);
+    if (!checked.ok) {
+      throw new TypeError(
+        `The upgrade of "${id}" returned an invalid field "${name}": ${checked.problem}`,
+      );
+    }
+    data[name] = checked.value;
+  }
+  return data;
+}
+
 /** Schemas known to a database, by namespace and version. */
 export class SchemaRegistry {
   readonly #byNs = new Map<string, Schema[]>();
   readonly #byId = new Map<string, Schema>();
+  /** Mismatches and failed upgrades found while reading data, each reported once. */
+  readonly reports: SchemaReports = new SchemaReports();
 
   /** Registers a schema version; re-registering the same version replaces it. */
   register(schema: Schema): void {
@@ -162,6 +208,11 @@ export class SchemaRegistry {
   latest(ns: string): Schema | undefined {
     const versions = this.#byNs.get(ns);
     return versions?.[versions.length - 1];
+  }
+
+  /** The registered versions of a namespace, oldest first (empty when none). */
+  versions(ns: string): readonly number[] {
+    return (this.#byNs.get(ns) ?? []).map((s) => s.version);
   }
 
   /** A specific version, by id `"ns/version"`. */
@@ -197,7 +248,8 @@ export class SchemaRegistry {
   /**
    * Upgrades data written under `fromId` to the newest registered version of its
    * namespace, applying each newer version's `upgrade` in turn. Returns the schema the
-   * data now follows.
+   * data now follows. Each upgrade's output is checked against its version (declared
+   * fields, values of their type): a TypeError names what is wrong.
    */
   upgrade(
     fromId: SchemaId,
@@ -219,7 +271,11 @@ export class SchemaRegistry {
           `Cannot upgrade data from "${ns}/${current}" to "${ns}/${s.version}": schema has no upgrade function`,
         );
       }
-      out = s.upgrade({ ...out }, current);
+      out = checkUpgradeOutput(
+        s,
+        `${ns}/${current}`,
+        s.upgrade({ ...out }, current),
+      );
       current = s.version;
     }
     return { schema: this.get(`${ns}/${current}`)!, data: out };

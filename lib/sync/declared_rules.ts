@@ -6,6 +6,8 @@
  * Access levels, for `read` and `write`:
  * - `"session"`: every valid session, anonymous ones included;
  * - `"user"`: sessions bound to a user;
+ * - `"members"`: the owner and the members of the repository (a shared repository: it
+ *   gets an owner when a user claims it; see the server's `/v1/members` routes);
  * - `{ "users": ["alice", "bob"] }`: sessions of these users;
  * - `"root"`: only the server itself.
  *
@@ -44,7 +46,9 @@ function show(v: unknown): string {
 
 /** Parses an access level; throws a TypeError naming `where` and the value. */
 export function parseAccessLevel(v: unknown, where: string): AccessLevel {
-  if (v === "session" || v === "user" || v === "root") return v;
+  if (v === "session" || v === "user" || v === "members" || v === "root") {
+    return v;
+  }
   if (
     v !== null && typeof v === "object" && !Array.isArray(v) &&
     Object.keys(v).length === 1 &&
@@ -63,7 +67,7 @@ export function parseAccessLevel(v: unknown, where: string): AccessLevel {
     return { users: [...users] as string[] };
   }
   throw new TypeError(
-    `${where} must be "session", "user", "root" or { "users": [...] }, got ${
+    `${where} must be "session", "user", "members", "root" or { "users": [...] }, got ${
       show(v)
     }`,
   );
@@ -126,6 +130,7 @@ export function levelAllows(level: AccessLevel, r: AccessRequest): boolean {
   if (level === "root") return false;
   const user = r.session.userId;
   if (level === "user") return user !== undefined;
+  if (level === "members") return r.isMember();
   return user !== undefined && level.users.includes(user);
 }
 

@@ -17,6 +17,7 @@
 
 import { decode, encode, type Packable } from "../encoding/msgpack.ts";
 import { type RepoPath, repoPathOf } from "../path.ts";
+import { MAX_COMMIT_RECORD_BYTES } from "../core/write_limits.ts";
 
 /** Version of the sync envelope. */
 export const SYNC_PROTOCOL_VERSION = 1;
@@ -24,8 +25,8 @@ export const SYNC_PROTOCOL_VERSION = 1;
 export const MAX_SYNC_MESSAGE_BYTES = 8 * 1024 * 1024;
 /** Most commit records in one message. */
 export const MAX_COMMITS_PER_MESSAGE = 4096;
-/** Largest commit record accepted in a message. */
-export const MAX_COMMIT_RECORD_BYTES = 1024 * 1024;
+/** Largest commit record accepted in a message: the largest a local write may produce. */
+export { MAX_COMMIT_RECORD_BYTES };
 /** Most rounds one sync() runs before giving up (a reconciliation needs O(log n)). */
 export const MAX_SYNC_ROUNDS = 64;
 /** Most session records in one message. */

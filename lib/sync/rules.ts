@@ -34,12 +34,24 @@ export interface AccessRequest {
   /** True for an unsigned reader ({@link ANONYMOUS_READER}) of a public repository. */
   readonly anonymous: boolean;
   readonly op: AccessOp;
+  /**
+   * True when the session's user owns or is a member of `repo` (shared repositories,
+   * see {@link MembershipLookup}); false without a user or without a membership source.
+   */
+  readonly isMember: () => boolean;
+}
+
+/** Who belongs to which shared repository (the server's `/sys/members`). */
+export interface MembershipLookup {
+  /** True when `user` owns or is a member of `repo`. */
+  isMember(repo: string, user: string): boolean;
 }
 
 /** Who may do something. */
 export type AccessLevel =
   | "session"
   | "user"
+  | "members"
   | "root"
   | { readonly users: readonly string[] };
 
@@ -124,7 +136,19 @@ export class AccessRules {
   constructor(
     readonly rootSessionId: string,
     readonly appRules: readonly RepoRule[] = [],
+    /** Owners and members of shared repositories (the `"members"` level). */
+    readonly membership?: MembershipLookup,
   ) {}
+
+  /**
+   * True when `repo`'s first matching app rule gives its members access (read or
+   * write): a shared repository, which gets an owner when a user claims it.
+   */
+  isShared(repo: RepoPath): boolean {
+    const first = this.appRules.find((r) => matchesPattern(r.pattern, repo));
+    return first?.declared?.read === "members" ||
+      first?.declared?.write === "members";
+  }
 
   /**
    * True when reads of `repo` may differ per item, so a server must ask {@link allows}
@@ -167,6 +191,11 @@ export class AccessRules {
       isRoot: !anonymous && session.id === this.rootSessionId,
       anonymous,
       op,
+      isMember: () => {
+        const user = session.userId;
+        return !anonymous && user !== undefined &&
+          this.membership?.isMember(repo, user) === true;
+      },
     };
     for (const r of BUILTIN_RULES) {
       if (matchesPattern(r.pattern, repo) && !r.rule(request)) return false;
@@ -183,9 +212,13 @@ export class AccessRules {
    * what they match).
    */
   published(): PublishedRule[] {
-    return this.appRules.map((r) => ({
-      pattern: r.pattern,
-      write: r.declared?.write ?? (r.declared ? "session" : "server"),
-    }));
+    return this.appRules.map((r) => {
+      const write = r.declared ? r.declared.write ?? "session" : "server";
+      // Clients do not know who belongs to a shared repository: the server decides.
+      return {
+        pattern: r.pattern,
+        write: write === "members" ? "server" : write,
+      };
+    });
   }
 }

@@ -26,10 +26,44 @@ import { rulesFromPublished } from "./declared_rules.ts";
 import { SESSIONS_PATH, signSessionRequest } from "./session_request.ts";
 import { parsePath } from "../path.ts";
 
+/** Credentials of a sign-in or sign-up (the `signIn` field of a session request). */
+export type SignInCredentials =
+  | {
+    readonly method: "password";
+    readonly name: string;
+    readonly password: string;
+  }
+  | {
+    readonly method: "passkey";
+    /** From `POST /v1/auth/passkey/options` (purpose "sign-in"). */
+    readonly challengeId: string;
+    /** The authenticator's answer (`startAuthentication`'s result). */
+    readonly response: unknown;
+  }
+  | {
+    readonly method: "sign-up";
+    /** The new user's name (an invite brings its own). */
+    readonly name?: string;
+    /** The token of an invite link (`#invite=…`). */
+    readonly invite?: string;
+    readonly password?: string;
+    readonly passkey?: {
+      readonly challengeId: string;
+      readonly response: unknown;
+    };
+  };
+
 /** Options of {@link ServerSession.create}. */
 export interface ServerSessionOptions {
   /** Bearer token binding the session to a user (`capra user add`). */
   readonly token?: string;
+  /**
+   * Signs in (or up) with these credentials: the session is bound to that user and to
+   * this database's key, which renews it later without them (until it is revoked).
+   */
+  readonly signIn?: SignInCredentials;
+  /** This device's name, shown in the user's device list. */
+  readonly device?: string;
   /** fetch (tests pass a Hono app's `request`). */
   readonly fetch?: FetchLike;
   /** Wall clock. */
@@ -89,6 +123,16 @@ export class ServerSession {
     return this.#encoded;
   }
 
+  /** The fetch its requests go through. */
+  get fetch(): FetchLike {
+    return this.fetchFn;
+  }
+
+  /** The user this session is bound to (undefined: anonymous). */
+  get userId(): string | undefined {
+    return this.#record.userId;
+  }
+
   /** The write rules received commits are checked against. */
   get rules(): AccessRules {
     return this.#rules;
@@ -105,7 +149,10 @@ export class ServerSession {
     const fetchFn = options.fetch ?? ((url, init) => fetch(url, init));
     const base = baseUrl.replace(/\/$/, "");
     const now = options.now ?? Date.now;
-    const issued = await requestSession(db, base, fetchFn, options.token, now);
+    const issued = await requestSession(db, base, fetchFn, options.token, now, {
+      ...(options.signIn ? { signIn: options.signIn } : {}),
+      ...(options.device ? { device: options.device } : {}),
+    });
     const trust = new RootSessionTrust(issued.rootPublicKey, now);
     const record = await checkIssued(db, trust, issued.encoded, now());
     const s = new ServerSession(
@@ -136,6 +183,7 @@ export class ServerSession {
           this.fetchFn,
           this.options.token,
           this.now,
+          this.options.device ? { device: this.options.device } : {},
         );
         const record = await checkIssued(
           this.db,
@@ -210,6 +258,7 @@ async function requestSession(
   fetchFn: FetchLike,
   token: string | undefined,
   now: () => number,
+  extra: Readonly<Record<string, unknown>> = {},
 ): Promise<
   { encoded: Uint8Array; rootPublicKey: Uint8Array; rules?: unknown }
 > {
@@ -217,6 +266,7 @@ async function requestSession(
     { sign: (m) => db.sign(m), publicKey: db.session.publicKey },
     {
       ...(token ? { authorization: `Bearer ${token}` } : {}),
+      extra,
       now: now(),
     },
   );

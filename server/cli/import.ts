@@ -17,9 +17,10 @@ import {
 } from "../../testing.ts";
 import { decodeBase64Url } from "../../lib/encoding/base64url.ts";
 import { repoFileName } from "../../lib/storage/file_storage.ts";
-import { repoPathOf } from "../../lib/path.ts";
+import { type RepoPath, repoPathOf } from "../../lib/path.ts";
 import { ExitCode, parseCommandArgs, Progress, UsageError } from "./common.ts";
 import { readRepoFile } from "./repo_file.ts";
+import { markOfflineWrites } from "../cluster/offline_writes.ts";
 
 /** Usage of `capra import`. */
 export const IMPORT_USAGE = `Usage: capra import DIR REPO FILE
@@ -183,6 +184,8 @@ export async function importCommand(args: string[]): Promise<ExitCode> {
   } finally {
     await db.close();
   }
+  // A stopped cluster member publishes what was imported when it starts again.
+  if (accepted) await markOfflineWrites(dir, [repoPath as RepoPath]);
   for (const r of rejected) console.error(`capra import: refused ${r}`);
   console.log(
     `import ${repoPath}: ${accepted} commits stored, ${duplicates} already present, ${rejected.length} refused, ${parsed.sessions.length} sessions`,

@@ -48,6 +48,10 @@ export interface ServerLimits {
   readonly sessionCollectAfterMs: number;
   /** How often expired session records are collected. */
   readonly sessionSweepIntervalMs: number;
+  /** Sign-in and sign-up attempts per client address per minute. */
+  readonly signInPerAddressPerMinute: number;
+  /** Password sign-in attempts per user name (existing or not) per minute. */
+  readonly signInPerNamePerMinute: number;
 }
 
 /** The defaults (see the README's Security section). */
@@ -71,6 +75,8 @@ export const DEFAULT_LIMITS: ServerLimits = Object.freeze({
   sessionsPerUserPerMinute: 30,
   sessionCollectAfterMs: 60 * 60_000,
   sessionSweepIntervalMs: 10 * 60_000,
+  signInPerAddressPerMinute: 10,
+  signInPerNamePerMinute: 5,
 });
 
 /** The defaults with `overrides` applied; throws a RangeError naming a bad value. */

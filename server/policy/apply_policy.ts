@@ -11,7 +11,11 @@ import { compileRules } from "../../lib/sync/declared_rules.ts";
 import type { RepoRule } from "../../lib/sync/rules.ts";
 import type { ServerLimits } from "../limits/limits.ts";
 import { parsePolicy } from "./parse_policy.ts";
-import { DEFAULT_POLICY_CONFIG, type ServerPolicy } from "./policy.ts";
+import {
+  DEFAULT_POLICY_CONFIG,
+  type ServerPolicy,
+  type UserPolicy,
+} from "./policy.ts";
 
 /**
  * The policy of `capra serve` without `--config`: {@link DEFAULT_POLICY_CONFIG}, with
@@ -46,6 +50,8 @@ export interface PolicyOptions {
   readonly sessionTtlMs: number;
   readonly limits: ServerLimits;
   readonly metricsToken?: string;
+  /** The user system's options (`createServer({ security: { users } })`). */
+  readonly users: UserPolicy;
 }
 
 /**
@@ -62,6 +68,7 @@ export function applyPolicy(db: Database, policy: ServerPolicy): PolicyOptions {
     admins: policy.admins,
     sessionTtlMs: policy.sessionTtlMs,
     limits: policy.limits,
+    users: policy.users,
     ...(policy.metricsToken !== undefined
       ? { metricsToken: policy.metricsToken }
       : {}),

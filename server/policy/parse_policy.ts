@@ -13,7 +13,8 @@ import { isFieldType } from "../../lib/schema/field_types.ts";
 import { parseDeclaredRules } from "../../lib/sync/declared_rules.ts";
 import { DEFAULT_LIMITS, type ServerLimits } from "../limits/limits.ts";
 import { DEFAULT_SESSION_TTL_MS } from "../sessions.ts";
-import type { ServerPolicy } from "./policy.ts";
+import type { ServerPolicy, UserPolicy } from "./policy.ts";
+import { DEFAULT_INVITE_TTL_MS } from "../users/invites.ts";
 
 /** Largest config file read. */
 export const MAX_CONFIG_BYTES = 1024 * 1024;
@@ -151,7 +152,16 @@ function parseOrThrow(json: unknown): ServerPolicy {
   const o = objectAt(json, "the config");
   onlyKeys(
     o,
-    ["$comment", "schemas", "rules", "sessions", "quotas", "limits", "metrics"],
+    [
+      "$comment",
+      "schemas",
+      "rules",
+      "sessions",
+      "quotas",
+      "limits",
+      "metrics",
+      "users",
+    ],
     "the config",
   );
   const schemas = o.schemas === undefined ? [] : o.schemas;
@@ -230,7 +240,9 @@ function parseOrThrow(json: unknown): ServerPolicy {
       "metrics.token must be a string of 16 characters or more",
     );
   }
+  const users = parseUsers(o.users ?? {}, limits);
   return {
+    users,
     schemas: schemas.map((s, i) => parseSchema(s, `schemas[${i}]`)),
     rules: parseDeclaredRules(o.rules ?? [], "rules"),
     anonymousSessions: sessions.anonymous !== false,
@@ -242,6 +254,70 @@ function parseOrThrow(json: unknown): ServerPolicy {
     ...(typeof metrics.token === "string"
       ? { metricsToken: metrics.token }
       : {}),
+  };
+}
+
+/** Parses the `users` entry (sign-up, passkeys, invites, sign-in limits). */
+function parseUsers(v: unknown, limits: Record<string, number>): UserPolicy {
+  const u = objectAt(v, "users");
+  onlyKeys(u, [
+    "signUp",
+    "publicUrl",
+    "rpName",
+    "inviteTtl",
+    "signInPerAddressPerMinute",
+    "signInPerNamePerMinute",
+  ], "users");
+  const signUp = u.signUp ?? "invite";
+  if (signUp !== "open" && signUp !== "invite" && signUp !== "closed") {
+    throw new TypeError(
+      `users.signUp must be "open", "invite" or "closed", got ${show(signUp)}`,
+    );
+  }
+  if (u.publicUrl !== undefined) {
+    let url: URL | undefined;
+    try {
+      url = new URL(String(u.publicUrl));
+    } catch {
+      url = undefined;
+    }
+    if (
+      typeof u.publicUrl !== "string" || !url ||
+      !/^https?:$/.test(url.protocol)
+    ) {
+      throw new TypeError(
+        `users.publicUrl must be an http(s) URL like "https://todo.example.com", got ${
+          show(u.publicUrl)
+        }`,
+      );
+    }
+  }
+  if (
+    u.rpName !== undefined &&
+    (typeof u.rpName !== "string" || u.rpName.length === 0 ||
+      u.rpName.length > 64)
+  ) {
+    throw new TypeError("users.rpName must be a string of 1-64 characters");
+  }
+  if (u.signInPerAddressPerMinute !== undefined) {
+    limits.signInPerAddressPerMinute = positiveInt(
+      u.signInPerAddressPerMinute,
+      "users.signInPerAddressPerMinute",
+    );
+  }
+  if (u.signInPerNamePerMinute !== undefined) {
+    limits.signInPerNamePerMinute = positiveInt(
+      u.signInPerNamePerMinute,
+      "users.signInPerNamePerMinute",
+    );
+  }
+  return {
+    signUp,
+    ...(typeof u.publicUrl === "string" ? { publicUrl: u.publicUrl } : {}),
+    ...(typeof u.rpName === "string" ? { rpName: u.rpName } : {}),
+    inviteTtlMs: u.inviteTtl === undefined
+      ? DEFAULT_INVITE_TTL_MS
+      : parseDurationMs(u.inviteTtl, "users.inviteTtl"),
   };
 }
 

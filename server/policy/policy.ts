@@ -12,6 +12,19 @@
 import type { Schema } from "../../lib/schema/schema.ts";
 import type { DeclaredRule } from "../../lib/sync/declared_rules.ts";
 import type { ServerLimits } from "../limits/limits.ts";
+import type { SignUpPolicy } from "../users/sign_in.ts";
+
+/** The user system's part of a policy (`users` in the config file). */
+export interface UserPolicy {
+  /** Who may create an account: `"open"`, `"invite"` (the default) or `"closed"`. */
+  readonly signUp: SignUpPolicy;
+  /** The URL browsers use (passkeys' RP ID and origin); `--public-url` overrides it. */
+  readonly publicUrl?: string;
+  /** The name authenticators show. */
+  readonly rpName?: string;
+  /** Lifetime of invites. */
+  readonly inviteTtlMs: number;
+}
 
 /** A parsed, validated policy. */
 export interface ServerPolicy {
@@ -29,6 +42,8 @@ export interface ServerPolicy {
   readonly limits: ServerLimits;
   /** Bearer token `GET /metrics` requires on the main listener. */
   readonly metricsToken?: string;
+  /** Sign-up, passkeys, invites. */
+  readonly users: UserPolicy;
 }
 
 /**
@@ -36,7 +51,8 @@ export interface ServerPolicy {
  * demo app's schemas (todo version 1 kept its position as a number, version 2 as an
  * order key; `defaultPolicy()` adds the upgrade between them, which a file cannot
  * hold), its lists (`/todo/*`) readable and writable by every session and readable
- * without one (public JSON views), anonymous sessions on, the default limits.
+ * without one (public JSON views), shared lists (`/list/*`) for their members only,
+ * open sign-up, anonymous sessions on, the default limits.
  * Repositories no rule matches stay open to every session too.
  */
 export const DEFAULT_POLICY_CONFIG = {
@@ -64,6 +80,11 @@ export const DEFAULT_POLICY_CONFIG = {
     read: "session",
     write: "session",
     public: true,
+  }, {
+    pattern: "/list/*",
+    read: "members",
+    write: "members",
   }],
   sessions: { anonymous: true },
+  users: { signUp: "open" },
 } as const;

@@ -29,6 +29,9 @@ import {
 import { HttpError } from "../errors.ts";
 import { tooMany } from "../quotas.ts";
 
+/** Largest session request body when the server has a user system (sign-in answers). */
+export const MAX_SIGN_IN_BODY_BYTES = 16 * 1024;
+
 function needSecured(ctx: ServerContext): SecuredContext {
   if (!ctx.secured) {
     throw new HttpError(503, "no_root_key", "Server has no root key");
@@ -54,7 +57,10 @@ export function mountSessionRoutes(app: Hono, ctx: ServerContext): void {
     let body: Uint8Array;
     try {
       body = await readBody(c.req.raw, {
-        max: ctx.limits.preAuthBodyBytes,
+        // A passkey's attestation does not fit the small cap: sign-ins get a larger one.
+        max: s.users
+          ? Math.max(ctx.limits.preAuthBodyBytes, MAX_SIGN_IN_BODY_BYTES)
+          : ctx.limits.preAuthBodyBytes,
         lease,
         timeoutMs: ctx.limits.bodyTimeoutMs,
       });
@@ -78,13 +84,15 @@ export function mountSessionRoutes(app: Hono, ctx: ServerContext): void {
       }
       throw e;
     }
-    const userId = (await s.authenticate?.(c.req.raw, verified.body)) ??
+    const userId = (await s.signIn(c.req.raw, verified.body, address)) ??
       undefined;
     if (userId === undefined && !s.anonymousSessions) {
       throw new HttpError(
         401,
         "credentials_required",
-        "This server issues sessions to users only: send Authorization: Bearer <token>",
+        s.users
+          ? "This server issues sessions to users only: sign in (signIn in the body) or send Authorization: Bearer <token>"
+          : "This server issues sessions to users only: send Authorization: Bearer <token>",
       );
     }
     if (userId !== undefined) {
@@ -105,6 +113,7 @@ export function mountSessionRoutes(app: Hono, ctx: ServerContext): void {
     );
     ctx.metrics.sessionsCollected += s.sessions.collected - collectedBefore;
     ctx.metrics.sessionsIssued++;
+    await s.users?.issued(record, verified.body);
     return c.json({
       id: record.id,
       record: encodeBase64Url(encoded),
@@ -138,7 +147,7 @@ export function mountSessionRoutes(app: Hono, ctx: ServerContext): void {
     const user = caller.session.userId;
     const allowed = caller.session.id === id ||
       (user !== undefined &&
-        (user === target.userId || s.admins.has(user))) ||
+        (user === target.userId || await s.isAdmin(user))) ||
       s.trust.isRoot(caller.session.id);
     if (!allowed) {
       throw new HttpError(
@@ -151,7 +160,8 @@ export function mountSessionRoutes(app: Hono, ctx: ServerContext): void {
         } may not revoke ${id}`,
       );
     }
-    await s.sessions.revoke(id);
+    if (s.users) await s.users.revokeDevice(id);
+    else await s.sessions.revoke(id);
     return c.json({ id, revoked: true });
   });
 }

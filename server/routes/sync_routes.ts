@@ -64,6 +64,7 @@ export function mountSyncRoutes(
         ctx.nonces,
         ctx.now(),
       );
+      s.users?.devices.seen(session.id);
       const declared = Number(c.req.header("content-length") ?? 0);
       if (declared > 0) ctx.quotas.checkBytes(session.id, declared);
       const body = await readBody(c.req.raw, {
