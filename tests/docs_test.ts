@@ -8,7 +8,7 @@
  *   package), and must exit with code 0 on their own within {@link RUN_TIMEOUT_MS}: a
  *   snippet that leaves a timer, a socket or a worker behind fails.
  * - A program that talks to `http://127.0.0.1:8787` without serving it gets a secured
- *   Capra server on a free port, and the port in its text is replaced; one that serves
+ *   Capra server with the user system (open sign-up, as the demo) on a free port, and the port in its text is replaced; one that serves
  *   (`Deno.serve`) gets a free port in place of 8787.
  * - Browser programs are type-checked with client/deno.browser.json, bundled like an app
  *   and run in Chromium on a page served by a Capra server; they must finish without a
@@ -17,7 +17,8 @@
 
 import assert from "node:assert/strict";
 import { type DocProgram, docPrograms } from "./_doc_blocks.ts";
-import { listen, secureServer } from "./_sync_server.ts";
+import { listen } from "./_sync_server.ts";
+import { userServer } from "./_users.ts";
 import { chromiumMissing, launchChromium, startAppServer } from "./_browser.ts";
 import { bundleModule } from "../scripts/bundle.ts";
 
@@ -99,7 +100,8 @@ async function runInDeno(p: DocProgram): Promise<void> {
       p.source.replaceAll(DOC_PORT, String(freePort())),
     );
   }
-  const server = await secureServer();
+  // Like `deno task start`: open sign-up, shared `/list/*` for their members.
+  const server = await userServer();
   const l = await listen(server);
   try {
     const port = new URL(l.url).port;
