@@ -71,6 +71,8 @@ export interface LocalWriteDeps {
 
 /** Commits built between two clock reads when building in slices. */
 const BUILDS_PER_CHECK = 32;
+/** Signed commits appended between two clock reads when appending in slices. */
+const APPENDS_PER_CHECK = 64;
 /** Writes of one tick up to this many get their commits at its end; more, in slices. */
 const BUILD_AT_ONCE = 64;
 
@@ -343,16 +345,28 @@ export class LocalWrites {
           chunk.map((n) => n.sig ?? signer.sign(commitIdBytes(n.commit.id))),
         );
         writer.recordSession(this.deps.ownSession);
+        const slices = this.deps.slices;
+        let sliceStart = performance.now();
         for (let j = 0; j < chunk.length; j++) {
+          if (
+            slices && j % APPENDS_PER_CHECK === 0 && j > 0 &&
+            performance.now() - sliceStart > slices.sliceMs
+          ) {
+            // Appending a chunk takes tens of ms on a page: in slices too, in order.
+            await slices.pause();
+            sliceStart = performance.now();
+          }
           const n = chunk[j];
           n.sig = sigs[j];
           writer.appendCommit(n);
           index.signed(commitIdBytes(n.commit.id));
-          this.#unstored.shift();
           this.#stored++;
           appended.push(n);
         }
+        // Once per chunk (a shift per commit moves a long queue each time).
+        this.#unstored.splice(0, appended.length);
       } catch (err) {
+        this.#unstored.splice(0, appended.length);
         const e = asError(err);
         this.#storeError = new Error(
           `Cannot store ${this.#unstored.length} local commit(s) (the first of ${
