@@ -57,7 +57,8 @@ export type {
 } from "./lib/core/repository.ts";
 export type { IngestOptions, WriteCheck } from "./lib/core/ingest.ts";
 export type { ResidencyOptions, SweepTimers } from "./lib/core/residency.ts";
-export type { CompactionResult } from "./lib/core/compaction.ts";
+export type { CompactionResult, FollowOptions } from "./lib/core/compaction.ts";
+export type { ReappliedEdits } from "./lib/core/refused_edits.ts";
 export type { ChangeListener, ItemChange } from "./lib/core/item_entry.ts";
 export type { CommitInfo } from "./lib/core/item_history.ts";
 export { Query, type QueryOptions } from "./lib/query/query.ts";

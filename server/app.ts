@@ -51,6 +51,8 @@ export interface ServerSecurity {
   readonly rules?: readonly RepoRule[];
   /** Lifetime of issued sessions. */
   readonly sessionTtlMs?: number;
+  /** History retention of the GC (ms), announced in session responses: clients follow it. */
+  readonly retentionMs?: number;
   /** Issue sessions to requests without user credentials (default true). */
   readonly anonymousSessions?: boolean;
   /** Users who may revoke any session. */
@@ -227,6 +229,7 @@ export function createServer(deps: AppDeps): Server {
       hub,
       anonymousSessions: security.anonymousSessions ?? true,
       admins,
+      ...(security.retentionMs ? { retentionMs: security.retentionMs } : {}),
       ...(users ? { users } : {}),
       signIn: async (request, body, address) =>
         (custom ? await custom(request, body) : null) ??

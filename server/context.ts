@@ -34,6 +34,8 @@ export interface SecuredContext {
   readonly anonymousSessions: boolean;
   /** Users who may revoke any session. */
   readonly admins: ReadonlySet<string>;
+  /** History retention of the GC (ms), announced in session responses. */
+  readonly retentionMs?: number;
   readonly issuesPerAddress: KeyedRateLimiter;
   readonly issuesPerUser: KeyedRateLimiter;
   /** The user system (users, devices, invites, members), when the server has one. */

@@ -234,6 +234,7 @@ async function serve(args: string[]): Promise<void> {
       rules: fromPolicy.rules,
       anonymousSessions: fromPolicy.anonymousSessions,
       admins: fromPolicy.admins,
+      ...(retainMs !== null ? { retentionMs: retainMs } : {}),
     },
   });
   try {

@@ -169,8 +169,11 @@ export class OracleNet {
     return `${this.repo}/${key}`;
   }
 
-  /** The heads the model says `r` has for `key`: its complete, childless commits. */
-  modelHeads(r: Replica, key: string): string[] {
+  /**
+   * The commits `r` holds complete (with every ancestor): what it stores and offers.
+   * The others wait in its memory for a missing parent.
+   */
+  completeHoldings(r: Replica): Set<string> {
     const complete = new Map<string, boolean>();
     const isComplete = (id: string): boolean => {
       const known = complete.get(id);
@@ -180,8 +183,13 @@ export class OracleNet {
       complete.set(id, ok);
       return ok;
     };
-    const mine = [...r.known].filter((id) =>
-      this.model.commits.get(id)!.key === key && isComplete(id)
+    return new Set([...r.known].filter(isComplete));
+  }
+
+  /** The heads the model says `r` has for `key`: its complete, childless commits. */
+  modelHeads(r: Replica, key: string): string[] {
+    const mine = [...this.completeHoldings(r)].filter((id) =>
+      this.model.commits.get(id)!.key === key
     );
     const named = new Set(
       mine.flatMap((id) => this.model.commits.get(id)!.parents),
@@ -206,8 +214,8 @@ export class OracleNet {
       await r.db.repository(this.repo).flush(); // commitIds() lists signed commits
       assert.deepEqual(
         r.db.repository(this.repo).commitIds().sort(),
-        [...r.known].sort(),
-        `${context}: replica ${r.index} holds the commits the model says`,
+        [...this.completeHoldings(r)].sort(),
+        `${context}: replica ${r.index} offers the complete commits the model says (and no waiting one)`,
       );
       for (const key of this.keys) {
         const p = this.problems(r, key);

@@ -34,6 +34,11 @@ export interface SecureServerOptions {
   readonly metricsToken?: string;
   /** The server database's wall clock (tests that replay a seed pass a virtual one). */
   readonly clock?: () => number;
+  /**
+   * The history retention the server announces (and may compact with: the database
+   * accepts retentions down to it).
+   */
+  readonly retentionMs?: number;
   /** The user system (users, sign-in, devices, members). */
   readonly users?: UserSystemOptions;
 }
@@ -55,7 +60,10 @@ export async function secureServer(
 ): Promise<TestServer> {
   const root = options.root ?? (await generateSigningKey()).key;
   const trust = new RootSessionTrust(root.publicKey, options.now);
-  const clock = options.clock ? { clock: options.clock } : {};
+  const clock = {
+    ...(options.clock ? { clock: options.clock } : {}),
+    ...(options.retentionMs ? { minRetentionMs: options.retentionMs } : {}),
+  };
   const db = options.dir
     ? await openDatabase({
       dir: options.dir,
@@ -82,6 +90,7 @@ export async function secureServer(
       ...(options.rules ? { rules: options.rules } : {}),
       ...(options.authenticate ? { authenticate: options.authenticate } : {}),
       ...(options.sessionTtlMs ? { sessionTtlMs: options.sessionTtlMs } : {}),
+      ...(options.retentionMs ? { retentionMs: options.retentionMs } : {}),
       ...(options.anonymousSessions !== undefined
         ? { anonymousSessions: options.anonymousSessions }
         : {}),

@@ -1,19 +1,17 @@
 /**
- * KNOWN BUG, found by the model oracle (issue 10, defect 9), not fixed here (it lives
- * in lib/core/item_graph.ts, which is being reorganized): the value of several heads is
- * a three-way merge over ONE base, the common ancestor of all heads with the greatest
- * (ts, id). When heads share newer commits that this base does not hold (a criss-cross:
- * two replicas each merged the same concurrent heads and edited on; or three heads, two
- * of which share newer history), the shared changes count as every sharing head's own
- * change: a stale inherited value beats a later edit (the edit is lost), inserted text
- * is doubled, a counter's custom merge counts the shared increment twice. Every replica
- * computes the same wrong value, so agreement tests cannot see it. A fix: merge over a
- * virtual base when heads have several lowest common ancestors (merge those first, as
- * git's recursive strategy does), and fold the heads pairwise so each pair is merged
- * over its own base.
+ * Merges of heads that share newer history than one common ancestor (issue 10, defect
+ * 9, found by the model oracle): a criss-cross (two replicas each merged the same
+ * concurrent heads and edited on) and three heads of which two share a newer edit. On
+ * 572690f the value was a three-way merge over ONE base, the common ancestor of all heads
+ * with the greatest (ts, id): shared changes counted as every sharing head's own change,
+ * so a stale inherited value beat a later edit, inserted text doubled and a counter's
+ * custom merge counted a shared increment twice (every replica computed the same wrong
+ * value, so agreement tests could not see it). Now the heads are folded in (ts, id) order,
+ * each step over its lowest common ancestors, several of them merged into a virtual base
+ * (lib/core/head_merge.ts).
  *
  * The histories below are minimal and deterministic; the expected values follow from
- * the rules of DESIGN.md section 3. Remove `ignore` once the merge is fixed.
+ * the rules of DESIGN.md section 3.
  */
 import assert from "node:assert/strict";
 import type { Schema } from "../mod.ts";
@@ -63,8 +61,7 @@ async function replicas(n: number) {
 
 Deno.test({
   name:
-    "BUG single merge base: after a criss-cross merge a later edit is lost, text doubles, a counter counts twice",
-  ignore: true,
+    "after a criss-cross merge a later edit wins, text is not doubled, a counter counts once",
   async fn() {
     const { net, send, edit } = await replicas(2);
     const [a, b] = net.replicas;
@@ -101,8 +98,7 @@ Deno.test({
 
 Deno.test({
   name:
-    "BUG single merge base: of three heads, two share a newer edit; the one that changed it again loses",
-  ignore: true,
+    "of three heads, two share a newer edit: the one that changed it again wins",
   async fn() {
     const { net, send, edit } = await replicas(3);
     const [a, b, d] = net.replicas;

@@ -146,6 +146,7 @@ const totals = {
   runs: 0,
   merges: 0,
   unclean: 0,
+  virtualBases: 0,
   deleteAgainstLive: 0,
   strictText: 0,
 };
@@ -200,6 +201,7 @@ Deno.test(`merge rules against the model (fast-check, ${RUNS} histories, shrinki
         totals.runs++;
         totals.merges += net.model.stats.merges;
         totals.unclean += net.model.stats.unclean;
+        totals.virtualBases += net.model.stats.virtualBases;
         totals.deleteAgainstLive += net.model.stats.deleteAgainstLive;
         totals.strictText += net.model.stats.strictText;
       } finally {
@@ -213,4 +215,7 @@ Deno.test(`merge rules against the model (fast-check, ${RUNS} histories, shrinki
   assert.ok(totals.merges > RUNS, `merges checked: ${totals.merges}`);
   assert.ok(totals.deleteAgainstLive > 0, "delete against live edits");
   assert.ok(totals.strictText > 0, "text merges checked strictly");
+  // Criss-cross merges and heads sharing newer history, checked exactly (not loosely).
+  assert.ok(totals.unclean > 0, "merges whose heads share newer history");
+  assert.ok(totals.virtualBases > 0, "merges over a virtual base");
 });

@@ -14,10 +14,18 @@ import type { ItemEntry } from "./item_entry.ts";
 import type { ItemGraph } from "./item_graph.ts";
 import { commitPayload } from "./log_writer.ts";
 
+/** Most received commits that wait for a missing dependency per repository. */
+export const MAX_WAITING_COMMITS = 10_000;
+
 /** Commit id → item entry, and the set of signed ids peers reconcile against. */
 export class CommitIndex {
   #index: Map<CommitId, ItemEntry> | null = null;
   #idSet: IdSet | null = null;
+  /**
+   * Received commits waiting for a dependency, oldest first: outside the index and the
+   * id set (never offered to peers), tracked only to bound their number.
+   */
+  readonly #waiting = new Map<CommitId, ItemEntry>();
 
   constructor(
     private readonly history: HistoryLoader,
@@ -83,9 +91,33 @@ export class CommitIndex {
     this.#idSet?.add(idBytes);
   }
 
-  /** Forgets a commit the graph rejected. */
-  removed(id: CommitId): void {
-    this.#index?.delete(id);
+  /**
+   * Notes a received commit of entry `e` that waits for a dependency. Returns the
+   * oldest waiting commits beyond {@link MAX_WAITING_COMMITS}, for the caller to drop.
+   */
+  waitingAdded(id: CommitId, e: ItemEntry): [CommitId, ItemEntry][] {
+    this.#waiting.set(id, e);
+    const over: [CommitId, ItemEntry][] = [];
+    for (const entry of this.#waiting) {
+      if (this.#waiting.size - over.length <= MAX_WAITING_COMMITS) break;
+      over.push(entry);
+    }
+    return over;
+  }
+
+  /** Notes that a waiting commit completed, was refused or dropped. */
+  waitingDone(id: CommitId): void {
+    this.#waiting.delete(id);
+  }
+
+  /** The signature of a received commit that waits for a dependency, if any. */
+  waitingSignature(id: CommitId): Uint8Array | null | undefined {
+    return this.#waiting.get(id)?.graph?.waitingNode(id)?.sig;
+  }
+
+  /** Number of received commits waiting for a dependency. */
+  get waitingCount(): number {
+    return this.#waiting.size;
   }
 
   /** The ids offered to peers changed other than by additions: rebuild the set on next use. */

@@ -7,6 +7,7 @@
  * @module
  */
 
+import type { CommitId } from "../commit/commit.ts";
 import { type RepoPath, repoPathOf } from "../path.ts";
 import type { Storage } from "../storage/storage.ts";
 import { compactedLog } from "./compaction_plan.ts";
@@ -14,6 +15,24 @@ import type { OpenRepositories } from "./open_repositories.ts";
 
 /** Default shortest retention window: one day, the default session lifetime. */
 export const DEFAULT_MIN_RETENTION_MS = 24 * 3_600_000;
+
+/**
+ * Shortest retention a sync peer can announce and have followed: below it, its horizon
+ * is followed only down to this far back (a peer cannot make a replica forget its last
+ * second of history).
+ */
+export const MIN_FOLLOWED_RETENTION_MS = 1000;
+
+/** Options of {@link Compactor.followHorizon}. */
+export interface FollowOptions {
+  /**
+   * The retention window the peer announced (ms): its horizon is followed down to it
+   * instead of this replica's own minimum retention.
+   */
+  readonly retentionMs?: number;
+  /** Commits to keep although they are old: those the peer holds. */
+  readonly keep?: ReadonlySet<CommitId>;
+}
 
 /** What a compaction kept and dropped. */
 export interface CompactionResult {
@@ -61,15 +80,18 @@ export class Compactor {
   /**
    * Follows a sync peer's garbage collection: when the peer's horizon (an HLC timestamp)
    * is later than this repository's, compacts to it. The horizon is clamped to the local
-   * minimum retention (a peer cannot make this replica forget recent history); storages
-   * that cannot rewrite logs collect in place. Returns null when nothing was done.
+   * minimum retention, or to the retention the peer announced when it is shorter (a peer
+   * cannot make this replica forget more recent history than it says it keeps itself);
+   * storages that cannot rewrite logs collect in place. Returns null when nothing was
+   * done.
    */
   async followHorizon(
     repo: string,
     peerHorizon: number,
+    options: FollowOptions = {},
   ): Promise<CompactionResult | null> {
     const path = repoPathOf(repo);
-    const cutoff = this.cutoffFor(peerHorizon);
+    const cutoff = this.cutoffFor(peerHorizon, options.retentionMs);
     const r = await this.repos.open(path);
     if (
       !(cutoff > r.horizon) || this.repos.isCompacting(path) ||
@@ -78,7 +100,7 @@ export class Compactor {
     this.#followed.set(path, cutoff);
     if (!this.storage.replaceLog) {
       // The log cannot be rewritten: collect in place (kept, but no longer offered).
-      const plan = compactedLog(r, cutoff);
+      const plan = compactedLog(r, cutoff, options.keep);
       if (!plan.dropped) return null;
       r.collectInPlace(cutoff, plan.droppedIds);
       return {
@@ -88,23 +110,42 @@ export class Compactor {
         bytesAfter: 0,
       };
     }
-    const result = await this.#compactTo(path, cutoff);
+    const result = await this.#compactTo(path, cutoff, options.keep);
     return result.droppedCommits ? result : null;
   }
 
-  /** The cutoff a peer horizon leads to here: never inside the minimum retention. */
-  cutoffFor(peerHorizon: number): number {
-    return Math.min(peerHorizon, (this.now() - this.minRetentionMs) * 1024);
+  /**
+   * The cutoff a peer horizon leads to here: never inside the minimum retention, or
+   * inside the retention the peer announced (at least {@link MIN_FOLLOWED_RETENTION_MS})
+   * when that is shorter.
+   */
+  cutoffFor(peerHorizon: number, peerRetentionMs?: number): number {
+    let retention = this.minRetentionMs;
+    if (
+      typeof peerRetentionMs === "number" && Number.isFinite(peerRetentionMs)
+    ) {
+      retention = Math.min(
+        retention,
+        Math.max(peerRetentionMs, MIN_FOLLOWED_RETENTION_MS),
+      );
+    }
+    return Math.min(peerHorizon, (this.now() - retention) * 1024);
   }
 
   /** True when `path` has not followed a horizon at least as late as `peerHorizon`'s cutoff. */
-  wouldFollow(path: RepoPath, peerHorizon: number): boolean {
-    return (this.#followed.get(path) ?? 0) < this.cutoffFor(peerHorizon);
+  wouldFollow(
+    path: RepoPath,
+    peerHorizon: number,
+    peerRetentionMs?: number,
+  ): boolean {
+    return (this.#followed.get(path) ?? 0) <
+      this.cutoffFor(peerHorizon, peerRetentionMs);
   }
 
   async #compactTo(
     path: RepoPath,
     cutoff: number,
+    keep?: ReadonlySet<CommitId>,
   ): Promise<CompactionResult> {
     const replaceLog = this.storage.replaceLog?.bind(this.storage);
     if (!replaceLog) {
@@ -120,8 +161,8 @@ export class Compactor {
     try {
       const r = await this.repos.openOnce(path);
       // Dry run: when nothing is old enough to drop, leave the file alone.
-      const plan = compactedLog(r, cutoff);
-      if (plan.dropped === 0) {
+      const plan = compactedLog(r, cutoff, keep);
+      if (plan.removed === 0) {
         return {
           repo: path,
           keptCommits: plan.kept,
@@ -130,7 +171,7 @@ export class Compactor {
         };
       }
       await r.close("compacted");
-      const { frames, kept, dropped } = compactedLog(r, cutoff);
+      const { frames, kept, dropped } = compactedLog(r, cutoff, keep);
       await replaceLog(path, frames);
       this.repos.replaced(path, r);
       // Reopen at once: live queries and item listeners move to the new repository.

@@ -1,9 +1,17 @@
 /**
  * Ingress of commits from peers. Every record is checked before anything is stored:
- * well-formed canonical bytes (the id is the hash of exactly these bytes), an item of
- * this repository, a timestamp not too far in the future, a session that may author it
- * (see below), the write rule, and a valid Ed25519 signature over the id. Failures are
- * reported per commit and nothing of a failed commit is stored or forwarded.
+ * well-formed bytes in the canonical encoding (sorted map keys, smallest integer and
+ * string forms: one logical commit has exactly one id, the hash of exactly these bytes),
+ * an item of this repository, a timestamp not too far in the future, a session that may
+ * author it (see below), the write rule, and a valid Ed25519 signature over the id.
+ * Failures are reported per commit and nothing of a failed commit is stored or
+ * forwarded. Copies of one commit in a batch are told apart after verification, so a
+ * copy with a forged signature never displaces the genuine one.
+ *
+ * A verified commit whose parent (or delta base) has not arrived waits in memory, aside
+ * from everything else (see received_commits.ts): it is not stored, not reported
+ * accepted, not offered to peers and not forwarded until it is complete; the peer that
+ * sent it still holds it and offers it again. Only complete commits are `accepted`.
  *
  * Session validity is judged at the commit's own time, not at arrival: a commit is
  * accepted when its session is known (its record verified), not revoked, and the
@@ -20,7 +28,12 @@
  * @module
  */
 
-import { type CommitId, decodeCommitWithId } from "../commit/commit.ts";
+import { canonicalDeviation } from "../encoding/msgpack_canonical.ts";
+import {
+  type Commit,
+  type CommitId,
+  decodeCommitWithId,
+} from "../commit/commit.ts";
 import type { VerifyJob } from "../crypto/verifier.ts";
 import type { ItemPath } from "../path.ts";
 import type { SessionRecord } from "./session.ts";
@@ -46,12 +59,25 @@ export interface RejectedRecord {
 
 /** Outcome of ingesting a batch of records. */
 export interface IngestResult {
-  /** Newly stored commits. */
+  /**
+   * Newly stored commits: complete, verified and authorized (with commits received
+   * earlier that were waiting for these).
+   */
   readonly accepted: CommitId[];
+  /**
+   * Verified commits of the batch that wait for a parent or delta base not received yet:
+   * kept in memory only, not stored, not offered to peers (see received_commits.ts).
+   */
+  readonly waiting: CommitId[];
   /** Commits already present. */
   readonly duplicates: number;
-  /** Commits older than the repository's garbage-collection horizon: ignored. */
+  /**
+   * Commits ignored because they need history this repository garbage-collected: older
+   * than its horizon, or built on a parent it collected (see {@link beginIngest}).
+   */
   readonly obsolete: number;
+  /** The ids of those commits (the sender re-applies them, see refused_edits.ts). */
+  readonly obsoleteIds: CommitId[];
   readonly rejected: RejectedRecord[];
 }
 
@@ -63,8 +89,12 @@ export interface IngestTarget {
   readonly ctx: RepoContext;
   readonly path: RepoPath;
   readonly horizon: number;
+  /** What garbage collection left: the ids of collected commits kept ones name. */
+  readonly gc: { readonly pruned: ReadonlySet<CommitId> };
   /** Commits already held, by id. */
   commitIndex(): ReadonlyMap<CommitId, unknown>;
+  /** The signature of a received commit waiting for a dependency (undefined: none). */
+  waitingSignature(id: CommitId): Uint8Array | null | undefined;
   /** Throws when the repository or its database is closed. */
   checkOpen(): void;
   /** Adds verified commits (see received_commits.ts). */
@@ -87,6 +117,11 @@ export interface IngestOptions {
    * without re-checking sessions, signatures and the clock, as when a log is opened.
    */
   readonly alreadyStored?: boolean;
+  /**
+   * Collected commits the sender vouches for (its own garbage collection dropped them;
+   * its commits still name them as parents): commits naming them are not obsolete.
+   */
+  readonly vouchedPruned?: ReadonlySet<CommitId>;
 }
 
 /** Checks, verifies and adds a batch of records (see {@link beginIngest}). */
@@ -136,8 +171,12 @@ export function beginIngest(
   const index = repo.commitIndex();
   let duplicates = 0;
   let obsolete = 0;
+  const obsoleteIds: CommitId[] = [];
+  const vouched = options.vouchedPruned ?? NOTHING;
   const now = ctx.now();
-  const seen = new Set<CommitId>();
+  const waiting: CommitId[] = [];
+  /** Signatures of the batch's candidates by id: identical copies are checked once. */
+  const copies = new Map<CommitId, Uint8Array[]>();
   const prefix = `${repo.path}/`;
   /** The author session of a commit, or why it may not have written it. */
   const authorOf = (node: CommitNode): SessionRecord | string => {
@@ -193,8 +232,19 @@ export function beginIngest(
         continue;
       }
       const c = node.commit;
-      if (index.has(c.id) || seen.has(c.id)) {
+      if (index.has(c.id)) {
         duplicates++;
+        continue;
+      }
+      const sig = node.sig!;
+      const held = repo.waitingSignature(c.id);
+      if (held && sameBytes(held, sig)) {
+        waiting.push(c.id); // verified before, still waiting
+        continue;
+      }
+      const earlier = copies.get(c.id);
+      if (earlier?.some((s) => sameBytes(s, sig))) {
+        duplicates++; // an identical copy in this batch
         continue;
       }
       // decodeCommit validated the key as `/type/repo/item`: the prefix decides.
@@ -212,9 +262,16 @@ export function beginIngest(
         rejected.push({ index: i, id: c.id, reason: problem });
         continue;
       }
-      if (c.ts < repo.horizon) {
-        // History this repository garbage-collected: ignored, like a duplicate.
+      const notCanonical = canonicalProblem(c);
+      if (notCanonical) {
+        rejected.push({ index: i, id: c.id, reason: notCanonical });
+        continue;
+      }
+      if (needsCollectedHistory(c, index, repo, vouched, stored)) {
+        // Merging it would need history this repository garbage-collected: ignored, and
+        // reported to the sender, who still holds that history and re-applies it.
         obsolete++;
+        obsoleteIds.push(c.id);
         continue;
       }
       try {
@@ -223,7 +280,8 @@ export function beginIngest(
         rejected.push({ index: i, id: c.id, reason: (e as Error).message });
         continue;
       }
-      seen.add(c.id);
+      if (earlier) earlier.push(sig);
+      else copies.set(c.id, [sig]);
       candidates.push({
         node,
         key: c.key.slice(prefix.length),
@@ -285,37 +343,109 @@ export function beginIngest(
       const reasons = await verifying;
       repo.checkOpen();
       const valid: typeof candidates = [];
+      const verified = new Set<CommitId>();
       candidates.forEach((cand, j) => {
+        const id = cand.node.commit.id;
         const reason = reasons[j];
         if (reason) {
-          rejected.push({ index: cand.index, id: cand.node.commit.id, reason });
-        } else valid.push(cand);
+          rejected.push({ index: cand.index, id, reason });
+        } else if (verified.has(id)) {
+          duplicates++; // another copy whose signature verifies too
+        } else {
+          verified.add(id);
+          valid.push(cand);
+        }
       });
       for (const { node } of valid) {
         ctx.clock.observe(node.commit.ts);
         noteReceivedSchema(ctx.registry, node.commit);
       }
-      // Every signature verified: add in slices too (commits waiting for a parent in
-      // a later slice are linked when it arrives).
+      // Every signature verified: add in slices too (a commit waiting for a parent in
+      // a later slice is completed, and reported accepted, when that slice adds it).
       const added: {
         accepted: CommitId[];
+        waiting: CommitId[];
         rejected: AddedCommits["rejected"];
-      } = { accepted: [], rejected: [] };
+      } = { accepted: [], waiting: [], rejected: [] };
       for (let k = 0; k < valid.length; k += ADD_CHUNK) {
         if (k > 0 && slices) {
           await slices.pause();
           repo.checkOpen();
         }
         const part = repo.addRemote(valid.slice(k, k + ADD_CHUNK), !stored);
-        added.accepted.push(...part.accepted);
-        added.rejected.push(...part.rejected);
+        for (const id of part.accepted) added.accepted.push(id);
+        for (const id of part.waiting) added.waiting.push(id);
+        for (const r of part.rejected) added.rejected.push(r);
+      }
+      if (valid.length > ADD_CHUNK && added.waiting.length) {
+        const done = new Set(added.accepted);
+        added.waiting = added.waiting.filter((id) => !done.has(id));
       }
       for (const r of added.rejected) {
-        const cand = candidates.find((c) => c.node.commit.id === r.id);
+        const cand = valid.find((c) => c.node.commit.id === r.id);
         rejected.push({ index: cand?.index ?? -1, id: r.id, reason: r.reason });
       }
       rejected.sort((x, y) => x.index - y.index);
-      return { accepted: added.accepted, duplicates, obsolete, rejected };
+      return {
+        accepted: added.accepted,
+        waiting: [...waiting, ...added.waiting],
+        duplicates,
+        obsolete,
+        obsoleteIds,
+        rejected,
+      };
     },
   };
+}
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+/**
+ * Why a decoded commit's bytes are not its canonical encoding (null when they are): the
+ * writer puts map keys sorted and integers and headers in their smallest form, and a
+ * delta's removed fields sorted (the decoder checked the parents' order already).
+ */
+function canonicalProblem(c: Commit): string | null {
+  const d = canonicalDeviation(c.bytes);
+  let why = d ? `at byte ${d.offset} of ${c.bytes.length}: ${d.reason}` : null;
+  if (!why && c.body.kind === "delta") {
+    const removed = c.body.removed;
+    for (let i = 1; i < removed.length && !why; i++) {
+      if (removed[i - 1] > removed[i]) {
+        why = "its removed fields are not sorted";
+      }
+    }
+  }
+  return why === null
+    ? null
+    : `commit ${c.id} of ${c.key} is not in the canonical encoding (${why}): it would have several ids`;
+}
+
+const NOTHING: ReadonlySet<CommitId> = new Set();
+
+/**
+ * True when merging `c` would need history this repository garbage-collected: it is
+ * older than the horizon (a collected commit coming back stays collected: re-admitting
+ * it would make it a head beside its own kept children), or it names as parent a commit
+ * collected here that the sender does not vouch it collected too (the commit was built on
+ * state older than what this repository kept: its merge base is gone). Commits another tab stored
+ * passed this check there.
+ */
+function needsCollectedHistory(
+  c: Commit,
+  index: ReadonlyMap<CommitId, unknown>,
+  repo: IngestTarget,
+  vouched: ReadonlySet<CommitId>,
+  stored: boolean,
+): boolean {
+  const pruned = repo.gc.pruned;
+  if (c.ts < repo.horizon) return true;
+  if (stored || pruned.size === 0) return false;
+  return c.parents.some((p) =>
+    pruned.has(p) && !vouched.has(p) && !index.has(p)
+  );
 }

@@ -14,8 +14,12 @@ import {
 } from "../commit/commit.ts";
 import { applyDelta } from "../commit/delta.ts";
 import type { SchemaRegistry } from "../schema/schema.ts";
-import { type ItemState, mergeHeadStates } from "../merge/merge.ts";
+import type { ItemState } from "../merge/merge.ts";
+import { HeadMerger } from "./head_merge.ts";
 import { decodeItemState } from "./item_state.ts";
+import { ancestorsOf } from "./merge_base.ts";
+
+export { ancestorsOf } from "./merge_base.ts";
 
 /** One commit in an item's graph. */
 export interface CommitNode {
@@ -42,22 +46,8 @@ class LazyMap<K, V> {
   delete(k: K): void {
     this.#m?.delete(k);
   }
-}
-
-/** A Set allocated on first write. */
-class LazySet<K> {
-  #s: Set<K> | null = null;
-  get size(): number {
-    return this.#s?.size ?? 0;
-  }
-  has(k: K): boolean {
-    return this.#s?.has(k) ?? false;
-  }
-  add(k: K): void {
-    (this.#s ??= new Set()).add(k);
-  }
-  delete(k: K): void {
-    this.#s?.delete(k);
+  values(): Iterable<V> {
+    return this.#m?.values() ?? [];
   }
 }
 
@@ -67,14 +57,6 @@ export interface RejectedCommit {
   readonly reason: string;
 }
 
-/**
- * The direct ancestry links of a commit: its parents and, for a delta, its base snapshot
- * (always an ancestor; after garbage collection it may be the only kept link).
- */
-export function ancestorsOf(c: Commit): readonly CommitId[] {
-  return c.body.kind === "delta" ? [...c.parents, c.body.base] : c.parents;
-}
-
 /** The id of the full snapshot a commit's body is relative to (itself when full). */
 export function fullBaseOf(c: Commit): CommitId {
   return c.body.kind === "full" ? c.id : c.body.base;
@@ -82,30 +64,66 @@ export function fullBaseOf(c: Commit): CommitId {
 
 const NO_PRUNED: ReadonlySet<CommitId> = new Set();
 
-/** Per-item commit graph. */
+/** What adding a commit to a graph did. */
+export interface AddedToGraph {
+  /** Commits that became complete: the one added and any that were waiting for it. */
+  readonly completed: CommitNode[];
+  /** Commits refused: a timestamp not after a parent's, or depending on such a commit. */
+  readonly rejected: RejectedCommit[];
+}
+
+/**
+ * Per-item commit graph. `nodes` and `heads` hold complete commits only (every parent
+ * and delta base present, or collected by garbage collection); a commit whose dependency
+ * has not arrived waits aside, outside `nodes`, until it completes or is dropped.
+ */
 export class ItemGraph {
+  /** The complete commits by id. */
   readonly nodes: Map<CommitId, CommitNode> = new Map();
   /** Complete commits that no other complete commit names as parent, in (ts, id) order. */
   heads: CommitNode[] = [];
-  /** Commits waiting for a missing dependency, by that dependency. */
+  /** Commits waiting for a missing dependency, by id. */
+  readonly #pending = new LazyMap<CommitId, CommitNode>();
+  #pendingCount = 0;
+  /** Waiting commits by the dependency they wait for. */
   readonly #waiting = new LazyMap<CommitId, CommitNode[]>();
-  readonly #incomplete = new LazySet<CommitId>();
   readonly #deltasOnBase = new LazyMap<CommitId, number>();
+  readonly #merger: HeadMerger<CommitNode>;
 
   constructor(
     private readonly registry: SchemaRegistry,
     /** Parents removed by garbage collection: treated as present. */
     private readonly pruned: ReadonlySet<CommitId> = NO_PRUNED,
-  ) {}
+  ) {
+    this.#merger = new HeadMerger({
+      lookup: (id) => this.nodes.get(id),
+      stateOf: (n) => this.stateOf(n),
+    });
+  }
 
   /** True when the graph holds the commit (complete or waiting). */
   has(id: CommitId): boolean {
-    return this.nodes.has(id);
+    return this.nodes.has(id) || this.#pending.get(id) !== undefined;
+  }
+
+  /** True when the commit waits for a missing dependency. */
+  isWaiting(id: CommitId): boolean {
+    return this.#pending.get(id) !== undefined;
+  }
+
+  /** A commit waiting for a missing dependency, by id. */
+  waitingNode(id: CommitId): CommitNode | undefined {
+    return this.#pending.get(id);
   }
 
   /** Number of commits waiting for missing dependencies. */
   get waitingCount(): number {
-    return this.#incomplete.size;
+    return this.#pendingCount;
+  }
+
+  /** The commits waiting for missing dependencies. */
+  waitingNodes(): CommitNode[] {
+    return [...this.#pending.values()];
   }
 
   /** How many deltas use `base` as their full snapshot. */
@@ -128,48 +146,46 @@ export class ItemGraph {
       }
     }
     const named = new Set<CommitId>();
-    const complete: CommitNode[] = [];
     for (const n of this.nodes.values()) {
-      if (this.#incomplete.has(n.commit.id)) continue;
-      complete.push(n);
       for (const a of ancestorsOf(n.commit)) named.add(a);
     }
-    this.heads = complete.filter((n) => !named.has(n.commit.id)).sort((a, b) =>
-      compareCommitOrder(a.commit, b.commit)
-    );
+    this.heads = [...this.nodes.values()].filter((n) => !named.has(n.commit.id))
+      .sort((a, b) => compareCommitOrder(a.commit, b.commit));
+    this.#merger.clear();
   }
 
   /**
    * Adds a commit. Returns the commits that became complete (this one and any that were
-   * waiting for it; none when it waits or was already present) and those refused because
-   * their timestamp is not after their parents'.
+   * waiting for it; none when it waits or was already held) and those refused because
+   * their timestamp is not after their parents' (or they depend on one that was).
    */
-  add(
-    node: CommitNode,
-  ): { completed: CommitNode[]; rejected: RejectedCommit[] } {
+  add(node: CommitNode): AddedToGraph {
     const id = node.commit.id;
     const done: CommitNode[] = [];
     const rejected: RejectedCommit[] = [];
-    if (this.nodes.has(id)) return { completed: done, rejected };
-    this.nodes.set(id, node);
-    this.#incomplete.add(id);
+    if (this.has(id)) return { completed: done, rejected };
+    // A collected parent arriving changes the ancestry memoized merges walked.
+    if (this.pruned.has(id)) this.#merger.clear();
     const queue = [node];
     while (queue.length) {
       const n = queue.pop()!;
-      const missing = this.#missingDependency(n.commit);
+      const c = n.commit;
+      const missing = this.#missingDependency(c);
       if (missing) {
+        if (this.#pending.get(c.id) === undefined) {
+          this.#pending.set(c.id, n);
+          this.#pendingCount++;
+        }
         const list = this.#waiting.get(missing) ?? [];
         list.push(n);
         this.#waiting.set(missing, list);
         continue;
       }
-      const c = n.commit;
+      this.#unpend(c.id);
       const early = c.parents.find((p) =>
         (this.nodes.get(p)?.commit.ts ?? -1) >= c.ts
       );
       if (early) {
-        this.nodes.delete(c.id);
-        this.#incomplete.delete(c.id);
         this.#dropWaiters(c.id, rejected);
         rejected.push({
           node: n,
@@ -178,7 +194,7 @@ export class ItemGraph {
         });
         continue;
       }
-      this.#incomplete.delete(c.id);
+      this.nodes.set(c.id, n);
       this.#link(n);
       done.push(n);
       const waiters = this.#waiting.get(c.id);
@@ -190,13 +206,37 @@ export class ItemGraph {
     return { completed: done, rejected };
   }
 
+  /**
+   * Drops a waiting commit and every commit waiting for it (memory bounds: they were
+   * never complete, so nothing else refers to them). Returns the ids dropped.
+   */
+  dropWaiting(id: CommitId): CommitId[] {
+    const n = this.#pending.get(id);
+    if (!n) return [];
+    const missing = this.#missingDependency(n.commit);
+    if (missing) {
+      const list = this.#waiting.get(missing)?.filter((w) => w !== n) ?? [];
+      if (list.length) this.#waiting.set(missing, list);
+      else this.#waiting.delete(missing);
+    }
+    this.#unpend(id);
+    const rejected: RejectedCommit[] = [];
+    this.#dropWaiters(id, rejected);
+    return [id, ...rejected.map((r) => r.node.commit.id)];
+  }
+
+  #unpend(id: CommitId): void {
+    if (this.#pending.get(id) === undefined) return;
+    this.#pending.delete(id);
+    this.#pendingCount--;
+  }
+
   #dropWaiters(id: CommitId, rejected: RejectedCommit[]): void {
     const waiters = this.#waiting.get(id);
     if (!waiters) return;
     this.#waiting.delete(id);
     for (const w of waiters) {
-      this.nodes.delete(w.commit.id);
-      this.#incomplete.delete(w.commit.id);
+      this.#unpend(w.commit.id);
       rejected.push({ node: w, reason: `it depends on rejected commit ${id}` });
       this.#dropWaiters(w.commit.id, rejected);
     }
@@ -204,12 +244,11 @@ export class ItemGraph {
 
   #missingDependency(c: Commit): CommitId | undefined {
     for (const p of c.parents) {
-      if (this.pruned.has(p) && !this.nodes.has(p)) continue;
-      if (!this.nodes.has(p) || this.#incomplete.has(p)) return p;
+      if (!this.nodes.has(p) && !this.pruned.has(p)) return p;
     }
     if (c.body.kind === "delta") {
       const b = c.body.base;
-      if (!this.nodes.has(b) || this.#incomplete.has(b)) return b;
+      if (!this.nodes.has(b)) return b;
     }
     return undefined;
   }
@@ -256,40 +295,16 @@ export class ItemGraph {
     );
   }
 
-  /** The common ancestor of the heads with the greatest (ts, id), if any. */
-  mergeBase(heads: readonly CommitNode[]): CommitNode | undefined {
-    let common: Set<CommitId> | undefined;
-    for (const h of heads) {
-      const seen = new Set<CommitId>();
-      const stack = [h.commit.id];
-      while (stack.length) {
-        const id = stack.pop()!;
-        if (seen.has(id)) continue;
-        seen.add(id);
-        const node = this.nodes.get(id);
-        if (node) stack.push(...ancestorsOf(node.commit));
-      }
-      if (common) {
-        for (const id of common) if (!seen.has(id)) common.delete(id);
-      } else common = seen;
-    }
-    let best: CommitNode | undefined;
-    for (const id of common ?? []) {
-      const n = this.nodes.get(id);
-      if (n && (!best || compareCommitOrder(n.commit, best.commit) > 0)) {
-        best = n;
-      }
-    }
-    return best;
+  /**
+   * The value of a set of complete commits none of which descends from another (the
+   * item's heads, say): the state of one, the merge of several (head_merge.ts).
+   */
+  valueOf(heads: readonly CommitNode[]): ItemState | undefined {
+    return this.#merger.valueOf(heads);
   }
 
   /** The item's value: the state of its single head, or the merge of its heads. */
   value(): ItemState | undefined {
-    const heads = this.heads;
-    if (heads.length === 0) return undefined;
-    if (heads.length === 1) return this.stateOf(heads[0]);
-    const states = heads.map((h) => this.stateOf(h));
-    const base = this.mergeBase(heads);
-    return mergeHeadStates(states, base ? this.stateOf(base) : undefined);
+    return this.#merger.valueOf(this.heads);
   }
 }

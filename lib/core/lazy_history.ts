@@ -88,6 +88,7 @@ export class HistoryLoader {
       if (node) g.add(node);
     }
     for (const n of partial.nodes.values()) g.add(n);
+    for (const n of partial.waitingNodes()) g.add(n);
     e.graph = g;
     this.onFullyLoaded(e, g);
     return g;

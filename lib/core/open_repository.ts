@@ -53,6 +53,11 @@ import {
   type ReceivedCommit,
 } from "./received_commits.ts";
 import { encodeCheckpointRecord, RecordKind } from "./records.ts";
+import {
+  type PeerHoldings,
+  reapplyRefusedEdits,
+  type RefusedEditsResult,
+} from "./refused_edits.ts";
 import type { CloseReason, Repository, RepositoryStats } from "./repository.ts";
 
 /** An open repository of items. */
@@ -273,7 +278,8 @@ export class OpenRepository implements Repository {
         entryFor: (key) => this.items.ensureEntry(key),
         sessionFor: (id) =>
           this.ctx.trust.lookup(id, this.ctx.now()) ??
-            this.ctx.knownSessions.get(id),
+            this.ctx.knownSessions.get(id) ??
+            (id === this.ctx.ownSession.id ? this.ctx.ownSession : undefined),
       },
       commits,
       persist,
@@ -285,6 +291,11 @@ export class OpenRepository implements Repository {
   /** Index of every commit id (built on first use; sync and ingest need it). */
   commitIndex(): Map<CommitId, ItemEntry> {
     return this.#index.map();
+  }
+
+  /** The signature of a received commit waiting for a dependency (undefined: none). */
+  waitingSignature(id: CommitId): Uint8Array | null | undefined {
+    return this.#index.waitingSignature(id);
   }
 
   /** A commit of this repository by id (decoded on demand). */
@@ -319,6 +330,14 @@ export class OpenRepository implements Repository {
   admitPruned(ids: Iterable<CommitId>): number {
     this.checkOpen();
     return this.gc.admitPruned(ids, this.#index.map());
+  }
+
+  /**
+   * Re-applies the local edits a sync peer refused because it collected the history
+   * they build on, and collects what the peer collected (see refused_edits.ts).
+   */
+  reapplyRefused(peer: PeerHoldings): Promise<RefusedEditsResult> {
+    return reapplyRefusedEdits(this, peer);
   }
 
   /**
@@ -376,6 +395,14 @@ export class OpenRepository implements Repository {
       old.items.entries(),
       (key) => this.items.entry(key) ?? this.items.ensureEntry(key),
     );
+    // Received commits waiting for a dependency lived in memory only: they wait here.
+    const waiting: ReceivedCommit[] = [];
+    for (const e of old.items.entries()) {
+      for (const node of e.graph?.waitingNodes() ?? []) {
+        waiting.push({ node, key: e.key });
+      }
+    }
+    if (waiting.length) this.addRemote(waiting);
   }
 
   // --- memory, durability, closing --------------------------------------------------

@@ -25,7 +25,11 @@ import { OpenRepositories } from "../core/open_repositories.ts";
 import type { OpenRepository } from "../core/open_repository.ts";
 import type { CommitsListener, Repository } from "../core/repository.ts";
 import type { ResidencyOptions } from "../core/residency.ts";
-import { type CompactionResult, Compactor } from "../core/compaction.ts";
+import {
+  type CompactionResult,
+  Compactor,
+  type FollowOptions,
+} from "../core/compaction.ts";
 import { loadOrCreateReplicaKey } from "../core/replica_key.ts";
 import {
   type SessionRecord,
@@ -371,16 +375,19 @@ export class Database {
   /**
    * Follows a sync peer's garbage collection: when the peer's horizon (an HLC timestamp)
    * is later than this repository's, compacts to it, so both hold the same history and
-   * reconcile in one round again. The horizon is clamped to the local minimum retention
-   * (a peer cannot make this replica forget recent history); storages that cannot
-   * rewrite logs keep their history. Returns null when nothing was done.
+   * reconcile in one round again. The horizon is clamped to the local minimum retention,
+   * or to the retention the peer announced (`options.retentionMs`) when that is shorter
+   * (a peer cannot make this replica forget more recent history than it keeps itself);
+   * `options.keep` names commits to keep anyway (those the peer holds). Storages that
+   * cannot rewrite logs collect in place. Returns null when nothing was done.
    */
   async followHorizon(
     repo: string,
     peerHorizon: number,
+    options?: FollowOptions,
   ): Promise<CompactionResult | null> {
     this.#ctx.checkOpen();
-    return await this.#compactor.followHorizon(repo, peerHorizon);
+    return await this.#compactor.followHorizon(repo, peerHorizon, options);
   }
 
   // --- sync -------------------------------------------------------------------------------
@@ -398,7 +405,10 @@ export class Database {
   /**
    * Reconciles one repository with a peer through `transport` (HTTP rounds, an in-memory
    * pair, …) and returns when both hold the same commits. When the peer collected
-   * history this replica still holds, this replica follows its horizon.
+   * history this replica still holds, this replica follows its horizon; local edits the
+   * peer cannot take because they build on history it collected are re-applied on its
+   * current state as new commits (`SyncStats.reapplied` says which, and what they
+   * overwrote).
    */
   async syncWith(
     repo: string,
@@ -410,9 +420,10 @@ export class Database {
     return await syncFollowingHorizon(
       {
         open: (path) => this.#open(path),
-        wouldFollow: (path, h) =>
-          this.#compactor.wouldFollow(path as RepoPath, h),
-        followHorizon: (path, h) => this.followHorizon(path, h),
+        wouldFollow: (path, h, retentionMs) =>
+          this.#compactor.wouldFollow(path as RepoPath, h, retentionMs),
+        followHorizon: (path, h, options) =>
+          this.followHorizon(path, h, options),
       },
       r,
       transport,

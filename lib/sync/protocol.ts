@@ -5,12 +5,16 @@
  *
  * A message is the canonical MessagePack map
  * `{ v: 1, repo, rc?: bytes, commits?: bytes[], sessions?: bytes[], more?: true,
- * horizon?: int, pruned?: bytes[], error?: { code, message } }` where `rc` is an encoded
+ * horizon?: int, pruned?: bytes[], error?: { code, message, obsolete?: bytes[] } }` where
+ * `rc` is an encoded
  * reconciliation message (see reconcile.ts), `commits` are commit records in their
  * stored, delta-compressed form, `sessions` the encoded session records of their authors
  * (so the receiver can verify), `horizon` the sender's garbage-collection horizon (an
  * HLC timestamp: older history was collected) and `pruned` the 32-byte ids of collected
- * commits that the commits sent still name as parents.
+ * commits that the commits sent still name as parents. An error's `obsolete` lists the
+ * ids of received commits ignored because they need history the sender collected (the
+ * receiver re-applies them on the current state, see lib/core/refused_edits.ts); readers
+ * that predate it ignore it, as they ignore every unknown key of `error`.
  *
  * @module
  */
@@ -40,6 +44,11 @@ export const MAX_SESSION_RECORD_BYTES = 512;
 export interface SyncError {
   readonly code: string;
   readonly message: string;
+  /**
+   * Ids (32 bytes) of the commits of the peer's message that were ignored because they
+   * build on history this side garbage-collected (`obsolete_commits`).
+   */
+  readonly obsolete?: readonly Uint8Array[];
 }
 
 /** One sync message. */
@@ -72,7 +81,13 @@ export function encodeSyncMessage(m: SyncMessage): Uint8Array {
   if (m.more) out.more = true;
   if (m.horizon) out.horizon = m.horizon;
   if (m.pruned?.length) out.pruned = [...m.pruned];
-  if (m.error) out.error = { code: m.error.code, message: m.error.message };
+  if (m.error) {
+    out.error = {
+      code: m.error.code,
+      message: m.error.message,
+      ...(m.error.obsolete?.length ? { obsolete: [...m.error.obsolete] } : {}),
+    };
+  }
   return encode(out);
 }
 
@@ -193,7 +208,26 @@ export function decodeSyncMessage(bytes: Uint8Array): SyncMessage {
       e === null || typeof e !== "object" || typeof e.code !== "string" ||
       typeof e.message !== "string"
     ) bad("error must be { code, message }");
-    error = { code: e.code, message: e.message };
+    let obsolete: Uint8Array[] | undefined;
+    if (e.obsolete !== undefined) {
+      if (!Array.isArray(e.obsolete)) bad("error.obsolete must be an array");
+      if (e.obsolete.length > MAX_COMMITS_PER_MESSAGE) {
+        throw new RangeError(
+          `${e.obsolete.length} obsolete ids exceed the limit of ${MAX_COMMITS_PER_MESSAGE} per message`,
+        );
+      }
+      for (const id of e.obsolete) {
+        if (!(id instanceof Uint8Array) || id.length !== 32) {
+          bad("every obsolete id must be 32 bytes");
+        }
+      }
+      obsolete = e.obsolete as Uint8Array[];
+    }
+    error = {
+      code: e.code,
+      message: e.message,
+      ...(obsolete ? { obsolete } : {}),
+    };
   }
   return {
     repo,

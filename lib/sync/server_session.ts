@@ -4,7 +4,9 @@
  * session_request.ts), signs requests with it, sends it (and the records of other authors
  * it relays) along with commits, and trusts only sessions whose records verify against
  * the server's root key. Received commits are checked against the built-in write rules
- * and the rules the server published with the session (every ingress checks).
+ * and the rules the server published with the session (every ingress checks). The
+ * session response also announces the server's history retention (`retentionMs`,
+ * optional): sync follows the server's garbage-collection horizon down to it.
  *
  * @module
  */
@@ -77,6 +79,7 @@ export class ServerSession {
   #record: SessionRecord;
   #encoded: Uint8Array;
   #renewing: Promise<void> | undefined;
+  #retentionMs: number | undefined;
   /** The built-in write rules and those the server published. */
   #rules: AccessRules;
 
@@ -85,6 +88,7 @@ export class ServerSession {
     readonly baseUrl: string,
     record: SessionRecord,
     encoded: Uint8Array,
+    retentionMs: number | undefined,
     readonly trust: RootSessionTrust,
     private readonly fetchFn: FetchLike,
     private readonly now: () => number,
@@ -93,8 +97,13 @@ export class ServerSession {
   ) {
     this.#record = record;
     this.#encoded = encoded;
+    this.#retentionMs = retentionMs;
     this.#rules = rules;
+    const retention = () => this.#retentionMs;
     this.hooks = {
+      get peerRetentionMs() {
+        return retention();
+      },
       mayWrite: (key, session) => {
         const p = parsePath(key);
         return this.#rules.allows(p.repoPath, p.item, session, "write");
@@ -116,6 +125,15 @@ export class ServerSession {
   /** Our session record (replaced by {@link ServerSession.renew}). */
   get record(): SessionRecord {
     return this.#record;
+  }
+
+  /**
+   * The history retention (ms) the server announced: it garbage-collects commits older
+   * than that, and this replica follows its horizon down to it. Undefined when the
+   * server does not say (it does not collect, or predates the announcement).
+   */
+  get retentionMs(): number | undefined {
+    return this.#retentionMs;
   }
 
   /** Our encoded session record, sent with requests and commits. */
@@ -160,6 +178,7 @@ export class ServerSession {
       base,
       record,
       issued.encoded,
+      issued.retentionMs,
       trust,
       fetchFn,
       now,
@@ -193,6 +212,7 @@ export class ServerSession {
         );
         this.#record = record;
         this.#encoded = issued.encoded;
+        this.#retentionMs = issued.retentionMs;
         this.#rules = rulesOf(this.trust, issued.rules);
         await this.admit([]);
       } finally {
@@ -260,7 +280,12 @@ async function requestSession(
   now: () => number,
   extra: Readonly<Record<string, unknown>> = {},
 ): Promise<
-  { encoded: Uint8Array; rootPublicKey: Uint8Array; rules?: unknown }
+  {
+    encoded: Uint8Array;
+    rootPublicKey: Uint8Array;
+    rules?: unknown;
+    retentionMs?: number;
+  }
 > {
   const { body, headers } = await signSessionRequest(
     { sign: (m) => db.sign(m), publicKey: db.session.publicKey },
@@ -286,10 +311,14 @@ async function requestSession(
       typeof j?.code === "string" ? j.code : undefined,
     );
   }
+  const retentionMs = j?.retentionMs;
   return {
     encoded: decodeBase64Url(String(j?.record)),
     rootPublicKey: decodeBase64Url(String(j?.rootPublicKey)),
     ...(j?.rules !== undefined ? { rules: j.rules } : {}),
+    ...(Number.isSafeInteger(retentionMs) && retentionMs > 0
+      ? { retentionMs }
+      : {}),
   };
 }
 

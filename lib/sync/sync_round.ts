@@ -19,7 +19,12 @@ import {
   type RejectedRecord,
   type WriteCheck,
 } from "../core/ingest.ts";
-import { type CommitId, commitIdFromBytes } from "../commit/commit.ts";
+import {
+  type CommitId,
+  commitIdBytes,
+  commitIdFromBytes,
+} from "../commit/commit.ts";
+import type { PeerHoldings, ReappliedEdits } from "../core/refused_edits.ts";
 import { prunedParents, vouchedPruned } from "./pruned_ids.ts";
 import type { IdSet } from "../idset/id_set.ts";
 import {
@@ -73,12 +78,11 @@ export interface SyncHooks {
    */
   syncSet?(repo: Repository): IdSet;
   /**
-   * Called when the peer's history horizon is later than this repository's, before any
-   * commit is offered: returning true ends the sync at once (the caller collects its
-   * own history to that horizon and syncs again, instead of offering the peer commits
-   * it would ignore).
+   * The history retention (ms) the peer announced (a server does in its session
+   * response): its horizon is followed down to it, below this replica's own minimum
+   * retention when it is shorter.
    */
-  stopAtHorizon?(peerHorizon: number): boolean;
+  readonly peerRetentionMs?: number;
 }
 
 /** What one sync() did. */
@@ -89,14 +93,34 @@ export interface SyncStats {
   commitsSent: number;
   commitsReceived: number;
   rejected: RejectedRecord[];
-  /** Commits sent that the peer ignored: older than its history horizon. */
+  /**
+   * Local commits the peer could not take because it garbage-collected the history they
+   * build on (older than its horizon, or built on a commit it collected). A database's
+   * `syncWith` re-applies them on the peer's current state: see `reapplied`.
+   */
   obsolete: number;
   /** Non-fatal errors the peer reported (refused or obsolete commits). */
   errors: SyncErrorInfo[];
   /** The peer's garbage-collection horizon (HLC timestamp; 0: it collected nothing). */
   peerHorizon: number;
-  /** True when `stopAtHorizon` ended the sync early. */
-  stoppedAtHorizon?: boolean;
+  /** Refused local edits re-applied as new commits, per item (see `obsolete`). */
+  reapplied: ReappliedEdits[];
+}
+
+/**
+ * What sync passes learn about the peer's holdings (filled by {@link syncRepository}):
+ * what it lacks of this replica's commits, which of those were held back (older than
+ * its horizon: it would ignore them) and which it reported ignoring.
+ */
+export interface PeerKnowledge extends PeerHoldings {
+  readonly lacking: Set<CommitId>;
+  readonly heldBack: Set<CommitId>;
+  readonly refused: Set<CommitId>;
+}
+
+/** Empty {@link PeerKnowledge}. */
+export function peerKnowledge(): PeerKnowledge {
+  return { lacking: new Set(), heldBack: new Set(), refused: new Set() };
 }
 
 /** Answers a transport already decoded (to validate them), by their bytes. */
@@ -143,16 +167,27 @@ function recordsFor(
   repo: OpenRepository,
   ids: readonly Uint8Array[],
   hooks: SyncHooks,
+  /** Commits older than this are not sent (the peer's horizon), but noted here. */
+  holdBack?: { readonly before: number; readonly into: PeerKnowledge },
 ) {
   const out: Uint8Array[] = [];
   const sent: CommitId[] = [];
   let more = false;
   for (const raw of ids) {
+    const id = commitIdFromBytes(raw);
+    if (holdBack) {
+      holdBack.into.lacking.add(id);
+      const ts = repo.commitOf(id)?.ts;
+      if (ts !== undefined && ts < holdBack.before) {
+        holdBack.into.heldBack.add(id);
+        continue;
+      }
+    }
     if (out.length >= MAX_COMMITS_PER_MESSAGE) {
       more = true;
+      if (holdBack) continue; // noting what the peer lacks
       break;
     }
-    const id = commitIdFromBytes(raw);
     const rec = repo.commitRecord(id);
     if (rec) {
       out.push(rec);
@@ -196,7 +231,9 @@ async function beginIngestWith(
   const pruned = await vouchedPruned(repo, message, hooks.mayWrite);
   if (pruned.length) repo.admitPruned(pruned);
   repo.checkOpen();
-  return beginIngest(repo, message.commits!, hooks.mayWrite);
+  return beginIngest(repo, message.commits!, hooks.mayWrite, {
+    vouchedPruned: new Set(pruned),
+  });
 }
 
 /**
@@ -214,14 +251,28 @@ export async function answerSync(
   let rejected: RejectedRecord[] = [];
   let accepted: CommitId[] = [];
   let obsolete = 0;
+  let obsoleteIds: CommitId[] = [];
   if (message.commits?.length) {
-    ({ accepted, rejected, obsolete } = await ingestWith(repo, message, hooks));
+    ({ accepted, rejected, obsolete, obsoleteIds } = await ingestWith(
+      repo,
+      message,
+      hooks,
+    ));
   }
+  // The sender re-applies these (it still holds the history they build on).
+  const ignored = obsoleteIds.length
+    ? {
+      obsolete: obsoleteIds.slice(0, MAX_COMMITS_PER_MESSAGE).map(
+        commitIdBytes,
+      ),
+    }
+    : {};
   const error = rejected.length
     ? {
       error: {
         code: "rejected_commits",
         message: `${rejected.length} commit(s) refused: ${rejected[0].reason}`,
+        ...ignored,
       },
     }
     : obsolete
@@ -229,9 +280,10 @@ export async function answerSync(
       error: {
         code: "obsolete_commits",
         message:
-          `${obsolete} commit(s) older than the history horizon of ${repo.path} (${
+          `${obsolete} commit(s) need history of ${repo.path} that was garbage-collected (older than its horizon, ${
             new Date(Math.floor(repo.horizon / 1024)).toISOString()
-          }) were ignored: that history was garbage-collected, so these edits cannot be merged`,
+          }, or built on a collected commit) and were ignored: the sender re-applies them on the current state`,
+        ...ignored,
       },
     }
     : {};
@@ -263,11 +315,16 @@ export async function answerSync(
   };
 }
 
-/** Runs rounds with a peer until both sides hold the same commits of `repo`. */
+/**
+ * Runs rounds with a peer until both sides hold the same commits of `repo`, except those
+ * older than the peer's horizon (it would ignore them: they are held back, and noted in
+ * `knowledge` with what else the rounds learned of the peer's holdings).
+ */
 export async function syncRepository(
   publicRepo: Repository,
   transport: SyncTransport,
   hooks: SyncHooks = {},
+  knowledge: PeerKnowledge = peerKnowledge(),
 ): Promise<SyncStats> {
   const repo = openRepositoryOf(publicRepo);
   const stats: SyncStats = {
@@ -280,11 +337,12 @@ export async function syncRepository(
     obsolete: 0,
     errors: [],
     peerHorizon: 0,
+    reapplied: [],
   };
   for (let pass = 0; pass < 8; pass++) {
     await repo.flush();
-    if (!await runPass(repo, transport, hooks, stats)) return stats;
-    if (stats.stoppedAtHorizon) return stats;
+    knowledge.lacking.clear(); // each pass learns the whole difference again
+    if (!await runPass(repo, transport, hooks, stats, knowledge)) return stats;
   }
   return stats;
 }
@@ -295,6 +353,7 @@ async function runPass(
   transport: SyncTransport,
   hooks: SyncHooks,
   stats: SyncStats,
+  knowledge: PeerKnowledge,
 ): Promise<boolean> {
   let rounds = 0;
   const send = (msg: SyncMessage): Promise<Uint8Array> => {
@@ -317,7 +376,6 @@ async function runPass(
     rc: encodeMessage(initiate(repo.syncSet())),
   });
   let again = false;
-  let sentIds: CommitId[] = [];
   // A received batch is stored once its signatures verify, batches in order. Meanwhile
   // the next round is already on its way: the reply to the peer's reconciliation does
   // not depend on the batch (the peer's message settled the ranges of its ids), so the
@@ -332,31 +390,27 @@ async function runPass(
       if (answer.error && !NON_FATAL.has(answer.error.code)) {
         throw new SyncError(answer.error.code, answer.error.message);
       }
-      if (answer.error) stats.errors.push(answer.error);
+      if (answer.error) {
+        const { obsolete, ...error } = answer.error;
+        stats.errors.push(error);
+        for (const id of obsolete ?? []) {
+          knowledge.refused.add(commitIdFromBytes(id));
+          stats.obsolete++;
+        }
+      }
       if (answer.horizon) {
         stats.peerHorizon = Math.max(stats.peerHorizon, answer.horizon);
-        for (const id of sentIds) {
-          if ((repo.commitOf(id)?.ts ?? 0) < answer.horizon) stats.obsolete++;
-        }
-        if (
-          answer.horizon > repo.horizon &&
-          hooks.stopAtHorizon?.(answer.horizon)
-        ) {
-          stats.stoppedAtHorizon = true;
-          await storing;
-          return false;
-        }
       }
       if (answer.more) again = true;
       if (answer.rc) {
         const r = respond(repo.syncSet(), decodeMessage(answer.rc));
-        const { records, sent, more, sessions, pruned } = recordsFor(
+        const { records, more, sessions, pruned } = recordsFor(
           repo,
           r.have,
           hooks,
+          { before: stats.peerHorizon, into: knowledge },
         );
         if (more) again = true;
-        sentIds = sent;
         if (r.reply || records.length) {
           request = send({
             repo: repo.path,

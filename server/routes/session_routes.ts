@@ -121,6 +121,7 @@ export function mountSessionRoutes(app: Hono, ctx: ServerContext): void {
       ...(record.userId !== undefined ? { userId: record.userId } : {}),
       rootPublicKey: encodeBase64Url(s.root.publicKey),
       rules: ctx.rules.published(),
+      ...(s.retentionMs ? { retentionMs: s.retentionMs } : {}),
     }, 201);
   });
 
