@@ -272,7 +272,12 @@ export class BrowserSync extends EventTarget {
     let n = 0;
     for (const repo of this.#watched) {
       await stored.load(repo);
-      const ids = new Set(stored.idsOf(repo));
+      // Commits this page saw confirmed may lie after the stored confirmed key.
+      const ids = new Set(
+        stored.idsOf(repo).filter((id) =>
+          !this.#unconfirmed.wasConfirmed(repo, id)
+        ),
+      );
       if (this.#leading) {
         for (const id of this.#unconfirmed.idsOf(repo)) ids.add(id);
       }

@@ -26,6 +26,13 @@ import { yieldToEventLoop } from "../lib/query/yield.ts";
 import type { IdbStorage } from "./idb_storage.ts";
 import type { RevokedReport } from "./sync_state.ts";
 
+/**
+ * Most ids per repository remembered as confirmed while their chunk may still lie after
+ * the stored confirmed key (beyond it, a fresh count may again include them: too high,
+ * never too low).
+ */
+export const MAX_REMEMBERED_CONFIRMED = 100_000;
+
 /** Most item paths a {@link PendingCommits.report} lists. */
 export const MAX_REPORTED_ITEMS = 1000;
 
@@ -55,6 +62,8 @@ export class PendingCommits {
   /** Pending commit ids per repository, each with its item path when known. */
   readonly #byRepo = new Map<string, Map<string, string | undefined>>();
   readonly #loading = new Map<string, Promise<void>>();
+  /** Ids confirmed in this page's lifetime, per repository (bounded). */
+  readonly #confirmed = new Map<string, Set<string>>();
   /** Called whenever the count changes. */
   onChange: (() => void) | null = null;
 
@@ -171,8 +180,21 @@ export class PendingCommits {
     return { repo, ids: this.idsOf(repo), heldThrough };
   }
 
+  /** True when a sync of this page confirmed commit `id` of `repo`. */
+  wasConfirmed(repo: string, id: string): boolean {
+    return this.#confirmed.get(repo)?.has(id) ?? false;
+  }
+
   /** A sync that began with `snap` ended without refused commits. */
   async confirm(snap: PendingSnapshot): Promise<void> {
+    let done = this.#confirmed.get(snap.repo);
+    if (!done) this.#confirmed.set(snap.repo, done = new Set());
+    for (const id of snap.ids) {
+      if (done.size >= MAX_REMEMBERED_CONFIRMED) {
+        done.delete(done.values().next().value!); // the oldest
+      }
+      done.add(id);
+    }
     const set = this.#byRepo.get(snap.repo);
     if (set) {
       const before = set.size;

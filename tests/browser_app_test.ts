@@ -65,14 +65,24 @@ Deno.test({
       const page = await openPage(ctx, `${server.url}/#${LIST}`);
       await add(page, "One");
       await add(page, "Two");
-      await eventually("the server to confirm both", async () => {
-        const s = await status(page);
-        return (await rows(page)).length === 2 && s.pending === 0 &&
-            s.network === "online"
-          ? s
-          : undefined;
-      });
-      assert.match((await status(page)).text, /all edits synced/);
+      // Both rows show at once; their commits are counted once stored (signed in a
+      // worker), and confirmed by the server after: wait for the last of them.
+      const confirmed = await eventually(
+        "the server to confirm both",
+        async () => {
+          const s = await status(page);
+          return (await rows(page)).length === 2 && s.pending === 0 &&
+              s.network === "online" &&
+              await page.evaluate(() =>
+                  (globalThis as unknown as {
+                    capra: { sync: { unsyncedCommits(): Promise<number> } };
+                  }).capra.sync.unsyncedCommits()
+                ) === 0
+            ? await status(page)
+            : undefined;
+        },
+      );
+      assert.match(confirmed.text, /all edits synced/);
       // The service worker is in control and holds the shell.
       await eventually(
         "the shell in the worker's cache",
