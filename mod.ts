@@ -95,6 +95,32 @@ export {
   type SetElement,
 } from "./lib/schema/field_types.ts";
 export type { ItemPath, RepoPath } from "./lib/path.ts";
+export {
+  type CreateData,
+  defineSchema,
+  type FieldsOf,
+  type FieldTypeValues,
+  type FieldTypeWrites,
+  type ReadValue,
+  type UpdateData,
+  type WriteValue,
+} from "./lib/schema/typed.ts";
+export {
+  isOrderKey,
+  ORDER_KEY_DIGITS,
+  ORDER_KEY_JITTER_DIGITS,
+  orderKeyBetween,
+  orderKeyOfNumber,
+  type OrderKeyOptions,
+  orderKeyProblem,
+  orderKeysBetween,
+} from "./lib/order/order_key.ts";
+export {
+  orderField,
+  type OrderFieldDef,
+  orderKeyAt,
+  orderKeyForMove,
+} from "./lib/order/list_position.ts";
 export { SyncClient, type SyncClientOptions } from "./lib/sync/sync_client.ts";
 export type {
   SessionDatabase,

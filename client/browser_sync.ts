@@ -22,11 +22,12 @@ import {
 import { SyncClient } from "../lib/sync/sync_client.ts";
 import { SyncError } from "../lib/sync/sync_round.ts";
 import { Account } from "../lib/sync/account.ts";
-import { UnsyncedCommits } from "./unsynced_commits.ts";
-import type { SyncState } from "./sync_state.ts";
+import type { NetworkState, SyncState } from "./sync_state.ts";
 import { TabGroup, type TabMessage } from "./tab_channel.ts";
+import { IdbStorage } from "./idb_storage.ts";
+import { PendingCommits } from "./pending_commits.ts";
 
-export type { SyncState, SyncStatus } from "./sync_state.ts";
+export type { NetworkState, SyncState, SyncStatus } from "./sync_state.ts";
 
 /** How often watched repositories are reconciled over HTTP while the socket is down. */
 export const POLL_INTERVAL_MS = 1000;
@@ -34,7 +35,10 @@ export const POLL_INTERVAL_MS = 1000;
 export const RETRY_BASE_MS = 250;
 /** Longest retry delay. */
 export const RETRY_MAX_MS = 15_000;
-/** While the socket is up, how long after a local commit one round confirms it. */
+/**
+ * While the socket is up, how long after a local commit the pushed commits are
+ * confirmed by one reconciliation round (a burst of edits costs one round).
+ */
 export const CONFIRM_DELAY_MS = 250;
 
 /** Options of {@link BrowserSync}. */
@@ -77,25 +81,33 @@ export class BrowserSync extends EventTarget {
   #state: SyncState;
   readonly #stops: (() => void)[] = [];
   readonly #tabs: TabGroup | undefined;
-  readonly #unsynced = new UnsyncedCommits();
+  readonly #unconfirmed: PendingCommits;
   #revoked = false;
   #confirmTimer: ReturnType<typeof setTimeout> | undefined;
+  #confirming: Promise<void> | null = null;
 
   constructor(db: Database, options: BrowserSyncOptions) {
     super();
     this.#db = db;
     this.#options = options;
     this.#tabs = TabGroup.of(db);
+    this.#unconfirmed = new PendingCommits(db, IdbStorage.of(db) ?? null);
+    this.#unconfirmed.onChange = () => this.#update({});
     this.#state = {
       online: navigatorOnline(),
+      network: navigatorOnline() ? "online" : "offline",
       status: "idle",
       transport: "http",
       pending: [],
+      pendingCommits: 0,
       role: this.#leading ? "leader" : "follower",
     };
     this.#stops.push(db.onCommits((repo, nodes) => {
-      if (this.#watched.has(repo.path)) {
-        this.#unsynced.add(repo.path, nodes.map((n) => n.commit));
+      if (this.#leading && this.#watched.has(repo.path)) {
+        this.#unconfirmed.add(
+          repo.path,
+          nodes.map((n) => ({ id: n.commit.id, key: n.commit.key })),
+        );
         this.#confirmSoon();
       }
       this.#markDirty(repo.path);
@@ -107,10 +119,14 @@ export class BrowserSync extends EventTarget {
         this.#onTabMessage((ev as CustomEvent<TabMessage>).detail);
       // Commits another tab stored: the leader pushes them to the server.
       const onTabCommits = (ev: Event) => {
-        const repo = (ev as CustomEvent<{ repo: string }>).detail.repo;
+        const { repo, ids } =
+          (ev as CustomEvent<{ repo: string; ids: string[] }>).detail;
         if (this.#leading && this.#watched.has(repo)) {
+          // Every tab signs with this replica's key: their commits are ours.
+          this.#unconfirmed.add(repo, (ids ?? []).map((id) => ({ id })));
           this.#dirty.add(repo);
           this.#kick();
+          this.#confirmSoon();
         }
       };
       const onCleared = () => this.stop();
@@ -129,14 +145,14 @@ export class BrowserSync extends EventTarget {
       const online = () => {
         if (!this.#leading) return;
         this.#failures = 0;
-        this.#update({ online: true, status: "idle" });
+        this.#update({ online: true, network: "online", status: "idle" });
         for (const r of this.#watched) this.#dirty.add(r);
         this.#kick();
       };
       const offline = () => {
         if (!this.#leading) return;
         this.#closeSocket();
-        this.#update({ online: false, status: "offline" });
+        this.#update({ online: false, network: "offline", status: "offline" });
       };
       addEventListener("online", online);
       addEventListener("offline", offline);
@@ -174,8 +190,60 @@ export class BrowserSync extends EventTarget {
       this.#tabs!.post({ t: "watch", repos: [repo] });
       return;
     }
+    this.#countUnconfirmed(repo);
     this.#ws?.add(repo).catch(() => {});
     this.#markDirty(repo);
+  }
+
+  /** Counts the repository's commits stored earlier that no sync confirmed yet. */
+  #countUnconfirmed(repo: string): void {
+    this.#unconfirmed.load(repo).catch((e) =>
+      this.#update({ lastError: (e as Error)?.message ?? String(e) })
+    );
+  }
+
+  /**
+   * Confirms, one reconciliation round over the socket later, the commits it pushed
+   * (HTTP rounds confirm what they send themselves).
+   */
+  #confirmSoon(): void {
+    if (this.#confirmTimer !== undefined || this.#stopped) return;
+    this.#confirmTimer = setTimeout(() => {
+      this.#confirmTimer = undefined;
+      // One round at a time; commits stored meanwhile get the next one.
+      if (this.#confirming) {
+        this.#confirming.then(() => this.#confirmSoon());
+        return;
+      }
+      this.#confirming = this.#confirmOverSocket().catch(() => {}).finally(
+        () => this.#confirming = null,
+      );
+    }, CONFIRM_DELAY_MS);
+  }
+
+  async #confirmOverSocket(): Promise<void> {
+    const ws = this.#ws;
+    if (
+      !ws?.connected || !this.#leading || this.#db.closed || this.#revoked
+    ) return;
+    const repos = [...this.#watched].filter((r) =>
+      this.#unconfirmed.countOf(r) > 0
+    );
+    if (!repos.length) return;
+    const snaps = await Promise.all(
+      repos.map((r) => this.#unconfirmed.begin(r)),
+    );
+    const errorsBefore = ws.errors.length;
+    try {
+      await ws.sync();
+    } catch {
+      // A failed sync closed the client: poll over HTTP until a new socket is up.
+      if (this.#ws === ws) this.#closeSocket();
+      return;
+    }
+    // A refused commit proves nothing about the others: keep them all counted.
+    if (ws.errors.length !== errorsBefore || this.#ws !== ws) return;
+    for (const snap of snaps) await this.#unconfirmed.confirm(snap);
   }
 
   /**
@@ -187,6 +255,35 @@ export class BrowserSync extends EventTarget {
     for (const r of this.#watched) this.#dirty.add(r);
     this.#kick();
     await this.#running;
+  }
+
+  /**
+   * How many of this replica's commits in the watched repositories the server has not
+   * confirmed, once every write made so far is stored: what clearing local data now
+   * would lose. Read from IndexedDB, so it also counts what other tabs wrote a moment
+   * ago; it may count a just-confirmed commit, never miss an unconfirmed one.
+   */
+  async unsyncedCommits(): Promise<number> {
+    if (!this.#db.closed) await this.#db.flush();
+    const stored = new PendingCommits(
+      this.#db,
+      IdbStorage.of(this.#db) ?? null,
+    );
+    let n = 0;
+    for (const repo of this.#watched) {
+      await stored.load(repo);
+      // Commits this page saw confirmed may lie after the stored confirmed key.
+      const ids = new Set(
+        stored.idsOf(repo).filter((id) =>
+          !this.#unconfirmed.wasConfirmed(repo, id)
+        ),
+      );
+      if (this.#leading) {
+        for (const id of this.#unconfirmed.idsOf(repo)) ids.add(id);
+      }
+      n += ids.size;
+    }
+    return n;
   }
 
   /**
@@ -255,38 +352,25 @@ export class BrowserSync extends EventTarget {
     clearTimeout(this.#retryTimer);
     this.#closeSocket();
     this.#revoked = true;
-    const revoked = this.#unsynced.report();
+    const revoked = this.#unconfirmed.report();
     this.#update({ status: "revoked", revoked, lastError: "session_revoked" });
     this.dispatchEvent(new CustomEvent("revoked", { detail: revoked }));
-  }
-
-  /**
-   * While the socket is up (it pushes local commits without an answer per commit), one
-   * reconciliation round over it confirms what was pushed, shortly after a burst.
-   */
-  #confirmSoon(): void {
-    if (this.#confirmTimer !== undefined || this.#stopped) return;
-    this.#confirmTimer = setTimeout(() => {
-      this.#confirmTimer = undefined;
-      const ws = this.#ws;
-      if (!ws?.connected || this.#revoked) return;
-      const sent = [...this.#watched].map((r) =>
-        [r, this.#unsynced.snapshot(r)] as const
-      );
-      const errorsBefore = ws.errors.length;
-      ws.sync().then(() => {
-        if (ws.errors.length !== errorsBefore) return;
-        for (const [r, ids] of sent) this.#unsynced.confirm(r, ids);
-      }, () => {});
-    }, CONFIRM_DELAY_MS);
   }
 
   /** This tab became the leader: start talking to the server. */
   #lead(): void {
     if (this.#stopped) return;
     this.#failures = 0;
-    this.#update({ role: "leader", online: navigatorOnline(), status: "idle" });
-    for (const r of this.#watched) this.#dirty.add(r);
+    this.#update({
+      role: "leader",
+      online: navigatorOnline(),
+      network: navigatorOnline() ? "online" : "offline",
+      status: "idle",
+    });
+    for (const r of this.#watched) {
+      this.#countUnconfirmed(r);
+      this.#dirty.add(r);
+    }
     this.#kick();
   }
 
@@ -382,7 +466,9 @@ export class BrowserSync extends EventTarget {
       if (this.#stopped || !navigatorOnline()) return ws.close();
       this.#ws = ws;
       ws.connection.ready().then(() => {
-        if (this.#ws === ws) this.#update({ transport: "websocket" });
+        if (this.#ws !== ws) return;
+        this.#update({ transport: "websocket" });
+        this.#confirmSoon();
       }, () => {});
     }).catch(() => {}).finally(() => this.#wsStarting = false);
   }
@@ -394,14 +480,14 @@ export class BrowserSync extends EventTarget {
       this.#update({ status: "syncing" });
       try {
         const session = await this.#serverSession();
-        const sent = this.#unsynced.snapshot(repo);
+        const snap = await this.#unconfirmed.begin(repo);
         const stats = await this.#db.syncWith(
           repo,
           session.httpTransport(repo),
           session.hooks,
         );
         // A refused commit proves nothing about the others: keep them all counted.
-        if (!stats.errors.length) this.#unsynced.confirm(repo, sent);
+        if (!stats.errors.length) await this.#unconfirmed.confirm(snap);
       } catch (e) {
         this.#dirty.add(repo);
         this.#failed(e);
@@ -410,6 +496,7 @@ export class BrowserSync extends EventTarget {
       this.#failures = 0;
       this.#update({
         online: true,
+        network: "online",
         status: "idle",
         lastSyncAt: Date.now(),
         lastError: undefined,
@@ -427,10 +514,16 @@ export class BrowserSync extends EventTarget {
       this.#revokedNow();
       return;
     }
-    const offline = !navigatorOnline() || e instanceof TypeError;
+    // fetch rejects with a TypeError when no answer came back at all.
+    const network: NetworkState = !navigatorOnline()
+      ? "offline"
+      : e instanceof TypeError
+      ? "unreachable"
+      : "online";
     this.#update({
-      online: !offline,
-      status: offline ? "offline" : "error",
+      online: network === "online",
+      network,
+      status: network === "online" ? "error" : "offline",
       lastError: (e as Error)?.message ?? String(e),
     });
     const delay = Math.min(RETRY_MAX_MS, RETRY_BASE_MS * 2 ** this.#failures++);
@@ -443,7 +536,12 @@ export class BrowserSync extends EventTarget {
 
   #update(patch: Partial<SyncState>): void {
     if (!this.#leading) return;
-    this.#state = { ...this.#state, ...patch, pending: [...this.#dirty] };
+    this.#state = {
+      ...this.#state,
+      ...patch,
+      pending: [...this.#dirty],
+      pendingCommits: this.#unconfirmed.count,
+    };
     this.dispatchEvent(new CustomEvent("statechange", { detail: this.#state }));
     this.#tabs?.post({ t: "state", state: this.#state });
   }

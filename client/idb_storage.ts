@@ -14,7 +14,8 @@
  */
 
 import type { RepoPath } from "../lib/path.ts";
-import { scanFrames } from "../lib/storage/frames.ts";
+import { scanFrames, type ScanResult } from "../lib/storage/frames.ts";
+import { yieldToEventLoop } from "../lib/query/yield.ts";
 import {
   recoveryOf,
   type RecoveryReport,
@@ -49,6 +50,54 @@ function committed(tx: IDBTransaction): Promise<void> {
     tx.onerror = () => reject(tx.error);
     tx.onabort = () => reject(tx.error ?? new Error("transaction aborted"));
   });
+}
+
+/** Milliseconds of checksumming between two yields while a log opens. */
+const OPEN_SLICE_MS = 8;
+
+/**
+ * `scanFrames` over the concatenation of `chunks`, one chunk at a time (each holds whole
+ * records, so a damaged one resynchronises at the next chunk, as a scan of the whole
+ * would), yielding to the event loop every {@link OPEN_SLICE_MS}: opening a large log
+ * is no long task.
+ */
+async function scanChunks(chunks: readonly Uint8Array[]): Promise<ScanResult> {
+  const frames: number[] = [];
+  const skipped: ScanResult["skipped"][number][] = [];
+  let offset = 0, validEnd = 0;
+  const total = chunks.reduce((n, c) => n + c.length, 0);
+  let sliceStart = performance.now();
+  for (const bytes of chunks) {
+    const part = scanFrames(bytes);
+    for (const f of part.frames) frames.push(offset + f);
+    for (const d of part.skipped) {
+      skipped.push({ start: offset + d.start, end: offset + d.end });
+    }
+    if (part.frames.length) validEnd = offset + part.validEnd;
+    if (part.validEnd < bytes.length && offset + bytes.length < total) {
+      // Damage at the end of a chunk that is not the last: skipped up to the next one.
+      skipped.push({
+        start: offset + part.validEnd,
+        end: offset + bytes.length,
+      });
+    }
+    offset += bytes.length;
+    if (performance.now() - sliceStart > OPEN_SLICE_MS) {
+      await yieldToEventLoop();
+      sliceStart = performance.now();
+    }
+  }
+  return { frames, validEnd, skipped };
+}
+
+/** The record payloads of concatenated chunks (whole records), copied out. */
+function payloadsOf(data: Uint8Array): Uint8Array[] {
+  const { frames } = scanFrames(data);
+  const out: Uint8Array[] = [];
+  for (let i = 0; i < frames.length; i += 2) {
+    out.push(data.slice(frames[i], frames[i + 1]));
+  }
+  return out;
 }
 
 class IdbLog implements RepoLog {
@@ -110,6 +159,8 @@ class IdbLog implements RepoLog {
   }
 }
 
+const byDatabase = new WeakMap<object, IdbStorage>();
+
 /** Storage in one IndexedDB database. */
 export class IdbStorage implements Storage {
   #closed = false;
@@ -167,6 +218,16 @@ export class IdbStorage implements Storage {
   /** @internal */
   logClosed(repo: RepoPath, log: IdbLog): void {
     if (this.#logs.get(repo) === log) this.#logs.delete(repo);
+  }
+
+  /** The storage of a database opened by openBrowserDatabase, if any. */
+  static of(db: object): IdbStorage | undefined {
+    return byDatabase.get(db);
+  }
+
+  /** @internal Records that `db` runs on this storage (see {@link IdbStorage.of}). */
+  attach(db: object): void {
+    byDatabase.set(db, this);
   }
 
   /** Opens (creating if needed) the IndexedDB database `name`. */
@@ -230,7 +291,7 @@ export class IdbStorage implements Storage {
     let seenKey = 0;
     for (const k of keys) seenKey = Math.max(seenKey, k as number);
     const data = concatBytes(chunks.map((c) => c.bytes));
-    const scan = scanFrames(data);
+    const scan = await scanChunks(chunks.map((c) => c.bytes));
     const recovery = recoveryOf(repo, data, scan);
     if (recovery) {
       if (scan.validEnd < data.length) {
@@ -285,13 +346,54 @@ export class IdbStorage implements Storage {
     });
     if (last > log.seenKey) log.seenKey = last;
     for (const k of log.ownKeys) if (k <= log.seenKey) log.ownKeys.delete(k);
-    const data = concatBytes(found);
-    const { frames } = scanFrames(data);
-    const out: Uint8Array[] = [];
-    for (let i = 0; i < frames.length; i += 2) {
-      out.push(data.slice(frames[i], frames[i + 1]));
+    return payloadsOf(concatBytes(found));
+  }
+
+  /**
+   * The highest chunk key of an open log such that this log holds every chunk of the
+   * repository up to it (what it read at open or in a tail, and what it wrote itself);
+   * 0 when the log is not open here. Everything up to it is in this tab's replica.
+   */
+  async heldThrough(repo: string): Promise<number> {
+    const log = this.#logs.get(repo as RepoPath);
+    if (!log || this.#closed) return 0;
+    const tx = this.#tx([CHUNKS], "readonly");
+    const keys = await done(
+      tx.objectStore(CHUNKS).index(BY_REPO).getAllKeys(IDBKeyRange.only(repo)),
+    ) as number[];
+    let held = log.seenKey;
+    for (const k of keys) {
+      if (k <= held) continue;
+      if (!log.ownKeys.has(k)) break; // another writer's chunk, not read yet
+      held = k;
     }
-    return out;
+    return held;
+  }
+
+  /**
+   * The record payloads (`[kind][body]`) of a repository's chunks with a key above
+   * `afterKey`, in log order (read-only: no log state changes).
+   */
+  async readChunksAfter(repo: string, afterKey: number): Promise<Uint8Array[]> {
+    if (this.#closed) return [];
+    const tx = this.#tx([CHUNKS], "readonly");
+    const index = tx.objectStore(CHUNKS).index(BY_REPO);
+    const found: Uint8Array[] = [];
+    await new Promise<void>((resolve, reject) => {
+      const req = index.openCursor(IDBKeyRange.only(repo));
+      req.onerror = () => reject(req.error);
+      req.onsuccess = () => {
+        const cursor = req.result;
+        if (!cursor) return resolve();
+        const key = cursor.primaryKey as number;
+        if (key <= afterKey) {
+          return cursor.continuePrimaryKey(repo, afterKey + 1);
+        }
+        found.push((cursor.value as Chunk).bytes);
+        cursor.continue();
+      };
+    });
+    return payloadsOf(concatBytes(found));
   }
 
   /** @internal Raw append, for tests that damage a log. */

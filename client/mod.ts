@@ -19,7 +19,9 @@
 
 import { Database, type DatabaseOptions } from "../lib/database/database.ts";
 import { IdbStorage } from "./idb_storage.ts";
-import { browserSigningKey } from "./session_key.ts";
+import { browserKeyPair } from "./session_key.ts";
+import { CryptoWorkerPool } from "./crypto_worker.ts";
+import { WorkerSigningKey, WorkerVerifier } from "./offthread_crypto.ts";
 import { deleteIdb, TabGroup } from "./tab_channel.ts";
 
 export { Database } from "../lib/database/database.ts";
@@ -32,10 +34,37 @@ export type { Schema } from "../lib/schema/schema.ts";
 export { TrustedSessions } from "../lib/core/session.ts";
 export type { SessionRecord } from "../lib/core/session.ts";
 export { decodeBase64Url, encodeBase64Url } from "../lib/encoding/base64url.ts";
+export {
+  type CreateData,
+  defineSchema,
+  type FieldsOf,
+  type FieldTypeValues,
+  type FieldTypeWrites,
+  type ReadValue,
+  type UpdateData,
+  type WriteValue,
+} from "../lib/schema/typed.ts";
+export {
+  isOrderKey,
+  ORDER_KEY_DIGITS,
+  ORDER_KEY_JITTER_DIGITS,
+  orderKeyBetween,
+  orderKeyOfNumber,
+  type OrderKeyOptions,
+  orderKeyProblem,
+  orderKeysBetween,
+} from "../lib/order/order_key.ts";
+export {
+  orderField,
+  type OrderFieldDef,
+  orderKeyAt,
+  orderKeyForMove,
+} from "../lib/order/list_position.ts";
 export { BrowserSync } from "./browser_sync.ts";
 export type { TabMessage } from "./tab_channel.ts";
 export type {
   BrowserSyncOptions,
+  NetworkState,
   SyncState,
   SyncStatus,
 } from "./browser_sync.ts";
@@ -68,6 +97,12 @@ export interface BrowserDatabaseOptions
    * already closed and its data dropped; reload or leave then.
    */
   readonly onClearedElsewhere?: () => void;
+  /**
+   * Web Workers that sign and verify signatures off the page's main thread (default:
+   * one per core, at most 4). `false` computes them on the page, in slices that yield
+   * to the event loop. A `verifier` given in these options replaces the workers'.
+   */
+  readonly cryptoWorkers?: number | false;
 }
 
 /**
@@ -80,14 +115,47 @@ export async function openBrowserDatabase(
   if (typeof options?.name !== "string" || options.name === "") {
     throw new TypeError("openBrowserDatabase needs a non-empty { name }");
   }
+  const workers = options.cryptoWorkers;
+  if (
+    workers !== undefined && workers !== false &&
+    !(Number.isSafeInteger(workers) && workers >= 1)
+  ) {
+    throw new RangeError(
+      `Invalid cryptoWorkers ${
+        String(workers)
+      }: expected a positive integer or false`,
+    );
+  }
   const storage = await IdbStorage.open(options.name);
   storage.onClosedElsewhere = options.onClearedElsewhere ?? null;
   let db: Database;
-  const { linkTabs: link, onClearedElsewhere: _, ...dbOptions } = options;
+  const {
+    linkTabs: link,
+    onClearedElsewhere: _,
+    cryptoWorkers: __,
+    ...dbOptions
+  } = options;
+  let pool: CryptoWorkerPool | null = null;
   try {
-    const signer = await browserSigningKey(storage);
-    db = await Database.open({ ...dbOptions, storage, signer });
+    const pair = await browserKeyPair(storage);
+    pool = workers === false
+      ? null
+      : CryptoWorkerPool.start(pair.privateKey, workers);
+    const signer = new WorkerSigningKey(pair.publicKey, pair.privateKey, pool);
+    const verifier = options.verifier ?? new WorkerVerifier(pool);
+    db = await Database.open({ ...dbOptions, storage, signer, verifier });
+    storage.attach(db);
+    if (options.verifier && pool) {
+      // The workers sign only: stop them with the database.
+      const owned = pool;
+      const close = db.close.bind(db);
+      db.close = async (repo?: string) => {
+        await close(repo);
+        if (repo === undefined) owned.close();
+      };
+    }
   } catch (e) {
+    pool?.close();
     await storage.close();
     throw e;
   }

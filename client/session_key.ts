@@ -6,24 +6,21 @@
  * @module
  */
 
-import {
-  type SigningKey,
-  signingKeyFromCryptoKey,
-} from "../lib/crypto/keys.ts";
 import type { IdbStorage } from "./idb_storage.ts";
 
 /** Name of the stored key pair in the storage's metadata. */
 export const BROWSER_KEY_NAME = "session-cryptokey";
 
-interface StoredBrowserKey {
+/** The replica's key pair: raw public key, non-extractable private CryptoKey. */
+export interface BrowserKeyPair {
   readonly publicKey: Uint8Array;
   readonly privateKey: CryptoKey;
 }
 
-async function loadOrCreate(storage: IdbStorage): Promise<SigningKey> {
-  const stored = await storage.readValue<StoredBrowserKey>(BROWSER_KEY_NAME);
+async function loadOrCreate(storage: IdbStorage): Promise<BrowserKeyPair> {
+  const stored = await storage.readValue<BrowserKeyPair>(BROWSER_KEY_NAME);
   if (stored?.privateKey && stored.publicKey instanceof Uint8Array) {
-    return signingKeyFromCryptoKey(stored.publicKey, stored.privateKey);
+    return { publicKey: stored.publicKey, privateKey: stored.privateKey };
   }
   const pair = await crypto.subtle.generateKey("Ed25519", false, [
     "sign",
@@ -37,13 +34,13 @@ async function loadOrCreate(storage: IdbStorage): Promise<SigningKey> {
     {
       publicKey,
       privateKey: pair.privateKey,
-    } satisfies StoredBrowserKey,
+    } satisfies BrowserKeyPair,
   );
-  return signingKeyFromCryptoKey(publicKey, pair.privateKey);
+  return { publicKey, privateKey: pair.privateKey };
 }
 
 /** Loads the replica's key pair, creating it on first use (one per IndexedDB database). */
-export function browserSigningKey(storage: IdbStorage): Promise<SigningKey> {
+export function browserKeyPair(storage: IdbStorage): Promise<BrowserKeyPair> {
   const locks = (globalThis.navigator as Navigator | undefined)?.locks;
   if (!locks) return loadOrCreate(storage);
   return locks.request(

@@ -21,15 +21,29 @@ export interface RevokedReport {
   readonly items: readonly string[];
 }
 
+/**
+ * Whether the server can be reached: "offline" when the browser has no network,
+ * "unreachable" when it has one but the server does not answer (down, wrong address,
+ * a proxy in the way), "online" when the server answered the last attempt.
+ */
+export type NetworkState = "online" | "offline" | "unreachable";
+
 /** A snapshot of the sync state, carried by `statechange` events. */
 export interface SyncState {
   /** The browser has a network and the server answered the last attempt. */
   readonly online: boolean;
+  /** Tells a missing network from a server that does not answer. */
+  readonly network: NetworkState;
   readonly status: SyncStatus;
   /** "websocket" while the live socket is up, else "http" (polling). */
   readonly transport: "websocket" | "http";
   /** Repositories with changes not yet reconciled over HTTP. */
   readonly pending: readonly string[];
+  /**
+   * Commits of this replica (every tab) the server has not confirmed yet: the edits
+   * that clearing local data now would lose.
+   */
+  readonly pendingCommits: number;
   readonly lastSyncAt?: number;
   readonly lastError?: string;
   /**

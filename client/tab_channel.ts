@@ -55,7 +55,7 @@ const groups = new WeakMap<Database, TabGroup>();
  * The tabs sharing one browser database, as seen from this tab. Events: `leader` (this
  * tab became the leader), `message` (a {@link TabMessage} for the sync layer, as
  * `CustomEvent.detail`), `tabcommits` (commits of another tab were applied; detail
- * `{ repo }`), `cleared` (the database was deleted by any tab).
+ * `{ repo, ids }`), `cleared` (the database was deleted by any tab).
  */
 export class TabGroup extends EventTarget {
   readonly #db: Database;
@@ -207,7 +207,11 @@ export class TabGroup extends EventTarget {
         console.error(`capra: another tab's commit in ${repo}: ${x.reason}`);
       }
       if (res.accepted.length) {
-        this.dispatchEvent(new CustomEvent("tabcommits", { detail: { repo } }));
+        this.dispatchEvent(
+          new CustomEvent("tabcommits", {
+            detail: { repo, ids: res.accepted },
+          }),
+        );
       }
     } while (this.#again.has(repo));
   }

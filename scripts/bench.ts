@@ -1,7 +1,9 @@
 /**
  * `deno task bench`: Capra against SQLite (node:sqlite, WAL, synchronous=FULL) in the
  * same run on the same machine. Cold figures run in a fresh process each. Prints a
- * Markdown table (the README's) and writes bench-results/latest.json.
+ * Markdown table (the README's), then the Chromium table (scripts/bench_browser.ts:
+ * the browser client beside Yjs + y-indexeddb, skipped without Chromium), and writes
+ * bench-results/latest.json.
  *
  * Environment: CAPRA_BENCH_N (default 100000).
  *
@@ -18,6 +20,7 @@ import { benchCluster } from "./bench_cluster.ts";
 import { bundleSizes, CLIENT_GZIP_TARGET_BYTES } from "./bundle.ts";
 import { benchFanout, FANOUT_TARGET_PER_S } from "./bench_fanout.ts";
 import { formatLoadRow, LOAD_CLIENT_COUNTS, runLoad } from "./bench_load.ts";
+import { benchBrowser, browserTable } from "./bench_browser.ts";
 
 const N = Number(Deno.env.get("CAPRA_BENCH_N") ?? 100_000);
 const SINGLE = 200;
@@ -462,8 +465,15 @@ const table = [
   ),
 ].join("\n");
 console.log(table);
+// --- the browser client in headless Chromium, beside Yjs + y-indexeddb
+const browserRows = await benchBrowser(N);
+if (browserRows.length) console.log(`\n${browserTable(browserRows)}`);
 await Deno.mkdir("bench-results", { recursive: true });
 await Deno.writeTextFile(
   "bench-results/latest.json",
-  JSON.stringify({ date: new Date().toISOString(), n: N, rows }, null, 2),
+  JSON.stringify(
+    { date: new Date().toISOString(), n: N, rows, browserRows },
+    null,
+    2,
+  ),
 );

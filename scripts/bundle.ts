@@ -11,7 +11,10 @@
  * is left untouched.
  *
  * Usage: `deno task bundle` (add `--json` for machine-readable sizes, `--check` to only
- * verify that the committed module is up to date: exit 1 when not).
+ * verify that the committed module is up to date: exit 1 when not). To bundle an app
+ * of your own (TypeScript or TSX, React included): `deno task bundle --entry
+ * examples/notes/app.tsx --out examples/notes/dist/app.js` (what it runs: `deno
+ * bundle --platform browser --minify --config client/deno.browser.json -o OUT ENTRY`).
  *
  * For the benchmark: `bundleSizes()` bundles into a temporary directory, writes nothing
  * and returns `{ clientBytes, clientGzipBytes, appBytes, appGzipBytes }`.
@@ -40,7 +43,7 @@ async function gzipSize(bytes: Uint8Array): Promise<number> {
   return (await new Response(stream).arrayBuffer()).byteLength;
 }
 
-/** Bundles one entry (path relative to the repository) for browsers, minified. */
+/** Bundles one entry (path relative to the repository, or absolute) for browsers, minified. */
 export async function bundleModule(
   entry: string,
   out: string,
@@ -56,7 +59,7 @@ export async function bundleModule(
       join(root, "client/deno.browser.json"),
       "-o",
       out,
-      join(root, entry),
+      resolve(root, entry),
     ],
     stdout: "piped",
     stderr: "piped",
@@ -85,8 +88,12 @@ export interface Asset {
   readonly body: string;
 }
 
-/** Entries bundled into `/capra.js` and `/app.js`. */
-const ENTRIES = ["client/mod.ts", "client/app/main.ts"] as const;
+/** Entries bundled into `/capra.js`, `/app.js` and `/sw.js` (the offline shell). */
+const ENTRIES = [
+  "client/mod.ts",
+  "client/app/main.ts",
+  "client/app/sw.ts",
+] as const;
 /** Files embedded as they are. */
 const STATIC_FILES = ["client/app/index.html", "client/app/app.css"] as const;
 
@@ -103,7 +110,7 @@ export async function sourceDigest(): Promise<string> {
         "--json",
         "--config",
         join(root, "client/deno.browser.json"),
-        join(root, entry),
+        resolve(root, entry),
       ],
       stdout: "piped",
       stderr: "piped",
@@ -186,6 +193,7 @@ export async function buildAssets(
     const digest = await sourceDigest();
     const lib = await bundleModule(ENTRIES[0], join(tmp, "capra.js"));
     const app = await bundleModule(ENTRIES[1], join(tmp, "app.js"));
+    const sw = await bundleModule(ENTRIES[2], join(tmp, "sw.js"));
     const text = (b: Uint8Array) => new TextDecoder().decode(b);
     const html = await Deno.readTextFile(join(root, "client/app/index.html"));
     const css = await Deno.readTextFile(join(root, "client/app/app.css"));
@@ -195,6 +203,7 @@ export async function buildAssets(
       "/app.css": { type: "text/css; charset=utf-8", body: css },
       "/app.js": { type: js, body: text(app) },
       "/capra.js": { type: js, body: text(lib) },
+      "/sw.js": { type: js, body: text(sw) },
     };
     const source = renderModule(assets, digest);
     const old = await Deno.readTextFile(EMBEDDED_MODULE).catch(() => "");
@@ -237,7 +246,30 @@ export async function bundleSizes(): Promise<BundleSizes> {
   };
 }
 
-if (import.meta.main) {
+/** The value following `flag` in the arguments, if any. */
+function flagValue(flag: string): string | undefined {
+  const i = Deno.args.indexOf(flag);
+  return i >= 0 ? Deno.args[i + 1] : undefined;
+}
+
+if (import.meta.main && Deno.args.includes("--entry")) {
+  const entry = flagValue("--entry");
+  const out = flagValue("--out");
+  if (!entry || !out) {
+    console.error("Usage: deno task bundle --entry APP.tsx --out DIST/app.js");
+    Deno.exit(2);
+  }
+  await Deno.mkdir(dirname(resolve(out)), { recursive: true });
+  const bytes = await bundleModule(
+    relative(root, resolve(entry)),
+    resolve(out),
+  );
+  console.log(
+    `${out}: ${(bytes.length / 1024).toFixed(1)} KB min, ${
+      ((await gzipSize(bytes)) / 1024).toFixed(1)
+    } KB min+gzip`,
+  );
+} else if (import.meta.main) {
   const check = Deno.args.includes("--check");
   const r = await buildAssets({ write: !check });
   if (check) {

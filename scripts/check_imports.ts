@@ -29,7 +29,7 @@ import { dirname, join, relative, resolve } from "node:path";
  * in lower layers only; folders in one layer do not import each other.
  */
 export const LAYERS: readonly (readonly string[])[] = [
-  ["lib/encoding", "lib/path.ts"],
+  ["lib/encoding", "lib/path.ts", "lib/order"],
   ["lib/crypto", "lib/schema", "lib/storage"],
   ["lib/idset", "lib/merge"],
   ["lib/commit"],

@@ -25,8 +25,8 @@ import { SessionQuotas } from "./quotas.ts";
 import { SessionService } from "./sessions.ts";
 import { SyncService } from "./sync_service.ts";
 import { WsHub } from "./ws_hub.ts";
-import { mountAssets } from "./assets.ts";
-import type { EMBEDDED_ASSETS } from "./assets_embedded.ts";
+import { mountAssets, type WebAssets } from "./assets.ts";
+import { GcScheduler, type GcSchedulerOptions } from "./gc_scheduler.ts";
 import { securityHeaders } from "./security_headers.ts";
 import { mountSessionRoutes } from "./routes/session_routes.ts";
 import { mountSyncRoutes } from "./routes/sync_routes.ts";
@@ -100,8 +100,17 @@ export interface AppDeps {
   readonly upgradeWebSocket?: (
     request: Request,
   ) => { socket: WebSocket; response: Response };
-  /** The web app's files (default: the embedded bundle). */
-  readonly assets?: typeof EMBEDDED_ASSETS;
+  /**
+   * The web app to serve, by URL path (`/` is the page): your own bundle, e.g.
+   * `await loadAssetDir("./public")`. Default: the built-in todo app.
+   */
+  readonly assets?: WebAssets;
+  /**
+   * Collects history older than `retainMs` periodically (every 6 hours by default):
+   * the scheduler is started and returned as `server.gc`; `await server.gc.stop()` on
+   * shutdown. Without it nothing is collected (run a {@link GcScheduler} yourself).
+   */
+  readonly gc?: GcSchedulerOptions;
   /** Cluster membership (`capra serve --nats`); needs `security`. */
   readonly cluster?: ClusterLink;
 }
@@ -121,6 +130,8 @@ export interface Server {
    * in-process apps admit everything.
    */
   readonly admission: Admission;
+  /** The history collector, when `gc` was given. */
+  readonly gc?: GcScheduler;
   /** The user system, when `security.users` is given. */
   readonly users?: UserService;
 }
@@ -338,6 +349,8 @@ export function createServer(deps: AppDeps): Server {
   metricsApp.use("*", securityHeaders());
   metricsApp.get("/metrics", renderMetrics);
 
+  const gc = deps.gc && new GcScheduler(db, deps.gc);
+  gc?.start();
   return {
     app,
     metricsApp,
@@ -345,6 +358,7 @@ export function createServer(deps: AppDeps): Server {
     limits,
     admission,
     ...(secured ? { hub: secured.hub, sessions: secured.sessions } : {}),
+    ...(gc ? { gc } : {}),
     ...(secured?.users ? { users: secured.users } : {}),
   };
 }

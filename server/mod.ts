@@ -41,6 +41,19 @@ export type { SignUpPolicy } from "./users/sign_in.ts";
 export { DEFAULT_SESSION_TTL_MS, SESSIONS_REPO } from "./sessions.ts";
 export { ServerMetrics } from "./metrics.ts";
 export { HttpError } from "./errors.ts";
+export {
+  DEFAULT_GC_INTERVAL_MS,
+  FIRST_GC_DELAY_MS,
+  type GcPass,
+  GcScheduler,
+  type GcSchedulerOptions,
+} from "./gc_scheduler.ts";
+export {
+  ASSET_TYPES,
+  loadAssetDir,
+  type WebAsset,
+  type WebAssets,
+} from "./assets.ts";
 export { type Authenticator } from "./auth.ts";
 export {
   DEFAULT_LIMITS,

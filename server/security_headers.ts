@@ -1,7 +1,7 @@
 /**
  * Security headers on every response: a Content-Security-Policy the web app passes
- * (its scripts, styles and sockets come from this origin only; no inline code, no
- * framing), `X-Content-Type-Options: nosniff`, `X-Frame-Options: DENY` (older browsers'
+ * (its scripts, styles, sockets and workers come from this origin only, workers also
+ * from Blob URLs the client makes; no inline code, no framing), `X-Content-Type-Options: nosniff`, `X-Frame-Options: DENY` (older browsers'
  * `frame-ancestors`), `Referrer-Policy: no-referrer` and
  * `Cross-Origin-Opener-Policy: same-origin`.
  *
@@ -17,6 +17,9 @@ export const CONTENT_SECURITY_POLICY = [
   "style-src 'self'",
   "img-src 'self' data:",
   "connect-src 'self'",
+  // The offline shell (/sw.js) and the client's signing workers (started from a
+  // Blob URL of the client's own code).
+  "worker-src 'self' blob:",
   "manifest-src 'self'",
   "base-uri 'none'",
   "form-action 'self'",

@@ -25,6 +25,7 @@ Deno.test("server/assets_embedded.ts is built from the current client sources", 
     "/app.css",
     "/app.js",
     "/capra.js",
+    "/sw.js",
   ]);
   for (const a of Object.values(EMBEDDED_ASSETS)) assert.ok(a.body.length > 0);
 });

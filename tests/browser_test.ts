@@ -70,7 +70,7 @@ interface ItemView {
   key: string;
   text: string;
   done: boolean;
-  order: number;
+  order: string;
   tags: string;
 }
 
@@ -606,7 +606,8 @@ Deno.test({
               it.update({ text: `tab ${tab} edit ${k}`, tags });
               const own = c.db.create(repo as string, "todo", {
                 text: `tab ${tab} item ${k}`,
-                order: 10_000 + (tab as number) * 100 + k,
+                // An order key after the shared item's ("c" + 3 digits).
+                order: `c${tab}${String(k).padStart(2, "0")}`,
               });
               if (k % 2) own.update({ done: true });
               await new Promise((r) => setTimeout(r, Math.random() * 8));

@@ -133,3 +133,33 @@ Deno.test("an ingested commit's session record is stored with it, so the log ver
   await a.close();
   await b.close();
 });
+
+Deno.test("a large batch, children before parents, is added in slices: every commit accepted, none left waiting", async () => {
+  const a = await openDatabase({ memory: true, schemas: [TODO] });
+  const b = await openDatabase({ memory: true, schemas: [TODO] });
+  try {
+    b.trustSession(a.session);
+    const ra = await a.open("/todo/chain");
+    const rb = await b.open("/todo/chain");
+    // One item edited 700 times: a chain longer than one slice of adds (512).
+    const it = a.create("/todo/chain/x", "todo", { text: "v0" });
+    for (let i = 1; i < 700; i++) {
+      await ra.flush();
+      it.set("text", `v${i}`);
+    }
+    await ra.flush();
+    const ids = it.history().map((c) => c.id);
+    assert.equal(ids.length, 700);
+    // Newest first: the first slices hold commits whose parents come later.
+    const records = ids.toReversed().map((id) => ra.commitRecord(id)!);
+    const result = await rb.ingest(records);
+    assert.deepEqual(result.rejected, []);
+    assert.deepEqual(result.waiting, []);
+    assert.equal(new Set(result.accepted).size, 700);
+    assert.equal(b.item("/todo/chain/x")!.get("text"), "v699");
+    assert.deepEqual(b.item("/todo/chain/x")!.heads, [ids.at(-1)]);
+  } finally {
+    await a.close();
+    await b.close();
+  }
+});

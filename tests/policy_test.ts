@@ -14,7 +14,7 @@ import {
   rulesFromPublished,
 } from "../lib/sync/declared_rules.ts";
 import { AccessRules, ANONYMOUS_READER } from "../lib/sync/rules.ts";
-import { TODO_SCHEMA } from "../client/app/todo_schema.ts";
+import { TODO_SCHEMA, TODO_SCHEMAS } from "../client/app/todo_schema.ts";
 import type { SessionRecord } from "../testing.ts";
 import { tempDir } from "./_helpers.ts";
 import { freshKey, sessionRequest } from "./_attack.ts";
@@ -154,8 +154,20 @@ Deno.test("policy: the demo default and the shipped example", async () => {
   assert.equal(d.anonymousSessions, true);
   assert.deepEqual(d.limits, DEFAULT_LIMITS);
   // The server knows the app's schema exactly as the app defines it.
-  const todo = d.schemas.find((s) => s.ns === "todo")!;
+  const todo = d.schemas.findLast((s) => s.ns === "todo")!;
   assert.equal(todo.version, TODO_SCHEMA.version);
+  // ... and upgrades the app's old items as the app does.
+  assert.deepEqual(
+    d.schemas.filter((s) => s.ns === "todo").map((s) => s.version),
+    TODO_SCHEMAS.map((s) => s.version),
+  );
+  for (const order of [0, 1, -3, 1024, 0.5, 2.75]) {
+    const old = { text: "t", done: false, order, tags: new Set<string>() };
+    assert.deepEqual(
+      todo.upgrade!({ ...old }, 1),
+      TODO_SCHEMA.upgrade!({ ...old }, 1),
+    );
+  }
   assert.deepEqual(
     Object.fromEntries(
       Object.entries(todo.fields).map((

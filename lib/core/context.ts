@@ -40,4 +40,12 @@ export interface RepoContext<Repo = unknown> {
   reopen(path: RepoPath): Repo;
   /** Signed local commits were appended to the log (sync pushes them). */
   onCommitsStored(repo: Repo, nodes: readonly CommitNode[]): void;
+  /**
+   * How long work (ingesting a large batch) may run before `pause()` gives the event
+   * loop back; without it, such work runs in one go.
+   */
+  readonly slices?: {
+    readonly sliceMs: number;
+    pause(): Promise<void>;
+  };
 }

@@ -104,6 +104,11 @@ export interface IngestTarget {
   ): AddedCommits;
 }
 
+/** Records checked between two clock reads when ingesting in slices. */
+const RECORDS_PER_CHECK = 128;
+/** Verified commits added per slice. */
+const ADD_CHUNK = 512;
+
 /** Options of `Repository.ingest`. */
 export interface IngestOptions {
   /**
@@ -189,132 +194,148 @@ export function beginIngest(
     }
     return session;
   };
-  for (let i = 0; i < records.length; i++) {
-    const rec = records[i];
-    if (
-      !(rec instanceof Uint8Array) || rec.length <= COMMIT_RECORD_HEADER ||
-      rec[0] !== RecordKind.Commit
-    ) {
-      rejected.push({ index: i, reason: "not a commit record" });
-      continue;
-    }
-    let node: CommitNode;
-    let idBytes: Uint8Array;
-    // One private copy: the caller's buffer may change after the checks.
-    const own = rec.slice();
-    try {
-      const decoded = decodeCommitWithId(own.subarray(COMMIT_RECORD_HEADER));
-      idBytes = decoded.idBytes;
-      node = {
-        commit: decoded.commit,
-        sig: own.subarray(1, COMMIT_RECORD_HEADER),
-      };
-    } catch (e) {
-      rejected.push({ index: i, reason: (e as Error).message });
-      continue;
-    }
-    const c = node.commit;
-    if (index.has(c.id)) {
-      duplicates++;
-      continue;
-    }
-    const sig = node.sig!;
-    const held = repo.waitingSignature(c.id);
-    if (held && sameBytes(held, sig)) {
-      waiting.push(c.id); // verified before, still waiting
-      continue;
-    }
-    const earlier = copies.get(c.id);
-    if (earlier?.some((s) => sameBytes(s, sig))) {
-      duplicates++; // an identical copy in this batch
-      continue;
-    }
-    // decodeCommit validated the key as `/type/repo/item`: the prefix decides.
-    if (!c.key.startsWith(prefix)) {
-      rejected.push({
-        index: i,
-        id: c.id,
-        reason: `item ${c.key} is not in ${repo.path}`,
-      });
-      continue;
-    }
-    // Size and data (received_checks.ts).
-    const problem = receivedRecordProblem(rec) ?? receivedDataProblem(c);
-    if (problem) {
-      rejected.push({ index: i, id: c.id, reason: problem });
-      continue;
-    }
-    const notCanonical = canonicalProblem(c);
-    if (notCanonical) {
-      rejected.push({ index: i, id: c.id, reason: notCanonical });
-      continue;
-    }
-    if (needsCollectedHistory(c, index, repo, vouched, stored)) {
-      // Merging it would need history this repository garbage-collected: ignored, and
-      // reported to the sender, who still holds that history and re-applies it.
-      obsolete++;
-      obsoleteIds.push(c.id);
-      continue;
-    }
-    try {
-      if (!stored) ctx.clock.check(c.ts);
-    } catch (e) {
-      rejected.push({ index: i, id: c.id, reason: (e as Error).message });
-      continue;
-    }
-    if (earlier) earlier.push(sig);
-    else copies.set(c.id, [sig]);
-    candidates.push({
-      node,
-      key: c.key.slice(prefix.length),
-      index: i,
-      idBytes,
-      record: own,
-    });
-  }
-  // Authors and rules first (synchronous), then every signature in one batch.
-  const reasons: (string | null)[] = [];
-  const jobs: VerifyJob[] = [];
-  const jobOf: number[] = [];
-  if (!stored) {
-    candidates.forEach(({ node, idBytes }, j) => {
-      const author = authorOf(node);
-      if (typeof author === "string") {
-        reasons[j] = author;
-        return;
+  const slices = ctx.slices;
+  // Decoding and hashing a large batch runs in slices (no long task in a browser); the
+  // signatures start verifying once every record is checked.
+  const prepare = async () => {
+    let sliceStart = performance.now();
+    for (let i = 0; i < records.length; i++) {
+      if (
+        slices && i % RECORDS_PER_CHECK === 0 && i > 0 &&
+        performance.now() - sliceStart > slices.sliceMs
+      ) {
+        await slices.pause();
+        repo.checkOpen();
+        sliceStart = performance.now();
       }
-      if (!ctx.knownSessions.has(author.id)) {
-        // So the log records the session even once it has expired (see addRemote).
-        ctx.knownSessions.set(author.id, author);
+      const rec = records[i];
+      if (
+        !(rec instanceof Uint8Array) || rec.length <= COMMIT_RECORD_HEADER ||
+        rec[0] !== RecordKind.Commit
+      ) {
+        rejected.push({ index: i, reason: "not a commit record" });
+        continue;
       }
-      reasons[j] = null;
-      jobOf.push(j);
-      jobs.push({
-        publicKey: author.publicKey,
-        signature: node.sig!,
-        message: idBytes,
-      });
-    });
-  } else candidates.forEach((_, j) => reasons[j] = null);
-  const verifying =
-    (jobs.length
-      ? ctx.verifier.verifyBatch(jobs)
-      : Promise.resolve([] as boolean[])).then((oks) => {
-        if (oks.length !== jobs.length) {
-          throw new Error(
-            "signature verifier answered the wrong number of jobs",
-          );
-        }
-        oks.forEach((ok, k) => {
-          if (!ok) {
-            const j = jobOf[k];
-            reasons[j] = `signature of commit ${
-              candidates[j].node.commit.id
-            } does not verify`;
-          }
+      let node: CommitNode;
+      let idBytes: Uint8Array;
+      // One private copy: the caller's buffer may change after the checks.
+      const own = rec.slice();
+      try {
+        const decoded = decodeCommitWithId(own.subarray(COMMIT_RECORD_HEADER));
+        idBytes = decoded.idBytes;
+        node = {
+          commit: decoded.commit,
+          sig: own.subarray(1, COMMIT_RECORD_HEADER),
+        };
+      } catch (e) {
+        rejected.push({ index: i, reason: (e as Error).message });
+        continue;
+      }
+      const c = node.commit;
+      if (index.has(c.id)) {
+        duplicates++;
+        continue;
+      }
+      const sig = node.sig!;
+      const held = repo.waitingSignature(c.id);
+      if (held && sameBytes(held, sig)) {
+        waiting.push(c.id); // verified before, still waiting
+        continue;
+      }
+      const earlier = copies.get(c.id);
+      if (earlier?.some((s) => sameBytes(s, sig))) {
+        duplicates++; // an identical copy in this batch
+        continue;
+      }
+      // decodeCommit validated the key as `/type/repo/item`: the prefix decides.
+      if (!c.key.startsWith(prefix)) {
+        rejected.push({
+          index: i,
+          id: c.id,
+          reason: `item ${c.key} is not in ${repo.path}`,
         });
-        return reasons;
+        continue;
+      }
+      // Size and data (received_checks.ts).
+      const problem = receivedRecordProblem(rec) ?? receivedDataProblem(c);
+      if (problem) {
+        rejected.push({ index: i, id: c.id, reason: problem });
+        continue;
+      }
+      const notCanonical = canonicalProblem(c);
+      if (notCanonical) {
+        rejected.push({ index: i, id: c.id, reason: notCanonical });
+        continue;
+      }
+      if (needsCollectedHistory(c, index, repo, vouched, stored)) {
+        // Merging it would need history this repository garbage-collected: ignored, and
+        // reported to the sender, who still holds that history and re-applies it.
+        obsolete++;
+        obsoleteIds.push(c.id);
+        continue;
+      }
+      try {
+        if (!stored) ctx.clock.check(c.ts);
+      } catch (e) {
+        rejected.push({ index: i, id: c.id, reason: (e as Error).message });
+        continue;
+      }
+      if (earlier) earlier.push(sig);
+      else copies.set(c.id, [sig]);
+      candidates.push({
+        node,
+        key: c.key.slice(prefix.length),
+        index: i,
+        idBytes,
+        record: own,
       });
+    }
+    // Authors and rules first (synchronous), then every signature in one batch.
+    const reasons: (string | null)[] = [];
+    const jobs: VerifyJob[] = [];
+    const jobOf: number[] = [];
+    if (!stored) {
+      candidates.forEach(({ node, idBytes }, j) => {
+        const author = authorOf(node);
+        if (typeof author === "string") {
+          reasons[j] = author;
+          return;
+        }
+        if (!ctx.knownSessions.has(author.id)) {
+          // So the log records the session even once it has expired (see addRemote).
+          ctx.knownSessions.set(author.id, author);
+        }
+        reasons[j] = null;
+        jobOf.push(j);
+        jobs.push({
+          publicKey: author.publicKey,
+          signature: node.sig!,
+          message: idBytes,
+        });
+      });
+    } else candidates.forEach((_, j) => reasons[j] = null);
+    const verifying =
+      (jobs.length
+        ? ctx.verifier.verifyBatch(jobs)
+        : Promise.resolve([] as boolean[])).then((oks) => {
+          if (oks.length !== jobs.length) {
+            throw new Error(
+              "signature verifier answered the wrong number of jobs",
+            );
+          }
+          oks.forEach((ok, k) => {
+            if (!ok) {
+              const j = jobOf[k];
+              reasons[j] = `signature of commit ${
+                candidates[j].node.commit.id
+              } does not verify`;
+            }
+          });
+          return reasons;
+        });
+    return verifying;
+  };
+  const verifying = prepare();
   // finish() reports a failure; until it is called, it is not unhandled.
   verifying.catch(() => {});
   return {
@@ -339,7 +360,27 @@ export function beginIngest(
         ctx.clock.observe(node.commit.ts);
         noteReceivedSchema(ctx.registry, node.commit);
       }
-      const added = repo.addRemote(valid, !stored);
+      // Every signature verified: add in slices too (a commit waiting for a parent in
+      // a later slice is completed, and reported accepted, when that slice adds it).
+      const added: {
+        accepted: CommitId[];
+        waiting: CommitId[];
+        rejected: AddedCommits["rejected"];
+      } = { accepted: [], waiting: [], rejected: [] };
+      for (let k = 0; k < valid.length; k += ADD_CHUNK) {
+        if (k > 0 && slices) {
+          await slices.pause();
+          repo.checkOpen();
+        }
+        const part = repo.addRemote(valid.slice(k, k + ADD_CHUNK), !stored);
+        for (const id of part.accepted) added.accepted.push(id);
+        for (const id of part.waiting) added.waiting.push(id);
+        for (const r of part.rejected) added.rejected.push(r);
+      }
+      if (valid.length > ADD_CHUNK && added.waiting.length) {
+        const done = new Set(added.accepted);
+        added.waiting = added.waiting.filter((id) => !done.has(id));
+      }
       for (const r of added.rejected) {
         const cand = valid.find((c) => c.node.commit.id === r.id);
         rejected.push({ index: cand?.index ?? -1, id: r.id, reason: r.reason });

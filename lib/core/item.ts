@@ -20,6 +20,16 @@ import type { ItemChange, ItemEntry } from "./item_entry.ts";
 import type { CommitInfo } from "./item_history.ts";
 import type { OpenRepository } from "./open_repository.ts";
 import { checkFieldWrite } from "./write_check.ts";
+import type {
+  FieldDefs,
+  FieldName,
+  GetResult,
+  KeepRequired,
+  ObjectOf,
+  SetArg,
+  UntypedDefs,
+  UpdateData,
+} from "../schema/typed.ts";
 import { encodeItemState } from "./item_state.ts";
 import { SCHEMA_FINGERPRINT_FIELD } from "../schema/fingerprint.ts";
 
@@ -87,13 +97,18 @@ export function rawItemOf(path: ItemPath, s: ItemState): RawItem {
 let newItem: (repo: OpenRepository, entry: ItemEntry) => Item;
 
 /** The handle of an entry: one per entry, created on first use. */
-export function itemHandle(repo: OpenRepository, entry: ItemEntry): Item {
+export function itemHandle<D extends FieldDefs = UntypedDefs>(
+  repo: OpenRepository,
+  entry: ItemEntry,
+): Item<D> {
   if (!(entry.handle instanceof Item)) entry.handle = newItem(repo, entry);
-  return entry.handle as Item;
+  return entry.handle as Item<D>;
 }
 
 /**
- * A live item.
+ * A live item. `D` is its schema's field definitions when the schema was declared with
+ * `defineSchema` (see lib/schema/typed.ts): `get`, `set` and `update` are then typed by
+ * field; without it any field name goes and values are checked at run time only.
  *
  * @example
  * ```ts ignore
@@ -103,7 +118,7 @@ export function itemHandle(repo: OpenRepository, entry: ItemEntry): Item {
  * off();
  * ```
  */
-export class Item {
+export class Item<D extends FieldDefs = UntypedDefs> {
   #repo: OpenRepository;
   #entry: ItemEntry;
 
@@ -205,24 +220,28 @@ export class Item {
   }
 
   /** A field's value (its default when absent). Sets, maps and dates are copies. */
-  get(field: string): FieldValue | undefined {
+  get<K extends FieldName<D>>(field: K): GetResult<D, K> {
     const s = this.#state();
     const v = s.data[field];
     const def = s.schema.fields[field];
-    if (v === undefined) return def ? defaultValue(def) : undefined;
-    return def && typeof v === "object" ? copyFieldValue(def.type, v) : v;
+    const out = v === undefined
+      ? (def ? defaultValue(def) : undefined)
+      : def && typeof v === "object"
+      ? copyFieldValue(def.type, v)
+      : v;
+    return out as GetResult<D, K>;
   }
 
   /** Sets one field; `undefined` removes an optional field. */
-  set(field: string, value: unknown): void {
-    this.update({ [field]: value });
+  set<K extends FieldName<D>>(field: K, value: SetArg<D, K>): void {
+    this.update({ [field]: value } as UpdateData<D> & KeepRequired<D, never>);
   }
 
   /**
    * Sets several fields at once; nothing is written when any value is refused. Stored
    * fields the local schema does not know are kept unchanged.
    */
-  update(changes: Record<string, unknown>): void {
+  update<C extends UpdateData<D>>(changes: C & KeepRequired<D, C>): void {
     const s = this.#state("write");
     if (changes === null || typeof changes !== "object") {
       throw new TypeError(
@@ -258,18 +277,18 @@ export class Item {
   }
 
   /** A plain copy of the data (defaults filled in). */
-  toObject(): Record<string, FieldValue> {
+  toObject(): ObjectOf<D> {
     const s = this.#state();
     const out: Record<string, FieldValue> = {};
     for (const [name, def] of Object.entries(s.schema.fields)) {
       const v = s.data[name] ?? defaultValue(def);
       if (v !== undefined) out[name] = copyFieldValue(def.type, v);
     }
-    return out;
+    return out as ObjectOf<D>;
   }
 
   /** Calls `listener` after every change of this item; returns an unsubscribe function. */
-  onChange(listener: (item: Item, change: ItemChange) => void): () => void {
+  onChange(listener: (item: Item<D>, change: ItemChange) => void): () => void {
     const repo = this.#live(); // a listener pins the repository: it stays open
     const e = this.#entry;
     const wrapped = (change: ItemChange) => listener(this, change);
@@ -288,15 +307,67 @@ export class Item {
     };
   }
 
-  /** The item's commits, oldest first. */
+  /** The item's commits, oldest first (a write made this tick included). */
   history(): CommitInfo[] {
-    return this.#live().history(this.key);
+    const repo = this.#live();
+    repo.commitPending(this.#entry);
+    return repo.history(this.key);
+  }
+
+  /**
+   * The item as commit `id` of its history left it: every field with a value (defaults
+   * filled in) and whether it was deleted; undefined when `id` is not in its history.
+   */
+  valueAt(id: string): { data: ObjectOf<D>; deleted: boolean } | undefined {
+    const repo = this.#live();
+    repo.commitPending(this.#entry);
+    const st = repo.stateAt(this.key, id);
+    if (!st) return undefined;
+    const data: Record<string, FieldValue> = {};
+    for (const [name, def] of Object.entries(st.schema.fields)) {
+      const v = st.data[name] ?? defaultValue(def);
+      if (v !== undefined) data[name] = copyFieldValue(def.type, v);
+    }
+    return { data: data as ObjectOf<D>, deleted: st.deleted };
+  }
+
+  /**
+   * Brings back the version commit `id` left (an earlier state, or the losing side of
+   * a merge) as a new commit on top of the current heads: its fields, without the ones
+   * it did not have; a deleted item comes back. Throws a RangeError when `id` is not in
+   * the item's history.
+   */
+  restore(id: string): void {
+    const repo = this.#live();
+    const old = repo.stateAt(this.key, id);
+    if (!old) {
+      throw new RangeError(
+        `Cannot restore ${this.path}: commit ${id} is not in its history`,
+      );
+    }
+    this.#state("restore"); // the item must still have a value, readable here
+    if (old.unreadable !== undefined) {
+      throw new TypeError(
+        `Cannot restore ${this.path} to commit ${id}: ${old.unreadable}`,
+      );
+    }
+    repo.writeLocal(
+      this.#entry,
+      old.extra
+        ? {
+          schema: old.schema,
+          data: { ...old.data },
+          deleted: false,
+          extra: old.extra,
+        }
+        : { schema: old.schema, data: { ...old.data }, deleted: false },
+    );
   }
 
   /** Current head commit ids. */
   get heads(): CommitId[] {
     this.#live();
-    this.#repo.commitPending();
+    this.#repo.commitPending(this.#entry);
     return this.#repo.graphs.graphOf(this.#entry).heads.map((h) => h.commit.id);
   }
 }

@@ -16,6 +16,12 @@
  *   flush retries them: a flush throws only while a commit made before it is not stored,
  *   and later writes are never blocked.
  *
+ * With `slices` (the database gives them), building the commits of a large tick runs in
+ * slices of about `sliceMs` with a yield to the event loop between them, so a page that
+ * creates thousands of items per task never gets one long task for their commits. An
+ * item written again while its commit of an earlier tick waits gets that commit built
+ * first: each tick's state of an item is still one commit.
+ *
  * @module
  */
 
@@ -56,7 +62,19 @@ export interface LocalWriteDeps {
   stored(nodes: readonly CommitNode[]): void;
   /** Reports a failure of background work (the database's `onError`). */
   reportError(error: Error): void;
+  /** Build commits in slices of `sliceMs`, calling `pause` between them. */
+  readonly slices?: {
+    readonly sliceMs: number;
+    pause(): Promise<void>;
+  };
 }
+
+/** Commits built between two clock reads when building in slices. */
+const BUILDS_PER_CHECK = 32;
+/** Signed commits appended between two clock reads when appending in slices. */
+const APPENDS_PER_CHECK = 64;
+/** Writes of one tick up to this many get their commits at its end; more, in slices. */
+const BUILD_AT_ONCE = 64;
 
 function asError(e: unknown): Error {
   return e instanceof Error ? e : new Error(String(e));
@@ -64,8 +82,14 @@ function asError(e: unknown): Error {
 
 /** Pending local writes of one repository and their signing. */
 export class LocalWrites {
+  /** Items written this tick. */
   readonly #dirty = new Set<ItemEntry>();
+  /** Items of earlier ticks whose commits are not built yet (building in slices). */
+  readonly #backlog = new Set<ItemEntry>();
+  /** Commits built ahead of their slice (their item was written again). */
+  #early: CommitNode[] = [];
   #scheduled = false;
+  #continuing = false;
   /** Built commits not yet signed and appended, oldest first. */
   readonly #unstored: CommitNode[] = [];
   /** Commits built so far, and how many of them are stored (always the oldest). */
@@ -82,7 +106,8 @@ export class LocalWrites {
 
   /** True while writes are not yet committed, or commits not yet signed and appended. */
   get pending(): boolean {
-    return this.#dirty.size > 0 || this.#unstored.length > 0;
+    return this.#dirty.size > 0 || this.#backlog.size > 0 ||
+      this.#early.length > 0 || this.#unstored.length > 0;
   }
 
   /**
@@ -90,6 +115,8 @@ export class LocalWrites {
    * recording nothing, when the commit would be too large (write_limits.ts).
    */
   write(e: ItemEntry, state: ItemState): void {
+    // The state of an earlier tick gets its own commit first.
+    if (this.#backlog.delete(e)) this.#build(e, this.#early);
     checkCommitSize(
       e.path,
       state,
@@ -100,28 +127,48 @@ export class LocalWrites {
     this.#dirty.add(e);
     if (!this.#scheduled) {
       this.#scheduled = true;
-      queueMicrotask(() => this.commitPending());
+      queueMicrotask(() => this.#endOfTick());
     }
     this.deps.events.emit(e, true);
   }
 
-  /** Turns pending local changes into commits (one per item). Never throws. */
+  /** Turns every pending local change into commits now (one per item). Never throws. */
   commitPending(): void {
     this.#scheduled = false;
-    if (this.#dirty.size === 0) return;
-    let built = 0;
-    for (const e of this.#dirty) {
-      e.dirty = false;
-      try {
-        this.#unstored.push(this.#buildCommit(e));
-        built++;
-      } catch (err) {
-        this.#drop(e, asError(err));
+    const built = this.#takeEarly();
+    for (const e of this.#backlog) this.#build(e, built);
+    this.#backlog.clear();
+    for (const e of this.#dirty) this.#build(e, built);
+    this.#dirty.clear();
+    this.#send(built);
+  }
+
+  /**
+   * Builds now the pending commits of `entries` only (received commits are about to join
+   * their graphs), leaving the other items' commits to their slices.
+   */
+  commitPendingOf(entries: Iterable<ItemEntry | undefined>): void {
+    const built = this.#takeEarly();
+    for (const e of entries) {
+      if (e && (this.#backlog.delete(e) || this.#dirty.delete(e))) {
+        this.#build(e, built);
       }
     }
-    this.#dirty.clear();
-    this.#built += built;
-    if (built > 0) this.#storeQueued();
+    this.#send(built);
+  }
+
+  /**
+   * {@link commitPending} in slices (with `slices`): resolves once every write made
+   * before the call, and while it ran, has its commit built.
+   */
+  async commitPendingSliced(): Promise<void> {
+    const slices = this.deps.slices;
+    if (!slices) return this.commitPending();
+    this.#toBacklog();
+    while (this.#buildSlice()) {
+      await slices.pause();
+      this.#toBacklog();
+    }
   }
 
   /**
@@ -157,6 +204,79 @@ export class LocalWrites {
     if (this.#dropped.length < 100) this.#dropped.push(error);
     this.deps.reportError(error);
     this.deps.events.emit(e, true);
+  }
+
+  /**
+   * The end of a tick with writes: their commits now, or, for many writes, in slices
+   * of tasks of their own (the tick's task has done its share of work).
+   */
+  #endOfTick(): void {
+    if (!this.#scheduled) return; // commitPending ran since
+    if (!this.deps.slices) return this.commitPending();
+    this.#toBacklog();
+    if (this.#continuing) return; // the backlog's slices take these too
+    if (this.#backlog.size > BUILD_AT_ONCE || this.#buildSlice()) {
+      this.#continueLater();
+    }
+  }
+
+  #continueLater(): void {
+    if (this.#continuing) return;
+    this.#continuing = true;
+    this.deps.slices!.pause().then(() => {
+      this.#continuing = false;
+      if (this.#buildSlice()) this.#continueLater();
+    });
+  }
+
+  /** Moves this tick's writes behind the backlog. */
+  #toBacklog(): void {
+    this.#scheduled = false;
+    for (const e of this.#dirty) this.#backlog.add(e);
+    this.#dirty.clear();
+  }
+
+  /**
+   * Builds the backlog's commits for about `sliceMs` and queues them to be signed; true
+   * when some are left.
+   */
+  #buildSlice(): boolean {
+    const built = this.#takeEarly();
+    const start = performance.now(), budget = this.deps.slices!.sliceMs;
+    let n = 0;
+    for (const e of this.#backlog) {
+      this.#backlog.delete(e);
+      this.#build(e, built);
+      if (++n % BUILDS_PER_CHECK === 0 && performance.now() - start > budget) {
+        break;
+      }
+    }
+    this.#send(built);
+    return this.#backlog.size > 0;
+  }
+
+  #takeEarly(): CommitNode[] {
+    const early = this.#early;
+    this.#early = [];
+    return early;
+  }
+
+  /** Builds the item's commit into `into`; a failure drops that write alone. */
+  #build(e: ItemEntry, into: CommitNode[]): void {
+    e.dirty = false;
+    try {
+      into.push(this.#buildCommit(e));
+    } catch (err) {
+      this.#drop(e, asError(err));
+    }
+  }
+
+  /** Queues built commits to be signed and appended, in order. */
+  #send(built: readonly CommitNode[]): void {
+    if (!built.length) return;
+    for (const n of built) this.#unstored.push(n); // no spread: a tick may hold 100k
+    this.#built += built.length;
+    this.#storeQueued();
   }
 
   #storeQueued(): void {
@@ -225,16 +345,28 @@ export class LocalWrites {
           chunk.map((n) => n.sig ?? signer.sign(commitIdBytes(n.commit.id))),
         );
         writer.recordSession(this.deps.ownSession);
+        const slices = this.deps.slices;
+        let sliceStart = performance.now();
         for (let j = 0; j < chunk.length; j++) {
+          if (
+            slices && j % APPENDS_PER_CHECK === 0 && j > 0 &&
+            performance.now() - sliceStart > slices.sliceMs
+          ) {
+            // Appending a chunk takes tens of ms on a page: in slices too, in order.
+            await slices.pause();
+            sliceStart = performance.now();
+          }
           const n = chunk[j];
           n.sig = sigs[j];
           writer.appendCommit(n);
           index.signed(commitIdBytes(n.commit.id));
-          this.#unstored.shift();
           this.#stored++;
           appended.push(n);
         }
+        // Once per chunk (a shift per commit moves a long queue each time).
+        this.#unstored.splice(0, appended.length);
       } catch (err) {
+        this.#unstored.splice(0, appended.length);
         const e = asError(err);
         this.#storeError = new Error(
           `Cannot store ${this.#unstored.length} local commit(s) (the first of ${

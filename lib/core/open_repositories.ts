@@ -11,6 +11,7 @@
  * @module
  */
 
+import { indexLogSliced } from "./log_index.ts";
 import type { RepoPath } from "../path.ts";
 import type { RecoveryReport, Storage } from "../storage/storage.ts";
 import type { RepoContext } from "./context.ts";
@@ -40,6 +41,14 @@ export class OpenRepositories {
     private readonly storage: Storage,
     private readonly ctx: RepoContext<OpenRepository>,
     residency: ResidencyOptions,
+    /**
+     * How an asynchronous open indexes a log: in slices of `sliceMs`, calling `pause`
+     * between them (the database yields to the event loop).
+     */
+    private readonly slicing: {
+      readonly sliceMs: number;
+      readonly pause: () => Promise<void>;
+    },
   ) {
     this.#residency = new Residency(
       residency,
@@ -186,7 +195,14 @@ export class OpenRepositories {
       this.#autoClosed.delete(path);
       p = this.storage.openLog(path).then(async (log) => {
         if (log.recovery) this.recoveries.push(log.recovery);
-        const r = new OpenRepository(this.ctx, path, log);
+        // Indexed in slices: a large log opens without one long task (browsers).
+        const found = await indexLogSliced(
+          log,
+          path,
+          this.slicing.sliceMs,
+          this.slicing.pause,
+        );
+        const r = new OpenRepository(this.ctx, path, log, found);
         this.#open.set(path, r);
         await this.#residency.enforceBudget(r);
         this.#announceOpen(path);

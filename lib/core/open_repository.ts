@@ -44,7 +44,7 @@ import { type CommitInfo, historyOf } from "./item_history.ts";
 import { ItemTable } from "./item_table.ts";
 import { HistoryLoader } from "./lazy_history.ts";
 import { LogBytes } from "./log_bytes.ts";
-import { indexLog } from "./log_index.ts";
+import { indexLog, type LogIndex } from "./log_index.ts";
 import { LogWriter } from "./log_writer.ts";
 import { LocalWrites } from "./local_writes.ts";
 import {
@@ -89,8 +89,10 @@ export class OpenRepository implements Repository {
     readonly ctx: RepoContext<OpenRepository>,
     readonly path: RepoPath,
     log: RepoLog,
+    /** The log's index, when the caller made it (in slices); else made here. */
+    indexed?: LogIndex,
   ) {
-    const found = indexLog(log, path);
+    const found = indexed ?? indexLog(log, path);
     for (const s of found.sessions) ctx.knownSessions.set(s.id, s);
     this.#bytes = new LogBytes(log, log.data, found.size);
     this.#writer = new LogWriter(
@@ -134,6 +136,7 @@ export class OpenRepository implements Repository {
       index: this.#index,
       events: this.#events,
       stored: (nodes) => ctx.onCommitsStored(this, nodes),
+      ...(ctx.slices ? { slices: ctx.slices } : {}),
       reportError: (error) => ctx.reportError(error),
     });
     if (found.checkpoint) {
@@ -204,6 +207,19 @@ export class OpenRepository implements Repository {
     return e ? historyOf(this.graphs.fullGraphOf(e)) : [];
   }
 
+  /**
+   * The state commit `id` of an item recorded (upgraded to the newest schema version),
+   * or undefined when the item has no such commit.
+   */
+  stateAt(key: string, id: string): ItemState | undefined {
+    this.checkOpen();
+    const e = this.items.entry(key);
+    if (!e) return undefined;
+    const g = this.graphs.fullGraphOf(e);
+    const n = g.nodes.get(id as CommitId);
+    return n ? g.stateOf(n) : undefined;
+  }
+
   /** Typed data of a new item, for local creation. */
   static stateFor(schema: Schema, data: ItemData): ItemState {
     return { schema, data, deleted: false };
@@ -217,9 +233,13 @@ export class OpenRepository implements Repository {
     this.#writes.write(e, state);
   }
 
-  /** Turns pending local changes into commits now (one per item). */
-  commitPending(): void {
-    this.#writes.commitPending();
+  /**
+   * Turns pending local changes into commits now (one per item): those of `entry` only,
+   * when given.
+   */
+  commitPending(entry?: ItemEntry): void {
+    if (entry) this.#writes.commitPendingOf([entry]);
+    else this.#writes.commitPending();
   }
 
   /** Appends one record to the log. */
@@ -247,7 +267,8 @@ export class OpenRepository implements Repository {
    * already in the storage (written by another tab).
    */
   addRemote(commits: readonly ReceivedCommit[], persist = true): AddedCommits {
-    this.#writes.commitPending();
+    // Local writes to these items get their commits first (the others keep their slices).
+    this.#writes.commitPendingOf(commits.map((c) => this.items.entry(c.key)));
     return addReceivedCommits(
       {
         index: this.#index,
@@ -396,7 +417,7 @@ export class OpenRepository implements Repository {
 
   /** Resolves when every earlier write of this repository is durable. */
   async flush(): Promise<void> {
-    this.#writes.commitPending();
+    await this.#writes.commitPendingSliced();
     await this.#writes.settled();
     await this.#writer.flush();
   }

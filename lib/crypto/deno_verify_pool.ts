@@ -4,7 +4,8 @@
  * over the cores. Used by the Deno entry (mod.ts) for large ingests; small batches, and
  * every batch once a worker cannot start (e.g. a compiled binary without the worker
  * module), go to Web Crypto. Workers start on the first large batch and stop when the
- * last database using the pool closes.
+ * last database using the pool closes, or after {@link POOL_IDLE_MS} without work (a
+ * running worker keeps a Deno process alive: an idle pool must not).
  *
  * A server verifies every received commit here (`minBatch: 1`), so signature checks
  * never run on its event loop: batches submitted in the same turn of the event loop are
@@ -31,6 +32,8 @@ interface Staged {
   readonly resolve: (out: boolean[]) => void;
   readonly reject: (e: unknown) => void;
 }
+/** Idle workers stop after this long (they start again on the next large batch). */
+export const POOL_IDLE_MS = 2000;
 
 interface Pending {
   readonly resolve: (out: Uint8Array) => void;
@@ -43,6 +46,7 @@ class WorkerPool {
   #next = 0;
   #rr = 0;
   #failed = false;
+  #idleTimer: ReturnType<typeof setTimeout> | undefined;
 
   get usable(): boolean {
     return !this.#failed;
@@ -50,7 +54,21 @@ class WorkerPool {
 
   /** Starts the workers (no-op when running or broken); true when they run. */
   start(): boolean {
-    return this.#start();
+    const started = this.#start();
+    this.#idleSoon();
+    return started;
+  }
+
+  /** (Re)arms the idle stop; the timer itself never keeps the process alive. */
+  #idleSoon(): void {
+    clearTimeout(this.#idleTimer);
+    if (!this.#workers.length) return;
+    const timer = setTimeout(() => {
+      if (this.#pending.size === 0 && this.#staged.length === 0) this.stop();
+      else this.#idleSoon();
+    }, POOL_IDLE_MS);
+    Deno.unrefTimer(timer);
+    this.#idleTimer = timer;
   }
 
   #start(): boolean {
@@ -145,7 +163,7 @@ class WorkerPool {
         }),
       );
     }
-    const outs = await Promise.all(parts);
+    const outs = await Promise.all(parts).finally(() => this.#idleSoon());
     const result: boolean[] = [];
     for (const out of outs) for (const b of out) result.push(b === 1);
     return result;
@@ -156,6 +174,7 @@ class WorkerPool {
     clearTimeout(this.#stagedTimer);
     this.#stagedTimer = undefined;
     for (const s of this.#staged.splice(0)) s.reject(error);
+    clearTimeout(this.#idleTimer);
     for (const w of this.#workers.splice(0)) w.terminate();
     for (const p of this.#pending.values()) p.reject(error);
     this.#pending.clear();

@@ -15,6 +15,7 @@ import { HybridClock, type WallClock } from "../commit/clock.ts";
 import { type Schema, SchemaRegistry } from "../schema/schema.ts";
 import type { SchemaMismatch } from "../schema/schema_reports.ts";
 import { parsePath, type RepoPath, repoPathOf } from "../path.ts";
+import type { CreateData, DefsOf } from "../schema/typed.ts";
 import type { RecoveryReport, Storage } from "../storage/storage.ts";
 import type { RepoContext } from "../core/context.ts";
 import type { Item, RawItem } from "../core/item.ts";
@@ -37,6 +38,7 @@ import {
 } from "../core/session.ts";
 import { openQuery, type Query, type QueryOptions } from "../query/query.ts";
 import type { QuerySource } from "../query/options.ts";
+import { SCAN_SLICE_MS, yieldToEventLoop } from "../query/yield.ts";
 import { syncFollowingHorizon } from "../sync/horizon_sync.ts";
 import type {
   SyncHooks,
@@ -115,6 +117,7 @@ export class Database {
       trust: options.trust ?? this.trusted!,
       knownSessions: new Map([[ownSession.id, ownSession]]),
       verifier: options.verifier ?? webCryptoVerifier,
+      slices: { sliceMs: SCAN_SLICE_MS, pause: yieldToEventLoop },
       now: wall,
       checkOpen: () => {
         if (this.#closed) throw new Error("Database is closed");
@@ -138,7 +141,10 @@ export class Database {
         }
       },
     };
-    this.#repos = new OpenRepositories(this.#storage, this.#ctx, options);
+    this.#repos = new OpenRepositories(this.#storage, this.#ctx, options, {
+      sliceMs: SCAN_SLICE_MS,
+      pause: yieldToEventLoop,
+    });
     this.#compactor = new Compactor(
       this.#storage,
       this.#repos,
@@ -298,8 +304,15 @@ export class Database {
   /**
    * Creates an item at `path` (`/type/repo/item`, or `/type/repo` for a random key) with
    * `schema` (a registered name, `"ns/version"`, or a schema object). Validates every
-   * field first; nothing is written when any check fails.
+   * field first; nothing is written when any check fails. With a schema object from
+   * `defineSchema`, `data` is type-checked against its fields and the item is typed.
    */
+  create<S extends Schema>(
+    path: string,
+    schema: S,
+    data: CreateData<DefsOf<S>>,
+  ): Item<DefsOf<S>>;
+  create(path: string, schema: string, data?: Record<string, unknown>): Item;
   create(
     path: string,
     schema: string | Schema,
@@ -308,9 +321,16 @@ export class Database {
     return this.#items.create(path, schema, data);
   }
 
-  /** The item at `path`, or undefined when absent (its repository must be open). */
-  item(path: string): Item | undefined {
-    return this.#items.item(path);
+  /**
+   * The item at `path`, or undefined when absent (its repository must be open). With
+   * `schema`, the item is typed by it: a TypeError when the item follows another one.
+   */
+  item<S extends Schema>(path: string, schema: S): Item<DefsOf<S>> | undefined;
+  item(path: string): Item | undefined;
+  item(path: string, schema?: Schema): Item | undefined {
+    const item = this.#items.item(path);
+    if (item && schema) checkItemSchema(item, schema);
+    return item;
   }
 
   /**
@@ -323,9 +343,14 @@ export class Database {
   }
 
   /** Opens the item's repository if needed and returns the item (or undefined). */
-  async load(path: string): Promise<Item | undefined> {
+  load<S extends Schema>(
+    path: string,
+    schema: S,
+  ): Promise<Item<DefsOf<S>> | undefined>;
+  load(path: string): Promise<Item | undefined>;
+  async load(path: string, schema?: Schema): Promise<Item | undefined> {
     await this.open(parsePath(path).repoPath);
-    return this.item(path);
+    return schema ? this.item(path, schema) : this.item(path);
   }
 
   /** Keys of a repository's items (open repository). */
@@ -355,7 +380,9 @@ export class Database {
    * q.close();
    * ```
    */
-  query<Ctx = undefined>(options: QueryOptions<Ctx>): Query<Ctx> {
+  query<Ctx = undefined, S extends Schema = Schema>(
+    options: QueryOptions<Ctx, S>,
+  ): Query<Ctx, S> {
     this.#ctx.checkOpen();
     return openQuery(this.#querySource, options);
   }
@@ -464,5 +491,14 @@ export class Database {
   /** True once closed. */
   get closed(): boolean {
     return this.#closed;
+  }
+}
+
+/** Throws a TypeError when `item` does not follow `schema`'s namespace. */
+function checkItemSchema(item: Item, schema: Schema): void {
+  if (item.schema.ns !== schema.ns) {
+    throw new TypeError(
+      `Item ${item.path} follows schema "${item.schema.ns}/${item.schema.version}", not "${schema.ns}"`,
+    );
   }
 }

@@ -9,6 +9,7 @@ import type { Item } from "../core/item.ts";
 import type { OpenRepository } from "../core/open_repository.ts";
 import type { ItemPath, RepoPath } from "../path.ts";
 import type { SortKey } from "./sort_key.ts";
+import type { FieldDefs, UntypedDefs } from "../schema/typed.ts";
 
 /** What a query reads from its database: the open repositories and their items. */
 export interface QuerySource {
@@ -23,14 +24,20 @@ export interface QuerySource {
 }
 
 /** Decides whether an item is a result. `ctx` is the query's `ctx` option. */
-export type QueryPredicate<Ctx> = (item: Item, ctx: Ctx) => boolean;
+export type QueryPredicate<Ctx, D extends FieldDefs = UntypedDefs> = (
+  item: Item<D>,
+  ctx: Ctx,
+) => boolean;
 
 /**
  * The sort key of an item. A key function (not a comparator): it is called once per item
  * evaluation and its key is cached, so keeping results sorted costs O(log n) key
  * comparisons per change and no further calls of your code.
  */
-export type SortKeyFunction<Ctx> = (item: Item, ctx: Ctx) => SortKey;
+export type SortKeyFunction<Ctx, D extends FieldDefs = UntypedDefs> = (
+  item: Item<D>,
+  ctx: Ctx,
+) => SortKey;
 
 /** What a results notification describes. */
 export interface ResultsChange {

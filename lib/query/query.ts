@@ -29,23 +29,29 @@ import {
 import { normalizeSortKey, type SortKey } from "./sort_key.ts";
 import { type RowRun, SortedRows } from "./sorted_rows.ts";
 import { scanCandidates } from "./scan.ts";
+import type { Schema } from "../schema/schema.ts";
+import type { DefsOf } from "../schema/typed.ts";
 
-/** Options of `db.query()`. */
-export interface QueryOptions<Ctx = undefined> {
+/**
+ * Options of `db.query()`. With `schema` a schema object from `defineSchema`, the
+ * predicate's and key function's items are typed by it (and so are the results).
+ */
+export interface QueryOptions<Ctx = undefined, S extends Schema = Schema> {
   /** A repository path (`/type/repo`) or another query (chaining). */
-  readonly source: string | Query<unknown>;
+  readonly source: string | Query<unknown, Schema>;
   /**
-   * Only items whose schema has this namespace (e.g. `"todo"`). Items this replica cannot
-   * read (a schema version not registered here, see `Item.isReadable`) are never results.
+   * Only items of this schema's namespace (a namespace such as `"todo"`, or a schema).
+   * Items this replica cannot read (a schema version not registered here, see
+   * `Item.isReadable`) are never results.
    */
-  readonly schema?: string;
+  readonly schema?: string | S;
   /** Only items for which this returns true (all items when absent). */
-  readonly predicate?: QueryPredicate<Ctx>;
+  readonly predicate?: QueryPredicate<Ctx, DefsOf<S>>;
   /**
    * Order: a field name (its value is the key) or a key function. Without it, results
    * are ordered by path. Equal keys are always ordered by path.
    */
-  readonly sortBy?: string | SortKeyFunction<Ctx>;
+  readonly sortBy?: string | SortKeyFunction<Ctx, DefsOf<S>>;
   /** Largest key first (equal keys still ordered by path, ascending). */
   readonly descending?: boolean;
   /** Only the first `limit` results of the full order. */
@@ -59,13 +65,16 @@ export interface QueryOptions<Ctx = undefined> {
 }
 
 /** Constructs a query (set by the class: its constructor is private). */
-let newQuery: <Ctx>(db: QuerySource, options: QueryOptions<Ctx>) => Query<Ctx>;
+let newQuery: <Ctx, S extends Schema>(
+  db: QuerySource,
+  options: QueryOptions<Ctx, S>,
+) => Query<Ctx, S>;
 
 /** A live query over `options.source`, reading from `db` (see `Database.query`). */
-export function openQuery<Ctx>(
+export function openQuery<Ctx, S extends Schema = Schema>(
   db: QuerySource,
-  options: QueryOptions<Ctx>,
-): Query<Ctx> {
+  options: QueryOptions<Ctx, S>,
+): Query<Ctx, S> {
   return newQuery(db, options);
 }
 
@@ -93,7 +102,7 @@ type Notify = typeof Notify[keyof typeof Notify];
  * open.close();
  * ```
  */
-export class Query<Ctx = undefined> {
+export class Query<Ctx = undefined, S extends Schema = Schema> {
   readonly #db: QuerySource;
   readonly #base: Query<unknown> | undefined;
   readonly #repoPath: RepoPath | undefined;
@@ -126,9 +135,12 @@ export class Query<Ctx = undefined> {
   }
 
   /** Queries come from `db.query()`. */
-  private constructor(db: QuerySource, options: QueryOptions<Ctx>) {
+  private constructor(db: QuerySource, options: QueryOptions<Ctx, S>) {
     checkQueryOptions(options);
-    const { source, sortBy, predicate, limit, schema } = options;
+    const { source, limit, schema } = options;
+    // Typed items are the same objects: only their static type differs.
+    const sortBy = options.sortBy as string | SortKeyFunction<Ctx> | undefined;
+    const predicate = options.predicate as QueryPredicate<Ctx> | undefined;
     const ctx = options.ctx as Ctx;
     if (typeof sortBy === "string") {
       this.#keyFn = (item) => normalizeSortKey(item.get(sortBy));
@@ -137,7 +149,7 @@ export class Query<Ctx = undefined> {
     }
     this.#db = db;
     this.#predicate = predicate && ((item) => predicate(item, ctx));
-    this.#ns = schema;
+    this.#ns = typeof schema === "string" ? schema : schema?.ns;
     this.#limit = limit ?? Infinity;
     this.#rows = new SortedRows(options.descending === true);
     if (options.onError) this.#errorListeners.add(options.onError);
@@ -167,7 +179,7 @@ export class Query<Ctx = undefined> {
   }
 
   /** The results in order (at most `limit`). The array is a snapshot: it never changes. */
-  get results(): readonly Item[] {
+  get results(): readonly Item<DefsOf<S>>[] {
     this.#sync();
     if (this.#limit === Infinity) return this.#rows.items();
     return this.#visible ??= this.#rows.firstItems(this.#limit);

@@ -162,6 +162,8 @@ export class ServerSession {
     baseUrl: string,
     options: ServerSessionOptions = {},
   ): Promise<ServerSession> {
+    checkServerUrl(baseUrl);
+    checkBearerToken(options.token);
     const fetchFn = options.fetch ?? ((url, init) => fetch(url, init));
     const base = baseUrl.replace(/\/$/, "");
     const now = options.now ?? Date.now;
@@ -343,4 +345,41 @@ async function checkIssued(
     );
   }
   return decodeSessionRecord(encoded);
+}
+
+/** What a bearer token is made of: printable ASCII, no spaces (`capra user add`). */
+const BEARER_TOKEN = /^[\x21-\x7e]{1,4096}$/;
+
+/**
+ * Throws a TypeError when `token` (if given) cannot be a bearer token, before anything
+ * is sent (a header with other characters would fail deep inside fetch).
+ */
+export function checkBearerToken(token: unknown): void {
+  if (token === undefined) return;
+  if (typeof token !== "string" || !BEARER_TOKEN.test(token)) {
+    const shown = typeof token === "string"
+      ? JSON.stringify(token.length > 20 ? `${token.slice(0, 20)}…` : token)
+      : typeof token;
+    throw new TypeError(
+      `Invalid token ${shown}: a bearer token is printable ASCII without spaces, ` +
+        "as `capra user add` prints it (leave token out for an anonymous session)",
+    );
+  }
+}
+
+/** Throws a TypeError unless `url` is an http(s) URL. */
+function checkServerUrl(url: unknown): void {
+  let ok = false;
+  try {
+    const u = new URL(String(url));
+    ok = typeof url === "string" &&
+      (u.protocol === "http:" || u.protocol === "https:");
+  } catch { /* reported below */ }
+  if (!ok) {
+    throw new TypeError(
+      `Invalid server URL ${
+        JSON.stringify(url)
+      }: expected "http://host:port" or "https://host"`,
+    );
+  }
 }

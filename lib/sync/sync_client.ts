@@ -26,6 +26,9 @@ export const MAX_SYNC_ATTEMPTS = 5;
 /** Wait before reconciling a repository whose push the server refused as busy (no hint). */
 export const BUSY_RETRY_DEFAULT_MS = 1_000;
 
+/** How long {@link SyncClient.sync} waits for a connection before it fails. */
+export const SYNC_CONNECT_TIMEOUT_MS = 10_000;
+
 /** Options of {@link SyncClient.connect}. */
 export interface SyncClientOptions extends ServerSessionOptions {
   /**
@@ -38,6 +41,11 @@ export interface SyncClientOptions extends ServerSessionOptions {
   readonly WebSocket?: typeof WebSocket;
   readonly backoffInitialMs?: number;
   readonly backoffMaxMs?: number;
+  /**
+   * How long `sync()` waits for the socket to (re)connect before it fails (default
+   * {@link SYNC_CONNECT_TIMEOUT_MS}).
+   */
+  readonly connectTimeoutMs?: number;
   /** Receives background errors (default console.error). */
   readonly onError?: (error: unknown) => void;
   /**
@@ -78,13 +86,19 @@ export class SyncClient {
    */
   readonly errors: WsError[] = [];
 
+  readonly #connectTimeoutMs: number;
+  #closed = false;
+
   private constructor(
     readonly db: SyncDatabase,
     readonly session: ServerSession,
     readonly connection: WsConnection,
-    onError: ((error: unknown) => void) | undefined,
+    options: SyncClientOptions,
   ) {
-    this.reportError = onError ?? ((e) => console.error("capra sync:", e));
+    this.reportError = options.onError ??
+      ((e) => console.error("capra sync:", e));
+    this.#connectTimeoutMs = options.connectTimeoutMs ??
+      SYNC_CONNECT_TIMEOUT_MS;
     this.#unsubscribe = db.onCommits((repo, nodes) =>
       this.#pushLocal(repo, nodes)
     );
@@ -140,7 +154,7 @@ export class SyncClient {
       db,
       session,
       connection,
-      options.onError,
+      options,
     );
     if (options.repos) {
       for (const r of options.repos) await client.add(r);
@@ -174,26 +188,69 @@ export class SyncClient {
 
   /**
    * Resolves when every kept repository holds the same commits as the server; retries
-   * (after reconnecting) when the connection drops meanwhile.
+   * (after reconnecting) when the connection drops meanwhile. Rejects when the server
+   * cannot be reached within `connectTimeoutMs` or refuses the sync; the client is then
+   * closed (nothing of it keeps the process alive): connect again to retry.
    */
   async sync(): Promise<void> {
-    for (let attempt = 1;; attempt++) {
-      await this.connection.ready();
-      try {
-        await this.#settle();
-        for (const repo of this.#repos) await this.#reconcile(repo);
-        await this.#settle();
-        return;
-      } catch (e) {
-        const lost = e instanceof SyncError &&
-          (e.code === "disconnected" || e.code === "timeout");
-        if (!lost || attempt >= MAX_SYNC_ATTEMPTS) throw e;
+    try {
+      for (let attempt = 1;; attempt++) {
+        await this.#connected();
+        try {
+          await this.#settle();
+          for (const repo of this.#repos) await this.#reconcile(repo);
+          await this.#settle();
+          return;
+        } catch (e) {
+          const lost = e instanceof SyncError &&
+            (e.code === "disconnected" || e.code === "timeout");
+          if (!lost || attempt >= MAX_SYNC_ATTEMPTS) throw e;
+        }
       }
+    } catch (e) {
+      this.close();
+      throw e;
     }
   }
 
-  /** Stops syncing (the database stays open). */
+  /** Waits for the socket, at most `connectTimeoutMs`. */
+  async #connected(): Promise<void> {
+    if (this.#closed) {
+      throw new SyncError("closed", "This SyncClient is closed");
+    }
+    if (this.connected) return;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const ms = this.#connectTimeoutMs;
+    try {
+      await Promise.race([
+        this.connection.ready(),
+        new Promise<never>((_, reject) => {
+          timer = setTimeout(() =>
+            reject(
+              new SyncError(
+                "unreachable",
+                `Cannot reach ${this.session.baseUrl}: no connection within ${ms} ms`,
+              ),
+            ), ms);
+        }),
+      ]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /** True once closed (by `close()` or a failed `sync()`). */
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /**
+   * Stops syncing: the socket closes and no timer is left (the database stays open).
+   * Idempotent.
+   */
   close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
     for (const t of this.#retryTimers) clearTimeout(t);
     this.#retryTimers.clear();
     this.#stopFollowing();

@@ -85,7 +85,7 @@ export class WsConnection {
   #timer: ReturnType<typeof setTimeout> | undefined;
   readonly #pending = new Map<number, Pending>();
   readonly #subs = new Set<string>();
-  #waiters: (() => void)[] = [];
+  #waiters: { resolve(): void; reject(e: Error): void }[] = [];
 
   constructor(private readonly options: WsConnectionOptions) {}
 
@@ -103,7 +103,9 @@ export class WsConnection {
   ready(): Promise<void> {
     if (this.#welcomed) return Promise.resolve();
     if (this.#closed) return Promise.reject(new SyncError("closed", "Closed"));
-    return new Promise((resolve) => this.#waiters.push(resolve));
+    return new Promise((resolve, reject) =>
+      this.#waiters.push({ resolve, reject })
+    );
   }
 
   /** Subscribes to a repository's pushes (kept across reconnects). */
@@ -139,6 +141,9 @@ export class WsConnection {
     clearTimeout(this.#timer);
     this.#socket?.close(1000, "client closing");
     this.#drop(new SyncError("closed", "Connection closed"));
+    for (const w of this.#waiters.splice(0)) {
+      w.reject(new SyncError("closed", "Connection closed"));
+    }
   }
 
   #send(frame: WsFrame): void {
@@ -212,7 +217,7 @@ export class WsConnection {
         for (const repo of this.#subs) this.#send({ t: "sub", repo });
         const waiters = this.#waiters;
         this.#waiters = [];
-        for (const w of waiters) w();
+        for (const w of waiters) w.resolve();
         this.options.onOpen?.();
         return;
       }

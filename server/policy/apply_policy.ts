@@ -6,6 +6,7 @@
  */
 
 import type { Database } from "../../mod.ts";
+import { orderKeyOfNumber } from "../../lib/order/order_key.ts";
 import { compileRules } from "../../lib/sync/declared_rules.ts";
 import type { RepoRule } from "../../lib/sync/rules.ts";
 import type { ServerLimits } from "../limits/limits.ts";
@@ -16,9 +17,29 @@ import {
   type UserPolicy,
 } from "./policy.ts";
 
-/** The policy of `capra serve` without `--config`. */
+/**
+ * The policy of `capra serve` without `--config`: {@link DEFAULT_POLICY_CONFIG}, with
+ * the demo app's upgrade of todo items from version 1 (a number for the position) to
+ * version 2 (an order key, as the app computes it), so old items stay readable.
+ */
 export function defaultPolicy(): ServerPolicy {
-  return parsePolicy(DEFAULT_POLICY_CONFIG, "the default policy");
+  const policy = parsePolicy(DEFAULT_POLICY_CONFIG, "the default policy");
+  return {
+    ...policy,
+    schemas: policy.schemas.map((s) =>
+      s.ns === "todo" && s.version === 2
+        ? {
+          ...s,
+          upgrade: (data) => ({
+            ...data,
+            order: orderKeyOfNumber(
+              typeof data.order === "number" ? data.order : 0,
+            ),
+          }),
+        }
+        : s
+    ),
+  };
 }
 
 /** The parts of `createServer`'s options a policy sets. */

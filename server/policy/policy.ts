@@ -48,9 +48,11 @@ export interface ServerPolicy {
 
 /**
  * The policy of `capra serve` without `--config`, in the config file's own format: the
- * demo app's schema, its lists (`/todo/*`) readable and writable by every session and
- * readable without one (public JSON views), shared lists (`/list/*`) for their members
- * only, open sign-up, anonymous sessions on, the default limits.
+ * demo app's schemas (todo version 1 kept its position as a number, version 2 as an
+ * order key; `defaultPolicy()` adds the upgrade between them, which a file cannot
+ * hold), its lists (`/todo/*`) readable and writable by every session and readable
+ * without one (public JSON views), shared lists (`/list/*`) for their members only,
+ * open sign-up, anonymous sessions on, the default limits.
  * Repositories no rule matches stay open to every session too.
  */
 export const DEFAULT_POLICY_CONFIG = {
@@ -61,6 +63,15 @@ export const DEFAULT_POLICY_CONFIG = {
       text: { type: "string", required: true },
       done: { type: "boolean", default: false },
       order: { type: "number", default: 0 },
+      tags: { type: "set" },
+    },
+  }, {
+    ns: "todo",
+    version: 2,
+    fields: {
+      text: { type: "string", required: true },
+      done: { type: "boolean", default: false },
+      order: { type: "string" },
       tags: { type: "set" },
     },
   }],
