@@ -202,11 +202,20 @@ export class PendingCommits {
       if (set.size !== before) this.onChange?.();
     }
     const storage = this.#storage;
-    if (!storage || storage.discarded || snap.heldThrough <= 0) return;
+    if (!storage || storage.discarded) return;
+    let through = snap.heldThrough;
+    // Nothing left unconfirmed: every chunk held now is confirmed, also the chunks of
+    // this sync's own commits that were still being appended when it began (else other
+    // tabs and reloads would count them until the next edit's sync).
+    const heldNow = await storage.heldThrough(snap.repo);
+    if (!this.#byRepo.get(snap.repo)?.size && heldNow > through) {
+      through = heldNow;
+    }
+    if (through <= 0) return;
     const name = syncedThroughMeta(snap.repo);
     const old = await storage.readValue<number>(name);
-    if (typeof old !== "number" || old < snap.heldThrough) {
-      await storage.writeValue(name, snap.heldThrough);
+    if (typeof old !== "number" || old < through) {
+      await storage.writeValue(name, through);
     }
   }
 }

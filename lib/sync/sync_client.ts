@@ -190,7 +190,8 @@ export class SyncClient {
    * Resolves when every kept repository holds the same commits as the server; retries
    * (after reconnecting) when the connection drops meanwhile. Rejects when the server
    * cannot be reached within `connectTimeoutMs` or refuses the sync; the client is then
-   * closed (nothing of it keeps the process alive): connect again to retry.
+   * closed (nothing of it keeps the process alive): connect again to retry. A refusal
+   * for lack of capacity (`server_busy`) leaves it open: call `sync()` again later.
    */
   async sync(): Promise<void> {
     try {
@@ -208,7 +209,11 @@ export class SyncClient {
         }
       }
     } catch (e) {
-      this.close();
+      // A busy server (503 server_busy) is passing: the client stays connected and
+      // sends the refused commits again after the server's Retry-After.
+      const busy = e instanceof SyncError &&
+        (e.serverCode ?? e.code) === "server_busy";
+      if (!busy) this.close();
       throw e;
     }
   }
