@@ -42,7 +42,7 @@
 
 import type { FieldDef, Schema } from "../mod.ts";
 import {
-  hasUniqueCharacters,
+  identifiesCharacters,
   strictTextProblems,
   type TextMerge,
   weakTextProblems,
@@ -492,9 +492,9 @@ export class ModelHistory {
         continue;
       }
       // Repeated characters (REPEATED_CHARACTERS, or an earlier merge that repeated
-      // one) leave only the weak rules.
+      // one) and heads that moved base characters leave only the weak rules.
       const strict = this.options.uniqueText === true &&
-        hasUniqueCharacters(merge);
+        identifiesCharacters(merge);
       this.stats[strict ? "strictText" : "weakText"]++;
       const why = strict
         ? strictTextProblems(merge, got)

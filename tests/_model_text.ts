@@ -4,12 +4,15 @@
  * equally short diffs, so the model states the result's properties instead:
  *
  * - strict (every code point of the base and of each head is unique, as when the
- *   generator never inserts a character twice, so which character is which needs no
+ *   generator never inserts a character twice, and every head holds the base
+ *   characters it kept in the base's order, so which character is which needs no
  *   diff): the result holds exactly the base characters that no changed head deleted
  *   plus every character some head inserted, each once; and for every head, the
  *   result's characters that head holds appear in that head's order (so each head's
  *   insertions stay whole, in order, between the same surviving base characters);
- * - otherwise (repeated characters): the result is well-formed and every code point
+ * - otherwise (repeated characters, or a head that moved base characters: a text
+ *   diff can only say "deleted here, inserted there", and which of the moved
+ *   characters count as re-inserted is a choice among equally short diffs): the result is well-formed and every code point
  *   in it comes from the base or from a head.
  *
  * @module
@@ -30,6 +33,30 @@ export function hasUniqueCharacters(m: TextMerge): boolean {
     const cps = codePoints(s);
     return new Set(cps).size === cps.length;
   });
+}
+
+/**
+ * True when every head holds the base characters it shares with the base in the
+ * base's order: no head moved a base character (with unique characters, the only
+ * longest common subsequence of base and head is then their shared characters).
+ */
+export function keepsBaseOrder(m: TextMerge): boolean {
+  const rank = new Map(codePoints(m.base).map((c, i) => [c, i]));
+  return m.changed.every((h) => {
+    let last = -1;
+    for (const c of codePoints(h)) {
+      const r = rank.get(c);
+      if (r === undefined) continue;
+      if (r < last) return false;
+      last = r;
+    }
+    return true;
+  });
+}
+
+/** True when the strict rules apply: unique characters and no head moved one. */
+export function identifiesCharacters(m: TextMerge): boolean {
+  return hasUniqueCharacters(m) && keepsBaseOrder(m);
 }
 
 const show = (c: string) => JSON.stringify(c);
