@@ -9,29 +9,9 @@ import {
 import { decodeCommit } from "../lib/commit/commit.ts";
 import { encodeFrame, scanFrames } from "../lib/storage/frames.ts";
 import { EVERYTHING, tempDir, TODO } from "./_helpers.ts";
+import { capra } from "./_cli.ts";
 
-const main = new URL("../server/main.ts", import.meta.url).pathname;
 const writer = new URL("./fixtures/writer.ts", import.meta.url).pathname;
-
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-async function capra(...args: string[]): Promise<Run> {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", main, ...args],
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const dec = new TextDecoder();
-  return {
-    code: out.code,
-    stdout: dec.decode(out.stdout),
-    stderr: dec.decode(out.stderr),
-  };
-}
 
 const LONG_TEXT = "The quick brown fox jumps over the lazy dog. ".repeat(20);
 

@@ -11,22 +11,7 @@ import { loadOrCreateRootKey } from "../server/root_key.ts";
 import { tokenHash } from "../server/users.ts";
 import { clientDb, GENEROUS_ISSUANCE } from "./_sync_server.ts";
 import { tempDir } from "./_helpers.ts";
-
-const main = new URL("../server/main.ts", import.meta.url).pathname;
-
-async function capra(...args: string[]) {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", main, ...args],
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const dec = new TextDecoder();
-  return {
-    code: out.code,
-    stdout: dec.decode(out.stdout),
-    stderr: dec.decode(out.stderr),
-  };
-}
+import { capra, CAPRA_MAIN } from "./_cli.ts";
 
 /** A server on `dir` in this process, to check what the commands wrote. */
 async function serverOn(dir: string, rootKey: string) {
@@ -162,7 +147,7 @@ Deno.test("capra user: while capra serve holds the directory, the commands go th
     args: [
       "run",
       "-A",
-      main,
+      CAPRA_MAIN,
       "serve",
       "--dir",
       data,

@@ -7,24 +7,10 @@
 import assert from "node:assert/strict";
 import { natsServerBinary, NO_NATS_SERVER } from "./_nats_cluster.ts";
 import { eventually, startCluster } from "./_capra_cluster.ts";
+import { capra } from "./_cli.ts";
 
 const HAS_NATS = natsServerBinary() !== null;
 if (!HAS_NATS) console.warn(NO_NATS_SERVER);
-const MAIN = new URL("../server/main.ts", import.meta.url).pathname;
-
-async function capra(...args: string[]) {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", MAIN, ...args],
-    stdout: "piped",
-    stderr: "piped",
-    env: { NO_COLOR: "1" },
-  }).output();
-  return {
-    code: out.code,
-    stdout: new TextDecoder().decode(out.stdout),
-    stderr: new TextDecoder().decode(out.stderr),
-  };
-}
 
 Deno.test({
   name:

@@ -6,22 +6,7 @@
 import assert from "node:assert/strict";
 import { openDatabase, StorageError } from "../mod.ts";
 import { tempDir, TODO } from "./_helpers.ts";
-
-const main = new URL("../server/main.ts", import.meta.url).pathname;
-
-async function capra(...args: string[]) {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", main, ...args],
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const dec = new TextDecoder();
-  return {
-    code: out.code,
-    stdout: dec.decode(out.stdout),
-    stderr: dec.decode(out.stderr),
-  };
-}
+import { capra } from "./_cli.ts";
 
 Deno.test("verify reports a repository file that is a directory as damage (exit 1)", async () => {
   await using dir = await tempDir();
